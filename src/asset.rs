@@ -1,0 +1,136 @@
+//! What ferry knows about one file the user asked it to back up.
+
+use serde::{Deserialize, Serialize};
+
+/// Where an asset is on its way to the server. Each step's result is written to the
+/// catalog before the next step starts, so a reload resumes from the last finished step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssetStatus {
+    /// Recorded in the catalog, nothing done yet.
+    Pending,
+    /// Its SHA-256 is being computed in a worker.
+    Hashing,
+    /// The server is being asked whether it already has these bytes.
+    Checking,
+    /// Its bytes are being sent.
+    Uploading,
+    /// The server stored it and verified its checksum.
+    Uploaded,
+    /// The server already had these bytes for this user; nothing was sent.
+    Duplicate,
+    /// It could not be backed up; `last_error` says why.
+    Failed,
+}
+
+impl AssetStatus {
+    /// True once nothing more will happen to the asset without the user asking.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Uploaded | Self::Duplicate | Self::Failed)
+    }
+}
+
+/// One catalog record. Field names are camelCase because the record is stored in
+/// IndexedDB and handed to JavaScript as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Asset {
+    /// The catalog's own id for this asset (a random UUID).
+    pub id: String,
+    /// The file name as the user's device gave it. Display it as text, never as HTML.
+    pub name: String,
+    pub size: u64,
+    /// `File.lastModified`, in milliseconds since the Unix epoch.
+    pub last_modified: f64,
+    /// The MIME type the browser reported, possibly empty.
+    pub mime: String,
+    /// When the asset was added to the catalog, in milliseconds since the Unix epoch.
+    pub added_at: f64,
+    pub status: AssetStatus,
+    /// Lowercase hex SHA-256 of the file's bytes, once hashed.
+    pub sha256: Option<String>,
+    /// Bytes hashed or acknowledged by the server so far, for the progress bar.
+    pub done_bytes: u64,
+    /// The tus upload URL, once created, so an interrupted upload can be resumed.
+    pub upload_url: Option<String>,
+    /// The server's asset id, once uploaded or found to be a duplicate.
+    pub server_id: Option<String>,
+    /// Why the asset failed, in words a user can act on.
+    pub last_error: Option<String>,
+}
+
+impl Asset {
+    /// A new catalog record for a file the user just picked.
+    pub fn new(
+        id: String,
+        name: String,
+        size: u64,
+        last_modified: f64,
+        mime: String,
+        added_at: f64,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            size,
+            last_modified,
+            mime,
+            added_at,
+            status: AssetStatus::Pending,
+            sha256: None,
+            done_bytes: 0,
+            upload_url: None,
+            server_id: None,
+            last_error: None,
+        }
+    }
+
+    /// Moves to `status`, resetting the progress counter that belongs to the old step.
+    pub fn enter(&mut self, status: AssetStatus) {
+        self.status = status;
+        self.done_bytes = match status {
+            AssetStatus::Uploaded | AssetStatus::Duplicate => self.size,
+            _ => 0,
+        };
+    }
+
+    /// Marks the asset failed with a reason the user can read.
+    pub fn fail(&mut self, reason: impl Into<String>) {
+        self.status = AssetStatus::Failed;
+        self.last_error = Some(reason.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_use_the_names_javascript_sees() {
+        let a = Asset::new("1".into(), "a.jpg".into(), 3, 5.0, "image/jpeg".into(), 6.0);
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["status"], "pending");
+        assert_eq!(v["lastModified"], 5.0);
+        assert_eq!(v["doneBytes"], 0);
+        let back: Asset = serde_json::from_value(v).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn finished_statuses() {
+        assert!(AssetStatus::Uploaded.is_finished());
+        assert!(AssetStatus::Duplicate.is_finished());
+        assert!(AssetStatus::Failed.is_finished());
+        assert!(!AssetStatus::Uploading.is_finished());
+    }
+
+    #[test]
+    fn entering_a_finished_state_fills_progress() {
+        let mut a = Asset::new("1".into(), "a.jpg".into(), 10, 0.0, String::new(), 0.0);
+        a.done_bytes = 4;
+        a.enter(AssetStatus::Duplicate);
+        assert_eq!(a.done_bytes, 10);
+        a.enter(AssetStatus::Uploading);
+        assert_eq!(a.done_bytes, 0);
+    }
+}

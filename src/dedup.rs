@@ -1,0 +1,83 @@
+//! The server's bulk checksum check (`POST /api/assets/bulk-upload-check`): does this user
+//! already have these bytes? The server answers only within the asking user's library.
+
+use serde::{Deserialize, Serialize};
+
+/// Path of the check under the API root.
+pub const PATH: &str = "/assets/bulk-upload-check";
+
+/// One asset to check: the catalog id and the SHA-256 hex of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub id: String,
+    pub checksum: String,
+}
+
+/// The request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRequest {
+    pub assets: Vec<Candidate>,
+}
+
+/// The server's verdict on one candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    pub id: String,
+    /// `accept`: upload it. `reject`: don't (with `reason`, e.g. `duplicate`).
+    pub action: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The existing asset's id when the reason is `duplicate`.
+    #[serde(default)]
+    pub asset_id: Option<String>,
+}
+
+/// The response body.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CheckResponse {
+    pub results: Vec<Verdict>,
+}
+
+impl CheckResponse {
+    /// The server's asset id if candidate `id` is already in the user's library.
+    pub fn existing_asset(&self, id: &str) -> Option<&str> {
+        self.results
+            .iter()
+            .find(|v| v.id == id && v.action == "reject" && v.reason.as_deref() == Some("duplicate"))
+            .and_then(|v| v.asset_id.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_has_the_servers_shape() {
+        let req = CheckRequest {
+            assets: vec![Candidate {
+                id: "a".into(),
+                checksum: "00".into(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(req).unwrap(),
+            serde_json::json!({"assets": [{"id": "a", "checksum": "00"}]})
+        );
+    }
+
+    #[test]
+    fn duplicates_are_found_and_accepts_are_not() {
+        let res: CheckResponse = serde_json::from_value(serde_json::json!({"results": [
+            {"id": "a", "action": "accept"},
+            {"id": "b", "action": "reject", "reason": "duplicate", "assetId": "srv-1"},
+            {"id": "c", "action": "reject", "reason": "unsupported-format"}
+        ]}))
+        .unwrap();
+        assert_eq!(res.existing_asset("a"), None);
+        assert_eq!(res.existing_asset("b"), Some("srv-1"));
+        assert_eq!(res.existing_asset("c"), None);
+        assert_eq!(res.existing_asset("missing"), None);
+    }
+}

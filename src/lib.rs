@@ -1,0 +1,14 @@
+//! ferry's client engine.
+//!
+//! The platform-independent part (asset model, tus codec, chunk planning) is plain Rust and
+//! is tested natively with `cargo test`. The browser drivers under [`web`] compile only for
+//! `wasm32` and execute what the core decides: hashing in a Web Worker, the IndexedDB
+//! catalog, and HTTP through `fetch`.
+
+pub mod asset;
+pub mod chunks;
+pub mod dedup;
+pub mod tus;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,0 +1,108 @@
+//! The catalog: every asset's record in IndexedDB, so a reload or a killed tab shows and
+//! resumes exactly what was there. Transactions stay short: nothing awaits the network
+//! or a hash while one is open.
+
+use indexed_db_futures::database::Database;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+
+use crate::asset::Asset;
+
+const ASSETS: &str = "assets";
+const BY_ADDED_AT: &str = "addedAt";
+const BY_STATUS: &str = "status";
+const BY_SHA256: &str = "sha256";
+/// Bump with each schema change and add a step to `upgrade`.
+const SCHEMA_VERSION: u32 = 1;
+
+/// A catalog operation failed; the message comes from the browser.
+#[derive(Debug, thiserror::Error)]
+#[error("the local catalog (IndexedDB) failed: {0}")]
+pub struct CatalogError(String);
+
+impl<E: std::fmt::Display> From<E> for CatalogError
+where
+    E: Into<indexed_db_futures::error::Error>,
+{
+    fn from(e: E) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// One IndexedDB database holding the asset records of one backup.
+pub struct Catalog {
+    db: Database,
+}
+
+impl Catalog {
+    /// Opens the catalog named `name`, creating or migrating it as needed.
+    pub async fn open(name: &str) -> Result<Self, CatalogError> {
+        let db = Database::open(name)
+            .with_version(SCHEMA_VERSION)
+            .with_on_upgrade_needed(|event, db| {
+                let old = event.old_version() as u32;
+                if old < 1 {
+                    let assets = db
+                        .create_object_store(ASSETS)
+                        .with_key_path("id".into())
+                        .build()?;
+                    assets
+                        .create_index(BY_ADDED_AT, "addedAt".into())
+                        .build()?;
+                    assets.create_index(BY_STATUS, "status".into()).build()?;
+                    assets.create_index(BY_SHA256, "sha256".into()).build()?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| CatalogError(e.to_string()))?;
+        Ok(Self { db })
+    }
+
+    /// Writes `asset`, replacing any earlier record with the same id.
+    pub async fn put(&self, asset: &Asset) -> Result<(), CatalogError> {
+        let tx = self
+            .db
+            .transaction(ASSETS)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(ASSETS)?.put(asset).serde()?.await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The record with `id`, if there is one.
+    pub async fn get(&self, id: &str) -> Result<Option<Asset>, CatalogError> {
+        let tx = self.db.transaction(ASSETS).build()?;
+        let asset = tx.object_store(ASSETS)?.get(id).serde()?.await?;
+        Ok(asset)
+    }
+
+    /// The first `limit` records in the order they were added.
+    pub async fn oldest_first(&self, limit: u32) -> Result<Vec<Asset>, CatalogError> {
+        let tx = self.db.transaction(ASSETS).build()?;
+        let store = tx.object_store(ASSETS)?;
+        let records = store
+            .index(BY_ADDED_AT)?
+            .get_all()
+            .with_limit(limit)
+            .serde()?
+            .await?;
+        Ok(records.collect::<Result<Vec<Asset>, _>>()?)
+    }
+
+    /// Closes the connection, so the database can be deleted or upgraded.
+    pub fn close(self) {
+        self.db.close();
+    }
+
+    /// Deletes the catalog named `name` and every record in it.
+    pub async fn delete(name: &str) -> Result<(), CatalogError> {
+        let db = Database::open(name).await.map_err(|e| CatalogError(e.to_string()))?;
+        db.delete()
+            .map_err(|e| CatalogError(e.to_string()))?
+            .await
+            .map_err(|e| CatalogError(e.to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! Streaming SHA-256 of a `Blob` (a `File` is a `Blob`).
+//!
+//! The blob is read one slice at a time into a single reused buffer, so memory stays at
+//! about one slice whatever the file's size. This runs in a Web Worker; the page's main
+//! thread never hashes (see `hash_worker`).
+
+use sha2::{Digest, Sha256};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Blob;
+
+/// 4 MiB: big enough that the per-slice promise overhead is negligible, small enough to
+/// keep a worker's memory flat.
+pub const SLICE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a file could not be hashed.
+#[derive(Debug, thiserror::Error)]
+#[error("could not read the file: {0} (was it moved or deleted after it was added?)")]
+pub struct UnreadableFile(pub String);
+
+/// Computes the lowercase hex SHA-256 of `blob`, calling `on_progress` with the number
+/// of bytes hashed after each slice.
+pub async fn sha256_of_blob(
+    blob: &Blob,
+    mut on_progress: impl FnMut(u64),
+) -> Result<String, UnreadableFile> {
+    let size = blob.size() as u64;
+    let mut hasher = Sha256::new();
+    let mut buffer = Vec::new();
+    let mut offset = 0;
+    while offset < size {
+        let end = size.min(offset + SLICE_BYTES);
+        let bytes = read_slice(blob, offset, end).await?;
+        buffer.resize(bytes.length() as usize, 0);
+        bytes.copy_to(&mut buffer);
+        hasher.update(&buffer);
+        offset = end;
+        on_progress(offset);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<js_sys::Uint8Array, UnreadableFile> {
+    let describe = |e: JsValue| UnreadableFile(crate::web::http::describe_js_error(&e));
+    let slice = blob
+        .slice_with_f64_and_f64(start as f64, end as f64)
+        .map_err(describe)?;
+    let buffer = JsFuture::from(slice.array_buffer()).await.map_err(describe)?;
+    Ok(js_sys::Uint8Array::new(&buffer))
+}
+
+/// Hashes a `Blob` or `File` and resolves to its lowercase hex SHA-256.
+/// `onProgress`, if given, is called with the bytes hashed so far.
+#[wasm_bindgen(js_name = hashFile)]
+pub async fn hash_file(blob: Blob, on_progress: Option<js_sys::Function>) -> Result<String, JsError> {
+    sha256_of_blob(&blob, |done| {
+        if let Some(f) = &on_progress {
+            // A throwing progress callback must not abort the hash.
+            let _ = f.call1(&JsValue::NULL, &JsValue::from_f64(done as f64));
+        }
+    })
+    .await
+    .map_err(|e| JsError::new(&e.to_string()))
+}

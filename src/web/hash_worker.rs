@@ -1,0 +1,189 @@
+//! Hashing off the main thread: the page side (`HashWorker`) sends a `File` to a module
+//! worker running this same wasm, whose side (`serve_hash_requests`) hashes it and posts
+//! back progress and the digest.
+//!
+//! Messages, page → worker: `{id, blob}`.
+//! Worker → page: `{ready: true}` once, then `{id, progress}`, `{id, sha256}` or `{id, error}`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use super::hash::sha256_of_blob;
+
+struct Pending {
+    resolve: Function,
+    reject: Function,
+    on_progress: Box<dyn Fn(u64)>,
+}
+
+type PendingMap = Rc<RefCell<HashMap<u32, Pending>>>;
+
+/// A module worker that hashes files for the page. Terminated when dropped.
+pub struct HashWorker {
+    worker: Worker,
+    pending: PendingMap,
+    next_id: Cell<u32>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(JsValue)>,
+}
+
+impl HashWorker {
+    /// Starts the worker script at `url` and waits until its wasm is ready.
+    pub async fn start(url: &str) -> Result<Self, JsValue> {
+        let options = WorkerOptions::new();
+        options.set_type(WorkerType::Module);
+        let worker = Worker::new_with_options(url, &options)?;
+        let pending: PendingMap = Rc::default();
+
+        // The first message is `{ready: true}`; until then requests would be lost.
+        let ready_slot: Rc<RefCell<Option<(Function, Function)>>> = Rc::default();
+        let ready = Promise::new(&mut |resolve, reject| {
+            *ready_slot.borrow_mut() = Some((resolve, reject));
+        });
+
+        let on_message = {
+            let pending = pending.clone();
+            let ready_slot = ready_slot.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let data = event.data();
+                if field(&data, "ready").is_truthy() {
+                    if let Some((resolve, _)) = ready_slot.borrow_mut().take() {
+                        let _ = resolve.call0(&JsValue::NULL);
+                    }
+                    return;
+                }
+                let Some(id) = field(&data, "id").as_f64().map(|id| id as u32) else {
+                    return;
+                };
+                if let Some(done) = field(&data, "progress").as_f64() {
+                    if let Some(p) = pending.borrow().get(&id) {
+                        (p.on_progress)(done as u64);
+                    }
+                    return;
+                }
+                let Some(p) = pending.borrow_mut().remove(&id) else {
+                    return;
+                };
+                let digest = field(&data, "sha256");
+                if digest.is_string() {
+                    let _ = p.resolve.call1(&JsValue::NULL, &digest);
+                } else {
+                    let _ = p.reject.call1(&JsValue::NULL, &field(&data, "error"));
+                }
+            })
+        };
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+
+        // A worker that fails to load or crashes fails the start and every file in flight.
+        let on_error = {
+            let pending = pending.clone();
+            let ready_slot = ready_slot.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+                let message = field(&event, "message")
+                    .as_string()
+                    .unwrap_or_else(|| "the hashing worker stopped".into());
+                let error = JsValue::from_str(&format!("hashing worker failed: {message}"));
+                if let Some((_, reject)) = ready_slot.borrow_mut().take() {
+                    let _ = reject.call1(&JsValue::NULL, &error);
+                }
+                for (_, p) in pending.borrow_mut().drain() {
+                    let _ = p.reject.call1(&JsValue::NULL, &error);
+                }
+            })
+        };
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+
+        let this = Self {
+            worker,
+            pending,
+            next_id: Cell::new(1),
+            _on_message: on_message,
+            _on_error: on_error,
+        };
+        JsFuture::from(ready).await?;
+        Ok(this)
+    }
+
+    /// Hashes `blob` in the worker; `on_progress` gets the bytes hashed so far.
+    pub async fn sha256(&self, blob: &Blob, on_progress: impl Fn(u64) + 'static) -> Result<String, String> {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1));
+        let mut on_progress: Option<Box<dyn Fn(u64)>> = Some(Box::new(on_progress));
+        let result = Promise::new(&mut |resolve, reject| {
+            if let Some(on_progress) = on_progress.take() {
+                let entry = Pending { resolve, reject, on_progress };
+                self.pending.borrow_mut().insert(id, entry);
+            }
+        });
+        let message = Object::new();
+        let _ = Reflect::set(&message, &"id".into(), &JsValue::from(id));
+        let _ = Reflect::set(&message, &"blob".into(), blob);
+        if let Err(e) = self.worker.post_message(&message) {
+            self.pending.borrow_mut().remove(&id);
+            return Err(super::http::describe_js_error(&e));
+        }
+        JsFuture::from(result)
+            .await
+            .map(|digest| digest.as_string().unwrap_or_default())
+            .map_err(|e| super::http::describe_js_error(&e))
+    }
+}
+
+impl Drop for HashWorker {
+    fn drop(&mut self) {
+        self.worker.terminate();
+    }
+}
+
+fn field(object: &JsValue, name: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Worker side: answers hash requests posted by a `HashWorker`. Call it once from the
+/// worker script after the wasm module is initialised.
+#[wasm_bindgen(js_name = serveHashRequests)]
+pub fn serve_hash_requests() -> Result<(), JsError> {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global()
+        .dyn_into()
+        .map_err(|_| JsError::new("serveHashRequests must run in a dedicated worker"))?;
+    let reply_scope = scope.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let scope = reply_scope.clone();
+        let data = event.data();
+        let id = field(&data, "id");
+        let Ok(blob) = field(&data, "blob").dyn_into::<Blob>() else {
+            post(&scope, &id, "error", &"the message carried no file".into());
+            return;
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = sha256_of_blob(&blob, |done| {
+                post(&scope, &id, "progress", &JsValue::from_f64(done as f64));
+            })
+            .await;
+            match result {
+                Ok(digest) => post(&scope, &id, "sha256", &digest.into()),
+                Err(e) => post(&scope, &id, "error", &e.to_string().into()),
+            }
+        });
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker does.
+    on_message.forget();
+
+    let ready = Object::new();
+    let _ = Reflect::set(&ready, &"ready".into(), &JsValue::TRUE);
+    scope.post_message(&ready).map_err(|e| JsError::new(&super::http::describe_js_error(&e)))
+}
+
+fn post(scope: &DedicatedWorkerGlobalScope, id: &JsValue, key: &str, value: &JsValue) {
+    let message = Object::new();
+    let _ = Reflect::set(&message, &"id".into(), id);
+    let _ = Reflect::set(&message, &key.into(), value);
+    let _ = scope.post_message(&message);
+}

@@ -1,0 +1,146 @@
+//! The one HTTP helper: every request ferry makes goes through `send`, which adds the
+//! user's key and turns the browser's answer into a `tus::Reply` the core can read.
+
+use js_sys::{Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, Request, RequestInit, Response};
+
+use crate::tus::{Header, Reply, ASSET_ID_HEADER};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`, which exists on the page and in workers alike.
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(request: &Request) -> Promise;
+}
+
+/// A request that never got an HTTP answer: offline, refused, reset, blocked.
+#[derive(Debug, thiserror::Error)]
+#[error("could not reach the server: {0}")]
+pub struct NetworkError(pub String);
+
+/// The server's address and the user's credentials.
+#[derive(Clone)]
+pub struct Server {
+    /// Absolute URL of the API root, without a trailing slash, e.g. `https://host/api`.
+    pub api: String,
+    pub api_key: String,
+}
+
+impl Server {
+    /// The absolute URL of `path` under the API root (`path` starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    /// Sends one request and waits for the answer's status and headers.
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[Header],
+        body: Option<&JsValue>,
+    ) -> Result<Response, NetworkError> {
+        let init = RequestInit::new();
+        init.set_method(method);
+        let h = Headers::new().map_err(network)?;
+        h.set("x-api-key", &self.api_key).map_err(network)?;
+        for (name, value) in headers {
+            h.set(name, value).map_err(network)?;
+        }
+        init.set_headers(&h);
+        if let Some(body) = body {
+            init.set_body(body);
+        }
+        let request = Request::new_with_str_and_init(url, &init).map_err(network)?;
+        let response = JsFuture::from(global_fetch(&request)).await.map_err(network)?;
+        Ok(response.unchecked_into())
+    }
+
+    /// Sends a JSON body and parses a JSON answer; a non-2xx answer is an error carrying
+    /// the server's message.
+    pub async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, ApiError> {
+        let body = serde_json::to_string(body).map_err(|e| ApiError::Decode(e.to_string()))?;
+        let headers = [("Content-Type", "application/json".to_string())];
+        let response = self
+            .send("POST", &self.url(path), &headers, Some(&JsValue::from_str(&body)))
+            .await?;
+        let text = JsFuture::from(response.text().map_err(network)?)
+            .await
+            .map_err(network)?
+            .as_string()
+            .unwrap_or_default();
+        if !response.ok() {
+            return Err(ApiError::Status {
+                status: response.status(),
+                message: server_message(&text),
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ApiError::Decode(e.to_string()))
+    }
+}
+
+/// A JSON API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error("the server answered HTTP {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("the server's answer could not be read: {0}")]
+    Decode(String),
+}
+
+/// The `message` of a JSON problem body, or the body itself.
+fn server_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect())
+}
+
+/// What the tus codec needs from an answer.
+pub fn reply_of(response: &Response) -> Reply {
+    let headers = response.headers();
+    let get = |name: &str| headers.get(name).ok().flatten();
+    Reply {
+        status: response.status(),
+        location: get("Location"),
+        upload_offset: get("Upload-Offset"),
+        asset_id: get(ASSET_ID_HEADER),
+    }
+}
+
+/// Resolves a possibly relative `location` against `base`, as a browser would.
+pub fn resolve_url(location: &str, base: &str) -> Result<String, NetworkError> {
+    web_sys::Url::new_with_base(location, base)
+        .map(|u| u.href())
+        .map_err(network)
+}
+
+fn network(e: JsValue) -> NetworkError {
+    NetworkError(describe_js_error(&e))
+}
+
+/// A JS exception or rejection value as one readable line.
+pub fn describe_js_error(e: &JsValue) -> String {
+    if let Some(s) = e.as_string() {
+        return s;
+    }
+    let message = Reflect::get(e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string());
+    let name = Reflect::get(e, &"name".into())
+        .ok()
+        .and_then(|m| m.as_string());
+    match (name, message) {
+        (Some(name), Some(message)) => format!("{name}: {message}"),
+        (None, Some(message)) => message,
+        _ => format!("{e:?}"),
+    }
+}

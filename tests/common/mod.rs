@@ -1,0 +1,90 @@
+//! Tests shared by the page suite (`browser.rs`) and the dedicated-worker suite
+//! (`dedicated_worker.rs`): the same code must work in both places.
+
+use ferry::asset::{Asset, AssetStatus};
+use ferry::web::catalog::Catalog;
+use ferry::web::hash::{sha256_of_blob, SLICE_BYTES};
+use js_sys::{Array, Uint8Array};
+use sha2::{Digest, Sha256};
+use wasm_bindgen_test::wasm_bindgen_test;
+use web_sys::Blob;
+
+fn blob_of(bytes: &[u8]) -> Blob {
+    let parts = Array::of1(&Uint8Array::from(bytes));
+    Blob::new_with_u8_array_sequence(&parts).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn hashes_known_vectors() {
+    let empty = sha256_of_blob(&blob_of(b""), |_| {}).await.unwrap();
+    assert_eq!(
+        empty,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    let abc = sha256_of_blob(&blob_of(b"abc"), |_| {}).await.unwrap();
+    assert_eq!(
+        abc,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn hashes_a_50_mib_blob_in_slices_like_native_sha2() {
+    // Deterministic, non-repeating-per-slice content so a misplaced slice changes the digest.
+    let bytes: Vec<u8> = (0..50u32 * 1024 * 1024)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let expected = format!("{:x}", Sha256::digest(&bytes));
+    let blob = blob_of(&bytes);
+    drop(bytes);
+
+    let mut reports = Vec::new();
+    let digest = sha256_of_blob(&blob, |done| reports.push(done)).await.unwrap();
+    assert_eq!(digest, expected);
+    // Progress arrives once per slice and ends at the full size.
+    assert_eq!(reports.len() as u64, (50 * 1024 * 1024u64).div_ceil(SLICE_BYTES));
+    assert_eq!(reports.last().copied(), Some(50 * 1024 * 1024));
+}
+
+fn fresh_catalog_name() -> String {
+    format!("ferry-test-{}", js_sys::Math::random().to_bits())
+}
+
+#[wasm_bindgen_test]
+async fn catalog_round_trips_assets_through_indexeddb() {
+    let name = fresh_catalog_name();
+    let catalog = Catalog::open(&name).await.unwrap();
+    let mut first = Asset::new("a".into(), "<b>🐱.jpg".into(), 3, 1.0, "image/jpeg".into(), 10.0);
+    let second = Asset::new("b".into(), "video.mp4".into(), 0, 2.0, String::new(), 20.0);
+    catalog.put(&second).await.unwrap();
+    catalog.put(&first).await.unwrap();
+
+    first.sha256 = Some("ab".repeat(32));
+    first.server_id = Some("srv".into());
+    first.enter(AssetStatus::Uploaded);
+    catalog.put(&first).await.unwrap();
+
+    assert_eq!(catalog.get("a").await.unwrap(), Some(first.clone()));
+    assert_eq!(catalog.get("missing").await.unwrap(), None);
+    // Listed in the order they were added, not the order they were written.
+    let listed = catalog.oldest_first(10).await.unwrap();
+    assert_eq!(listed, vec![first.clone(), second]);
+    assert_eq!(catalog.oldest_first(1).await.unwrap(), vec![first]);
+
+    catalog.close();
+    Catalog::delete(&name).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn catalog_survives_reopening() {
+    let name = fresh_catalog_name();
+    let asset = Asset::new("x".into(), "x.png".into(), 1, 0.0, "image/png".into(), 1.0);
+    let catalog = Catalog::open(&name).await.unwrap();
+    catalog.put(&asset).await.unwrap();
+    catalog.close();
+
+    let reopened = Catalog::open(&name).await.unwrap();
+    assert_eq!(reopened.get("x").await.unwrap(), Some(asset));
+    reopened.close();
+    Catalog::delete(&name).await.unwrap();
+}
