@@ -44,7 +44,9 @@ impl CheckResponse {
     pub fn existing_asset(&self, id: &str) -> Option<&str> {
         self.results
             .iter()
-            .find(|v| v.id == id && v.action == "reject" && v.reason.as_deref() == Some("duplicate"))
+            .find(|v| {
+                v.id == id && v.action == "reject" && v.reason.as_deref() == Some("duplicate")
+            })
             .and_then(|v| v.asset_id.as_deref())
     }
 }

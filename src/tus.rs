@@ -245,7 +245,9 @@ mod tests {
         assert!(headers.contains(&("Tus-Resumable", "1.0.0".into())));
         assert!(headers.contains(&("Upload-Length", "0".into())));
         assert!(headers.iter().any(|(k, _)| *k == "Upload-Metadata"));
-        assert!(!creation_headers(1, &[]).iter().any(|(k, _)| *k == "Upload-Metadata"));
+        assert!(!creation_headers(1, &[])
+            .iter()
+            .any(|(k, _)| *k == "Upload-Metadata"));
     }
 
     #[test]

@@ -149,7 +149,10 @@ impl Backup {
                     file.type_(),
                     super::now_ms(),
                 );
-                engine.save(&asset).await.map_err(|e| JsError::new(&e.to_string()))?;
+                engine
+                    .save(&asset)
+                    .await
+                    .map_err(|e| JsError::new(&e.to_string()))?;
                 queued.push((file, asset));
             }
             for (file, mut asset) in queued {

@@ -46,9 +46,7 @@ impl Catalog {
                         .create_object_store(ASSETS)
                         .with_key_path("id".into())
                         .build()?;
-                    assets
-                        .create_index(BY_ADDED_AT, "addedAt".into())
-                        .build()?;
+                    assets.create_index(BY_ADDED_AT, "addedAt".into()).build()?;
                     assets.create_index(BY_STATUS, "status".into()).build()?;
                     assets.create_index(BY_SHA256, "sha256".into()).build()?;
                 }
@@ -98,7 +96,9 @@ impl Catalog {
 
     /// Deletes the catalog named `name` and every record in it.
     pub async fn delete(name: &str) -> Result<(), CatalogError> {
-        let db = Database::open(name).await.map_err(|e| CatalogError(e.to_string()))?;
+        let db = Database::open(name)
+            .await
+            .map_err(|e| CatalogError(e.to_string()))?;
         db.delete()
             .map_err(|e| CatalogError(e.to_string()))?
             .await

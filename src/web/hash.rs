@@ -40,19 +40,28 @@ pub async fn sha256_of_blob(
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-async fn read_slice(blob: &Blob, start: u64, end: u64) -> Result<js_sys::Uint8Array, UnreadableFile> {
+async fn read_slice(
+    blob: &Blob,
+    start: u64,
+    end: u64,
+) -> Result<js_sys::Uint8Array, UnreadableFile> {
     let describe = |e: JsValue| UnreadableFile(crate::web::http::describe_js_error(&e));
     let slice = blob
         .slice_with_f64_and_f64(start as f64, end as f64)
         .map_err(describe)?;
-    let buffer = JsFuture::from(slice.array_buffer()).await.map_err(describe)?;
+    let buffer = JsFuture::from(slice.array_buffer())
+        .await
+        .map_err(describe)?;
     Ok(js_sys::Uint8Array::new(&buffer))
 }
 
 /// Hashes a `Blob` or `File` and resolves to its lowercase hex SHA-256.
 /// `onProgress`, if given, is called with the bytes hashed so far.
 #[wasm_bindgen(js_name = hashFile)]
-pub async fn hash_file(blob: Blob, on_progress: Option<js_sys::Function>) -> Result<String, JsError> {
+pub async fn hash_file(
+    blob: Blob,
+    on_progress: Option<js_sys::Function>,
+) -> Result<String, JsError> {
     sha256_of_blob(&blob, |done| {
         if let Some(f) = &on_progress {
             // A throwing progress callback must not abort the hash.

@@ -111,13 +111,21 @@ impl HashWorker {
     }
 
     /// Hashes `blob` in the worker; `on_progress` gets the bytes hashed so far.
-    pub async fn sha256(&self, blob: &Blob, on_progress: impl Fn(u64) + 'static) -> Result<String, String> {
+    pub async fn sha256(
+        &self,
+        blob: &Blob,
+        on_progress: impl Fn(u64) + 'static,
+    ) -> Result<String, String> {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
         let mut on_progress: Option<Box<dyn Fn(u64)>> = Some(Box::new(on_progress));
         let result = Promise::new(&mut |resolve, reject| {
             if let Some(on_progress) = on_progress.take() {
-                let entry = Pending { resolve, reject, on_progress };
+                let entry = Pending {
+                    resolve,
+                    reject,
+                    on_progress,
+                };
                 self.pending.borrow_mut().insert(id, entry);
             }
         });
@@ -178,7 +186,9 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
 
     let ready = Object::new();
     let _ = Reflect::set(&ready, &"ready".into(), &JsValue::TRUE);
-    scope.post_message(&ready).map_err(|e| JsError::new(&super::http::describe_js_error(&e)))
+    scope
+        .post_message(&ready)
+        .map_err(|e| JsError::new(&super::http::describe_js_error(&e)))
 }
 
 fn post(scope: &DedicatedWorkerGlobalScope, id: &JsValue, key: &str, value: &JsValue) {

@@ -54,7 +54,9 @@ impl Server {
             init.set_body(body);
         }
         let request = Request::new_with_str_and_init(url, &init).map_err(network)?;
-        let response = JsFuture::from(global_fetch(&request)).await.map_err(network)?;
+        let response = JsFuture::from(global_fetch(&request))
+            .await
+            .map_err(network)?;
         Ok(response.unchecked_into())
     }
 
@@ -68,7 +70,12 @@ impl Server {
         let body = serde_json::to_string(body).map_err(|e| ApiError::Decode(e.to_string()))?;
         let headers = [("Content-Type", "application/json".to_string())];
         let response = self
-            .send("POST", &self.url(path), &headers, Some(&JsValue::from_str(&body)))
+            .send(
+                "POST",
+                &self.url(path),
+                &headers,
+                Some(&JsValue::from_str(&body)),
+            )
             .await?;
         let text = JsFuture::from(response.text().map_err(network)?)
             .await

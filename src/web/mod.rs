@@ -12,8 +12,9 @@ pub(crate) fn random_id() -> String {
     js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
         .ok()
         .and_then(|crypto| {
-            let f: js_sys::Function =
-                js_sys::Reflect::get(&crypto, &"randomUUID".into()).ok()?.into();
+            let f: js_sys::Function = js_sys::Reflect::get(&crypto, &"randomUUID".into())
+                .ok()?
+                .into();
             f.call0(&crypto).ok()?.as_string()
         })
         .expect("crypto.randomUUID is available in every secure context ferry runs in")

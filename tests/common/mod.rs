@@ -39,10 +39,15 @@ async fn hashes_a_50_mib_blob_in_slices_like_native_sha2() {
     drop(bytes);
 
     let mut reports = Vec::new();
-    let digest = sha256_of_blob(&blob, |done| reports.push(done)).await.unwrap();
+    let digest = sha256_of_blob(&blob, |done| reports.push(done))
+        .await
+        .unwrap();
     assert_eq!(digest, expected);
     // Progress arrives once per slice and ends at the full size.
-    assert_eq!(reports.len() as u64, (50 * 1024 * 1024u64).div_ceil(SLICE_BYTES));
+    assert_eq!(
+        reports.len() as u64,
+        (50 * 1024 * 1024u64).div_ceil(SLICE_BYTES)
+    );
     assert_eq!(reports.last().copied(), Some(50 * 1024 * 1024));
 }
 
@@ -54,7 +59,14 @@ fn fresh_catalog_name() -> String {
 async fn catalog_round_trips_assets_through_indexeddb() {
     let name = fresh_catalog_name();
     let catalog = Catalog::open(&name).await.unwrap();
-    let mut first = Asset::new("a".into(), "<b>🐱.jpg".into(), 3, 1.0, "image/jpeg".into(), 10.0);
+    let mut first = Asset::new(
+        "a".into(),
+        "<b>🐱.jpg".into(),
+        3,
+        1.0,
+        "image/jpeg".into(),
+        10.0,
+    );
     let second = Asset::new("b".into(), "video.mp4".into(), 0, 2.0, String::new(), 20.0);
     catalog.put(&second).await.unwrap();
     catalog.put(&first).await.unwrap();

@@ -1,1 +1,154 @@
-fn main(){}
+//! ferry's build, run and test orchestrator: `cargo xtask serve` and `cargo xtask test`.
+//!
+//! It installs what is missing (the wasm32 target, a wasm-bindgen CLI matching the exact
+//! pin in Cargo.lock, Debian's Chromium and ChromeDriver, the e2e suite's npm packages),
+//! builds the wasm package with `wasm-bindgen --target web`, and runs the suites. Nothing
+//! is downloaded from outside the package registries.
+
+mod install;
+mod suites;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  serve [--listen ADDR] [--data DIR]   build everything and start ferry (default 127.0.0.1:8080, ./data)
+  test                                 fmt, clippy (native + wasm32), native tests, wasm tests in
+                                       headless Chromium (page + worker), Playwright e2e
+  build                                build the wasm package into www/pkg and the server";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some("test") => suites::run_all(),
+        Some("build") => build_wasm(Profile::Release).and_then(|_| build_server(Profile::Release)),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// The workspace root, where Cargo.toml, www/ and e2e/ live.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    Dev,
+    Release,
+}
+
+impl Profile {
+    fn dir(self) -> &'static str {
+        match self {
+            Self::Dev => "debug",
+            Self::Release => "release",
+        }
+    }
+}
+
+/// Runs `command` to completion with inherited output; a non-zero exit is an error.
+fn run(command: &mut Command) -> Result {
+    let status = command
+        .status()
+        .map_err(|e| format!("could not start {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed ({status})"))
+    }
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Builds the client crate for wasm32 and generates the ES module into `www/pkg`.
+fn build_wasm(profile: Profile) -> Result {
+    install::wasm_toolchain()?;
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--package",
+        "ferry",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]);
+    if profile == Profile::Release {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let wasm = root()
+        .join("target/wasm32-unknown-unknown")
+        .join(profile.dir())
+        .join("ferry.wasm");
+    run(Command::new("wasm-bindgen")
+        .args(["--target", "web", "--out-dir"])
+        .arg(root().join("www/pkg"))
+        .arg(wasm))
+}
+
+/// Builds `ferry-server` and returns the path of its binary.
+fn build_server(profile: Profile) -> Result {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--package",
+        "ferry-server",
+        "--bin",
+        "ferry-server",
+    ]);
+    if profile == Profile::Release {
+        build.arg("--release");
+    }
+    run(&mut build)
+}
+
+fn server_binary(profile: Profile) -> PathBuf {
+    root()
+        .join("target")
+        .join(profile.dir())
+        .join("ferry-server")
+}
+
+fn serve(args: &[String]) -> Result {
+    let mut listen = "127.0.0.1:8080".to_string();
+    let mut data = "./data".to_string();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = || -> Result<String> { Err(format!("{arg} needs a value")) };
+        match arg.as_str() {
+            "--listen" => listen = rest.next().cloned().map_or_else(value, Ok)?,
+            "--data" => data = rest.next().cloned().map_or_else(value, Ok)?,
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    build_wasm(Profile::Release)?;
+    build_server(Profile::Release)?;
+    run(Command::new(server_binary(Profile::Release))
+        .current_dir(root())
+        .args([
+            "serve", "--listen", &listen, "--data", &data, "--www", "www",
+        ]))
+}

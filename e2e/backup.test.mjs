@@ -1,0 +1,90 @@
+// The walking skeleton end to end: files picked in the page are hashed in a worker,
+// checked against the server, uploaded with tus, verified and stored by ferry-server,
+// and remembered in IndexedDB across a reload.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, launchBrowser, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
+
+async function rowsByStatus(page) {
+  return page.$$eval('#assets li', (rows) => rows.map((r) => ({
+    name: r.dataset.name, status: r.dataset.status, text: r.textContent,
+  })));
+}
+
+async function waitForStatus(page, status, count, problems) {
+  try {
+    await page.waitForFunction(
+      ([s, n]) => document.querySelectorAll(`#assets li[data-status="${s}"]`).length === n,
+      [status, count],
+      { timeout: 90_000 },
+    );
+  } catch (e) {
+    const rows = await rowsByStatus(page);
+    throw new Error(`expected ${count} rows "${status}"; rows: ${JSON.stringify(rows)}; ${problems.join('; ')}`, { cause: e });
+  }
+}
+
+test('picked files are hashed, uploaded, verified, deduplicated and remembered', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const files = [
+    randomFile(dir, 'empty.jpg', 0),
+    randomFile(dir, 'holiday 🌅 <img src=x onerror=alert(1)>.jpg', 300 * 1024),
+    randomFile(dir, 'clip.mp4', 20 * 1024 * 1024),
+  ];
+  const paths = files.map((f) => f.path);
+
+  const page = await browser.newPage();
+  const problems = pageProblems(page);
+  const uploadRequests = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/api/uploads')) uploadRequests.push(r.method());
+  });
+
+  await page.goto(server.url);
+  await page.fill('#api-key', server.apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+
+  // First backup: every file is uploaded.
+  await page.setInputFiles('#files', paths);
+  await waitForStatus(page, 'uploaded', 3, problems);
+
+  const { items } = await api(server, '/api/assets');
+  assert.equal(items.length, 3);
+  for (const file of files) {
+    const asset = items.find((a) => a.originalFileName === file.name);
+    assert.ok(asset, `server lists ${file.name}`);
+    assert.equal(asset.checksum, file.sha256, `server SHA-256 of ${file.name}`);
+    assert.equal(asset.fileSize, file.size);
+    const original = await fetch(`${server.url}/api/assets/${asset.id}/original`, {
+      headers: { 'x-api-key': server.apiKey },
+    });
+    assert.ok(Buffer.from(await original.arrayBuffer()).equals(file.bytes), `bytes of ${file.name}`);
+  }
+  // One creation per file; chunks of 8 MiB: none for 0 bytes, 1 for 300 KiB, 3 for 20 MiB.
+  assert.equal(uploadRequests.filter((m) => m === 'POST').length, 3);
+  assert.equal(uploadRequests.filter((m) => m === 'PATCH').length, 4);
+
+  // The same files again: the server already has them, so nothing is sent.
+  uploadRequests.length = 0;
+  await page.setInputFiles('#files', paths);
+  await waitForStatus(page, 'duplicate', 3, problems);
+  assert.deepEqual(uploadRequests, []);
+  assert.equal((await api(server, '/api/assets')).items.length, 3);
+
+  // A hostile file name is shown as text, never run as markup.
+  const hostile = (await rowsByStatus(page)).find((r) => r.name.includes('<img'));
+  assert.ok(hostile.text.includes('<img src=x onerror=alert(1)>'));
+  assert.equal(await page.$$eval('#assets img', (s) => s.length), 0);
+
+  // A reload shows the same list from IndexedDB.
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  const after = await rowsByStatus(page);
+  assert.equal(after.length, 6);
+  assert.equal(after.filter((r) => r.status === 'uploaded').length, 3);
+  assert.equal(after.filter((r) => r.status === 'duplicate').length, 3);
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,104 @@
+//! Bytes on disk. Partial uploads live in `uploads/<upload-id>`; completed content lives in
+//! `blobs/<first 2 hex>/<sha256 hex>`, content-addressed and shared between users.
+//! A blob appears only by `rename` of an fsynced file, so it is never half-written.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::fs::{self, File, OpenOptions};
+use tokio::io::AsyncSeekExt;
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    uploads: PathBuf,
+    blobs: PathBuf,
+}
+
+impl BlobStore {
+    /// Creates `uploads/` and `blobs/` under `data_dir` if missing.
+    pub async fn open(data_dir: &Path) -> io::Result<Self> {
+        let store = Self {
+            uploads: data_dir.join("uploads"),
+            blobs: data_dir.join("blobs"),
+        };
+        fs::create_dir_all(&store.uploads).await?;
+        fs::create_dir_all(&store.blobs).await?;
+        Ok(store)
+    }
+
+    /// Callers pass only ids the server generated (validated hex), never client paths.
+    pub fn partial_path(&self, upload_id: &str) -> PathBuf {
+        self.uploads.join(upload_id)
+    }
+
+    pub fn blob_path(&self, sha256_hex: &str) -> PathBuf {
+        self.blobs.join(&sha256_hex[..2]).join(sha256_hex)
+    }
+
+    pub async fn create_partial(&self, upload_id: &str) -> io::Result<()> {
+        let file = File::create(self.partial_path(upload_id)).await?;
+        file.sync_all().await?;
+        sync_dir(&self.uploads).await
+    }
+
+    /// Opens the partial file for writing at `offset`, first cutting off anything past it:
+    /// bytes written but never acknowledged (crash, discarded chunk) are not kept.
+    /// The file must exist (`create_partial`); a missing one is an error, never recreated.
+    pub async fn open_partial_at(&self, upload_id: &str, offset: u64) -> io::Result<File> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .truncate(false)
+            .open(self.partial_path(upload_id))
+            .await?;
+        file.set_len(offset).await?;
+        file.seek(io::SeekFrom::Start(offset)).await?;
+        Ok(file)
+    }
+
+    pub async fn partial_exists(&self, upload_id: &str) -> io::Result<bool> {
+        fs::try_exists(self.partial_path(upload_id)).await
+    }
+
+    pub async fn discard_partial(&self, upload_id: &str) -> io::Result<()> {
+        match fs::remove_file(self.partial_path(upload_id)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// SHA-256 (lowercase hex) of the whole partial file.
+    pub async fn hash_partial(&self, upload_id: &str) -> io::Result<String> {
+        let path = self.partial_path(upload_id);
+        tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::open(path)?;
+            let mut hasher = Sha256::new();
+            io::copy(&mut file, &mut hasher)?;
+            Ok(hex::encode(hasher.finalize()))
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// Moves a fully received, fsynced partial file into the blob store under its hash.
+    /// If that content is already stored, the partial file is simply dropped.
+    pub async fn promote(&self, upload_id: &str, sha256_hex: &str) -> io::Result<()> {
+        let blob = self.blob_path(sha256_hex);
+        if fs::try_exists(&blob).await? {
+            return self.discard_partial(upload_id).await;
+        }
+        let dir = blob.parent().expect("blob paths have a parent");
+        fs::create_dir_all(dir).await?;
+        fs::rename(self.partial_path(upload_id), &blob).await?;
+        sync_dir(dir).await?;
+        sync_dir(&self.uploads).await
+    }
+}
+
+/// Makes a rename or create in `dir` durable.
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+        .await
+        .map_err(io::Error::other)?
+}

@@ -1,0 +1,89 @@
+//! Users: creation (CLI and first start) and `GET /api/users/me`.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{rand_core::OsRng, SaltString};
+use argon2::{Argon2, PasswordHasher};
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+use crate::auth::{generate_api_key, hash_api_key, AuthUser};
+use crate::{db, AppError, AppState};
+
+/// A user just created, with the only copy of their API key.
+pub struct CreatedUser {
+    pub user: db::User,
+    pub api_key: String,
+}
+
+/// Creates a user with a fresh API key. A password, if given, is stored as an argon2id
+/// hash (for a future `POST /api/auth/login`; API keys are the only sign-in today).
+pub async fn create_user(
+    pool: &SqlitePool,
+    name: &str,
+    quota_size_in_bytes: Option<i64>,
+    password: Option<&str>,
+) -> Result<CreatedUser, AppError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AppError::bad_request("user name must not be empty"));
+    }
+    if quota_size_in_bytes.is_some_and(|q| q < 0) {
+        return Err(AppError::bad_request("quota must not be negative"));
+    }
+    let password_hash = password
+        .map(|p| {
+            Argon2::default()
+                .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
+                .map(|h| h.to_string())
+                .map_err(|e| AppError::bad_request(format!("cannot hash password: {e}")))
+        })
+        .transpose()?;
+    let api_key = generate_api_key();
+    let user = db::User {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_owned(),
+        quota_size_in_bytes,
+    };
+    let inserted = db::insert_user(
+        pool,
+        &db::NewUser {
+            id: &user.id,
+            name: &user.name,
+            api_key_sha256: &hash_api_key(&api_key),
+            password_hash: password_hash.as_deref(),
+            quota_size_in_bytes,
+        },
+    )
+    .await?;
+    if !inserted {
+        return Err(AppError::Conflict(format!(
+            "a user named \"{name}\" already exists"
+        )));
+    }
+    Ok(CreatedUser { user, api_key })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    id: String,
+    name: String,
+    quota_usage_in_bytes: i64,
+    quota_size_in_bytes: Option<i64>,
+}
+
+pub async fn me(
+    State(state): State<Arc<AppState>>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<Me>, AppError> {
+    let usage = db::quota_usage(&state.pool, &user.id).await?;
+    Ok(Json(Me {
+        id: user.id,
+        name: user.name,
+        quota_usage_in_bytes: usage,
+        quota_size_in_bytes: user.quota_size_in_bytes,
+    }))
+}

@@ -1,0 +1,118 @@
+//! The command line as scripts use it: the built binary, its stdout, its exit code.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferry-server");
+
+fn user_add(data: &std::path::Path, name: &str) -> std::process::Output {
+    Command::new(BIN)
+        .args(["user", "add", name, "--quota", "1000000", "--data"])
+        .arg(data)
+        .env_remove("FERRY_DATA")
+        .output()
+        .unwrap()
+}
+
+/// Minimal HTTP/1.1 GET, so the test needs no HTTP client.
+fn http_get(address: &str, path: &str, key: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nx-api-key: {key}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn user_add_prints_a_working_key_and_serve_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    let output = user_add(&data, "alice");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().to_owned();
+    assert_eq!(key.len(), 64, "{stdout}");
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+    // Only a hash of the key is stored.
+    let db = std::fs::read(data.join("ferry.sqlite")).unwrap();
+    let wal = std::fs::read(data.join("ferry.sqlite-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes.windows(64).any(|w| w == key.as_bytes()));
+    }
+
+    let duplicate = user_add(&data, "alice");
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+
+    // Users exist, so `serve` creates no admin; it says where it is ready.
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--www"])
+        .arg(dir.path().join("www"))
+        .env("FERRY_DATA", &data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let ready = lines.next().unwrap().unwrap();
+    let address = ready
+        .strip_prefix("ferry is ready at http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line: {ready}"))
+        .to_owned();
+
+    let me = http_get(&address, "/api/users/me", &key);
+    let unauthorized = http_get(&address, "/api/users/me", "wrong");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(me.starts_with("HTTP/1.1 200"), "{me}");
+    assert!(me.contains(r#""name":"alice""#), "{me}");
+    assert!(me.contains(r#""quotaSizeInBytes":1000000"#), "{me}");
+    assert!(unauthorized.starts_with("HTTP/1.1 401"), "{unauthorized}");
+}
+
+#[test]
+fn first_serve_creates_admin_and_prints_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .args(["--www"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut key = None;
+    let mut address = None;
+    for line in BufReader::new(server.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(k) = line.split("API key: ").nth(1) {
+            assert!(
+                line.starts_with("First start: created user \"admin\"."),
+                "{line}"
+            );
+            key = Some(k.trim().to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("ferry is ready at http://") {
+            address = Some(rest.trim_end_matches('/').to_owned());
+            break;
+        }
+    }
+    let (key, address) = (key.expect("API key line"), address.expect("ready line"));
+    let me = http_get(&address, "/api/users/me", &key);
+    let health = http_get(&address, "/healthz", "");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(me.contains(r#""name":"admin""#), "{me}");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok"),
+        "{health}"
+    );
+}

@@ -1,0 +1,262 @@
+//! `cargo xtask test`: every suite in order, with one closing line that totals them all.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::install::{self, CHROMEDRIVER, CHROMIUM};
+use crate::{build_server, build_wasm, cargo, root, server_binary, Profile, Result};
+
+/// Passed and failed counts of one suite or of all of them.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Self) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+pub fn run_all() -> Result {
+    let mut total = Tally::default();
+    let mut failures = Vec::new();
+    let mut record = |name: &str, tally: Tally| {
+        println!(
+            "xtask: {name}: {} passed, {} failed",
+            tally.passed, tally.failed
+        );
+        if tally.failed > 0 {
+            failures.push(name.to_string());
+        }
+        total += tally;
+    };
+
+    // Installing is not a test, but a failed install fails the run.
+    install::wasm_toolchain()?;
+    install::chromium()?;
+    install::e2e_packages()?;
+
+    record(
+        "cargo fmt",
+        check(cargo().args(["fmt", "--all", "--", "--check"])),
+    );
+    record(
+        "clippy (native)",
+        check(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])),
+    );
+    record(
+        "clippy (wasm32)",
+        check(cargo().args([
+            "clippy",
+            "--package",
+            "ferry",
+            "--all-targets",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ])),
+    );
+    record(
+        "native tests",
+        counted(cargo().args(["test", "--workspace"])),
+    );
+    record(
+        "wasm tests in headless Chromium (page and worker)",
+        counted(
+            cargo()
+                .args([
+                    "test",
+                    "--package",
+                    "ferry",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                ])
+                .env("CHROMEDRIVER", CHROMEDRIVER)
+                .env(
+                    "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+                    "wasm-bindgen-test-runner",
+                ),
+        ),
+    );
+    let e2e = match build_wasm(Profile::Release).and_then(|_| build_server(Profile::Dev)) {
+        Ok(()) => counted(
+            Command::new("node")
+                .current_dir(root())
+                .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
+                .args(e2e_test_files()?)
+                .env("FERRY_SERVER_BIN", server_binary(Profile::Dev))
+                .env("FERRY_WWW", root().join("www"))
+                .env("CHROMIUM", CHROMIUM),
+        ),
+        Err(e) => {
+            eprintln!("xtask: could not build for e2e: {e}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    };
+    record("e2e (Playwright, Chromium, ferry-server)", e2e);
+
+    if !failures.is_empty() {
+        println!("xtask: failed: {}", failures.join(", "));
+    }
+    println!("{} passed, {} failed", total.passed, total.failed);
+    if total.failed > 0 {
+        Err("some tests failed".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn e2e_test_files() -> Result<Vec<String>> {
+    let dir = root().join("e2e");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            name.ends_with(".test.mjs")
+                .then(|| path.display().to_string())
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A check that passes or fails as a whole, such as fmt or clippy: it counts as one.
+fn check(command: &mut Command) -> Tally {
+    match command.status() {
+        Ok(s) if s.success() => Tally {
+            passed: 1,
+            failed: 0,
+        },
+        Ok(_) => Tally {
+            passed: 0,
+            failed: 1,
+        },
+        Err(e) => {
+            eprintln!("xtask: could not start {command:?}: {e}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
+}
+
+/// Runs a test runner, echoing its output and adding up the counts it reports. A runner
+/// that fails without reporting a failed test (a build error, a crash) counts as one failure.
+fn counted(command: &mut Command) -> Tally {
+    let child = command.stdout(Stdio::piped()).spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("xtask: could not start {command:?}: {e}");
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    let mut tally = Tally::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            println!("{line}");
+            tally += parse_counts(&line);
+        }
+    }
+    let success = child.wait().map(|s| s.success()).unwrap_or(false);
+    if !success && tally.failed == 0 {
+        tally.failed = 1;
+    }
+    tally
+}
+
+/// Reads the counts from a closing line of `cargo test` / wasm-bindgen-test-runner
+/// (`test result: ok. 3 passed; 1 failed; ...`) or of node's TAP reporter (`# pass 3`).
+fn parse_counts(line: &str) -> Tally {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("test result:") {
+        let number_before = |word: &str| {
+            rest.split(';')
+                .filter_map(|part| part.trim().strip_suffix(word))
+                .filter_map(|n| n.split_whitespace().last()?.parse::<u64>().ok())
+                .sum()
+        };
+        return Tally {
+            passed: number_before(" passed"),
+            failed: number_before(" failed"),
+        };
+    }
+    let tap = |prefix: &str| {
+        line.strip_prefix(prefix)
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    Tally {
+        passed: tap("# pass ").unwrap_or(0),
+        failed: tap("# fail ").unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cargo_test_closing_lines() {
+        let t = parse_counts("test result: ok. 20 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s");
+        assert_eq!(
+            t,
+            Tally {
+                passed: 20,
+                failed: 0
+            }
+        );
+        let t = parse_counts("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 filtered out");
+        assert_eq!(
+            t,
+            Tally {
+                passed: 3,
+                failed: 2
+            }
+        );
+    }
+
+    #[test]
+    fn reads_node_tap_summary() {
+        assert_eq!(
+            parse_counts("# pass 4"),
+            Tally {
+                passed: 4,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            parse_counts("# fail 1"),
+            Tally {
+                passed: 0,
+                failed: 1
+            }
+        );
+    }
+
+    #[test]
+    fn ignores_other_lines() {
+        assert_eq!(parse_counts("test common::x ... ok"), Tally::default());
+        assert_eq!(parse_counts("# passes are nice"), Tally::default());
+        assert_eq!(parse_counts("ok 1 - uploads three files"), Tally::default());
+    }
+}
