@@ -24,15 +24,25 @@ pub fn wasm_toolchain() -> Result {
         run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
     let pin = wasm_bindgen_pin()?;
-    let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
-    if have.split_whitespace().nth(1) != Some(pin.as_str()) {
-        eprintln!(
-            "xtask: installing wasm-bindgen-cli {pin} to match Cargo.lock (takes a few minutes)"
-        );
-        // Not --locked: one of its locked dependencies is missing from the registry.
-        run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &pin]))?;
+    let installed_version = || {
+        let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+        have.split_whitespace().nth(1).map(str::to_string)
+    };
+    if installed_version().as_deref() == Some(pin.as_str()) {
+        return Ok(());
     }
-    Ok(())
+    eprintln!("xtask: installing wasm-bindgen-cli {pin} to match Cargo.lock (takes a few minutes)");
+    // Not --locked: one of its locked dependencies is missing from the registry.
+    // --force: cargo's install record may name a binary that is gone or was replaced.
+    let install = ["install", "--force", "wasm-bindgen-cli", "--version", &pin];
+    run(Command::new("cargo").args(install))?;
+    match installed_version() {
+        Some(v) if v == pin => Ok(()),
+        other => Err(format!(
+            "installed wasm-bindgen-cli {pin}, but `wasm-bindgen --version` reports {other:?}; \
+             is ~/.cargo/bin on PATH?"
+        )),
+    }
 }
 
 /// The exact wasm-bindgen version in Cargo.lock.
