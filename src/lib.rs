@@ -8,7 +8,10 @@
 pub mod asset;
 pub mod chunks;
 pub mod dedup;
+pub mod policy;
+pub mod retry;
 pub mod tus;
+pub mod upload;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
