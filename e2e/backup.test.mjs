@@ -39,7 +39,9 @@ test('picked files are hashed, uploaded, verified, deduplicated and remembered',
   const problems = pageProblems(page);
   const uploadRequests = [];
   page.on('request', (r) => {
-    if (new URL(r.url()).pathname.startsWith('/api/uploads')) uploadRequests.push(r.method());
+    if (new URL(r.url()).pathname.startsWith('/api/uploads')) {
+      uploadRequests.push({ method: r.method(), url: r.url(), offset: Number(r.headers()['upload-offset']) });
+    }
   });
 
   await page.goto(server.url);
@@ -63,9 +65,18 @@ test('picked files are hashed, uploaded, verified, deduplicated and remembered',
     });
     assert.ok(Buffer.from(await original.arrayBuffer()).equals(file.bytes), `bytes of ${file.name}`);
   }
-  // One creation per file; chunks of 8 MiB: none for 0 bytes, 1 for 300 KiB, 3 for 20 MiB.
-  assert.equal(uploadRequests.filter((m) => m === 'POST').length, 3);
-  assert.equal(uploadRequests.filter((m) => m === 'PATCH').length, 4);
+  // One creation per file; the 0-byte file completes at creation. Chunks (8 MiB first,
+  // then adapted to the link) go in order from offset 0, and no byte is sent twice.
+  assert.equal(uploadRequests.filter((r) => r.method === 'POST').length, 3);
+  const patches = uploadRequests.filter((r) => r.method === 'PATCH');
+  const byUpload = new Map();
+  for (const r of patches) byUpload.set(r.url, [...(byUpload.get(r.url) ?? []), r]);
+  assert.equal(byUpload.size, 2, 'two non-empty files were sent');
+  for (const [url, sent] of byUpload) {
+    const offsets = sent.map((r) => r.offset);
+    assert.equal(offsets[0], 0, `${url} starts at 0`);
+    assert.ok(offsets.every((o, i) => i === 0 || o > offsets[i - 1]), `${url} offsets increase: ${offsets}`);
+  }
 
   // The same files again: the server already has them, so nothing is sent.
   uploadRequests.length = 0;

@@ -15,6 +15,8 @@ pub enum AssetStatus {
     Checking,
     /// Its bytes are being sent.
     Uploading,
+    /// Cancelled by the user, or its file is no longer available; `last_error` says which.
+    Skipped,
     /// The server stored it and verified its checksum.
     Uploaded,
     /// The server already had these bytes for this user; nothing was sent.
@@ -24,9 +26,26 @@ pub enum AssetStatus {
 }
 
 impl AssetStatus {
+    /// The word stored in the catalog (and its status index).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Hashing => "hashing",
+            Self::Checking => "checking",
+            Self::Uploading => "uploading",
+            Self::Skipped => "skipped",
+            Self::Uploaded => "uploaded",
+            Self::Duplicate => "duplicate",
+            Self::Failed => "failed",
+        }
+    }
+
     /// True once nothing more will happen to the asset without the user asking.
     pub fn is_finished(self) -> bool {
-        matches!(self, Self::Uploaded | Self::Duplicate | Self::Failed)
+        matches!(
+            self,
+            Self::Uploaded | Self::Duplicate | Self::Failed | Self::Skipped
+        )
     }
 }
 
@@ -114,6 +133,16 @@ mod tests {
         assert_eq!(v["doneBytes"], 0);
         let back: Asset = serde_json::from_value(v).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn status_words_match_their_serde_names() {
+        use AssetStatus::*;
+        for s in [
+            Pending, Hashing, Checking, Uploading, Skipped, Uploaded, Duplicate, Failed,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 
     #[test]

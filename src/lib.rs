@@ -9,6 +9,7 @@ pub mod asset;
 pub mod chunks;
 pub mod dedup;
 pub mod policy;
+pub mod progress;
 pub mod retry;
 pub mod tus;
 pub mod upload;

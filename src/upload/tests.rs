@@ -247,6 +247,7 @@ fn chunk_size_adapts_to_the_link_within_bounds() {
     assert_eq!(up.chunk_size(), 5 * MIB);
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 mod interleavings {
     //! A simulated tus server and a client that meets random faults, reloads and
     //! partial acknowledgements. Whatever happens, the server ends holding exactly the

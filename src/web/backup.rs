@@ -1,8 +1,5 @@
-//! `Backup`, the JavaScript-facing engine: files in, each one hashed in a worker, checked
-//! against the server, uploaded with tus in resumable chunks, and recorded in the catalog
-//! after every step. The PWA uses exactly this API.
+//! `Backup`, the JavaScript-facing engine. The PWA uses exactly this API.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise};
@@ -11,13 +8,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::File;
 
-use super::catalog::{Catalog, CatalogError};
+use super::catalog::Catalog;
 use super::hash_worker::HashWorker;
-use super::http::{reply_of, resolve_url, ApiError, NetworkError, Server};
+use super::http::Server;
+use super::runner::{Engine, EngineConfig};
 use crate::asset::{Asset, AssetStatus};
-use crate::chunks::{ChunkPlan, DEFAULT_CHUNK_SIZE};
-use crate::dedup::{Candidate, CheckRequest, CheckResponse};
-use crate::tus::{self, TusError};
+use crate::chunks::DEFAULT_CHUNK_SIZE;
+use crate::policy::Settings;
 
 /// Options for `Backup.open`.
 #[derive(Deserialize)]
@@ -25,40 +22,26 @@ use crate::tus::{self, TusError};
 struct BackupOptions {
     /// API root, e.g. `https://photos.example/api`. Defaults to this origin's `/api`.
     endpoint: Option<String>,
-    /// The user's API key, sent as `x-api-key`.
+    /// The user's API key or session token, sent as `x-api-key`.
     api_key: String,
     /// IndexedDB database name; one per server and user. Defaults to `ferry`.
     catalog_name: Option<String>,
     /// URL of the hashing worker script. Defaults to `./hash-worker.js` beside the page.
     hash_worker_url: Option<String>,
-    /// Bytes per upload request. Defaults to 8 MiB.
+    /// First chunk size in bytes (then adapted to the link). Defaults to 8 MiB.
     chunk_size: Option<u64>,
+    /// Files uploading at once. Defaults to 3.
+    concurrency: Option<usize>,
+    /// Wi-Fi, cellular, charging and pause settings. Defaults: Wi-Fi only.
+    settings: Option<Settings>,
 }
 
-/// Why one asset could not be backed up.
-#[derive(Debug, thiserror::Error)]
-enum AssetError {
-    #[error("{0}")]
-    Unreadable(String),
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
-    #[error(transparent)]
-    Network(#[from] NetworkError),
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    #[error(transparent)]
-    Upload(#[from] TusError),
+fn js_error(e: impl std::fmt::Display) -> JsValue {
+    JsError::new(&e.to_string()).into()
 }
 
-struct Engine {
-    catalog: Catalog,
-    server: Server,
-    hasher: HashWorker,
-    chunk_size: u64,
-    listeners: RefCell<Vec<Function>>,
-}
-
-/// A backup of files to one server, with its catalog in IndexedDB.
+/// A backup of files to one server, with its catalog in IndexedDB. Opening it resumes
+/// whatever an earlier page left unfinished.
 #[wasm_bindgen]
 pub struct Backup {
     engine: Rc<Engine>,
@@ -66,8 +49,9 @@ pub struct Backup {
 
 #[wasm_bindgen]
 impl Backup {
-    /// Opens the catalog and starts the hashing worker.
-    /// `options`: `{ apiKey, endpoint?, catalogName?, hashWorkerUrl?, chunkSize? }`.
+    /// Opens the catalog, starts the hashing worker, and resumes unfinished work.
+    /// `options`: `{ apiKey, endpoint?, catalogName?, hashWorkerUrl?, chunkSize?,
+    /// concurrency?, settings? }`.
     pub async fn open(options: JsValue) -> Result<Backup, JsError> {
         let options: BackupOptions = serde_wasm_bindgen::from_value(options)
             .map_err(|e| JsError::new(&format!("invalid Backup options: {e}")))?;
@@ -81,7 +65,8 @@ impl Backup {
             .unwrap_or_else(|| format!("{origin}/api"))
             .trim_end_matches('/')
             .to_string();
-        let catalog = Catalog::open(options.catalog_name.as_deref().unwrap_or("ferry"))
+        let catalog_name = options.catalog_name.unwrap_or_else(|| "ferry".into());
+        let catalog = Catalog::open(&catalog_name)
             .await
             .map_err(|e| JsError::new(&e.to_string()))?;
         let worker_url = options
@@ -93,45 +78,62 @@ impl Backup {
                 super::http::describe_js_error(&e)
             ))
         })?;
-        Ok(Backup {
-            engine: Rc::new(Engine {
-                catalog,
-                server: Server {
-                    api,
-                    api_key: options.api_key,
-                },
-                hasher,
-                chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
-                listeners: RefCell::default(),
-            }),
-        })
+        let engine = Engine::new(EngineConfig {
+            catalog,
+            catalog_name,
+            server: Server {
+                api,
+                api_key: options.api_key,
+            },
+            hasher,
+            chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
+            concurrency: options.concurrency.unwrap_or(3),
+            settings: options.settings.unwrap_or_default(),
+        });
+        engine.kick();
+        Ok(Backup { engine })
     }
 
-    /// Calls `listener(asset)` whenever an asset's record or progress changes.
+    /// Calls `listener(asset)` whenever an asset's record or progress changes, including
+    /// changes made by another tab's runner. Returns a function that unsubscribes.
     #[wasm_bindgen(js_name = onChange)]
-    pub fn on_change(&self, listener: Function) {
-        self.engine.listeners.borrow_mut().push(listener);
+    pub fn on_change(&self, listener: Function) -> Function {
+        subscribe(&self.engine, listener, |e| &e.listeners)
+    }
+
+    /// Calls `listener(progress)` with the overall state: `{state: idle|running|held|halted,
+    /// reason, done, total, bytesDone, bytesTotal, current, bytesPerSecond, etaSeconds}`.
+    /// Returns a function that unsubscribes.
+    #[wasm_bindgen(js_name = onProgress)]
+    pub fn on_progress(&self, listener: Function) -> Function {
+        subscribe(&self.engine, listener, |e| &e.progress_listeners)
+    }
+
+    /// The overall state now (see `onProgress`).
+    pub fn progress(&self) -> JsValue {
+        serde_wasm_bindgen::to_value(&self.engine.progress()).unwrap_or(JsValue::NULL)
+    }
+
+    /// Which device APIs this browser offers: `{networkType, battery, webLocks}`.
+    pub fn capabilities(&self) -> JsValue {
+        serde_wasm_bindgen::to_value(&self.engine.device().capabilities()).unwrap_or(JsValue::NULL)
     }
 
     /// Resolves to the catalog's asset records, oldest first (at most `limit`).
     pub fn assets(&self, limit: u32) -> Promise {
         let engine = self.engine.clone();
         future_to_promise(async move {
-            let assets = engine
-                .catalog
-                .oldest_first(limit)
-                .await
-                .map_err(|e| JsError::new(&e.to_string()))?;
+            let assets = engine.catalog.oldest_first(limit).await.map_err(js_error)?;
             let list = Array::new();
             for asset in &assets {
-                list.push(&to_js(asset));
+                list.push(&serde_wasm_bindgen::to_value(asset).unwrap_or(JsValue::NULL));
             }
             Ok(list.into())
         })
     }
 
-    /// Adds `files` (a `FileList` or an array of `File`s): each is recorded in the catalog
-    /// at once, then backed up one after another. Resolves when all are finished.
+    /// Adds `files` (a `FileList` or an array of `File`s). Each is recorded in the catalog,
+    /// with its file handle, before any work starts; resolves to their ids.
     pub fn add(&self, files: JsValue) -> Promise {
         let engine = self.engine.clone();
         future_to_promise(async move {
@@ -139,156 +141,113 @@ impl Backup {
                 .iter()
                 .filter_map(|f| f.dyn_into().ok())
                 .collect();
-            let mut queued = Vec::with_capacity(files.len());
-            for file in files {
-                let asset = Asset::new(
-                    super::random_id(),
-                    file.name(),
-                    file.size() as u64,
-                    file.last_modified(),
-                    file.type_(),
-                    super::now_ms(),
-                );
-                engine
-                    .save(&asset)
-                    .await
-                    .map_err(|e| JsError::new(&e.to_string()))?;
-                queued.push((file, asset));
+            let now = super::now_ms();
+            let items: Vec<(Asset, File)> = files
+                .into_iter()
+                .map(|file| {
+                    let asset = Asset::new(
+                        super::random_id(),
+                        file.name(),
+                        file.size() as u64,
+                        file.last_modified(),
+                        file.type_(),
+                        now,
+                    );
+                    (asset, file)
+                })
+                .collect();
+            engine.catalog.add(&items).await.map_err(js_error)?;
+            let ids = Array::new();
+            for (asset, _) in &items {
+                ids.push(&asset.id.as_str().into());
+                engine.save(asset).await.map_err(js_error)?;
             }
-            for (file, mut asset) in queued {
-                if let Err(e) = engine.back_up(&file, &mut asset).await {
-                    asset.fail(e.to_string());
-                    // If even this write fails the record stays in its last step and the
-                    // next scan picks it up again; nothing is lost.
-                    let _ = engine.save(&asset).await;
-                }
+            engine.kick();
+            Ok(ids.into())
+        })
+    }
+
+    /// Pauses uploading (the current chunk finishes).
+    pub fn pause(&self) {
+        let settings = Settings {
+            paused: true,
+            ..self.engine.settings()
+        };
+        self.engine.set_settings(settings);
+    }
+
+    /// Resumes after `pause`.
+    pub fn resume(&self) {
+        let settings = Settings {
+            paused: false,
+            ..self.engine.settings()
+        };
+        self.engine.set_settings(settings);
+    }
+
+    /// Replaces the settings: `{wifiOnly, cellularPhotos, cellularVideos,
+    /// requireCharging, paused}`; missing fields take their defaults.
+    #[wasm_bindgen(js_name = setSettings)]
+    pub fn set_settings(&self, settings: JsValue) -> Result<(), JsError> {
+        let settings: Settings = serde_wasm_bindgen::from_value(settings)
+            .map_err(|e| JsError::new(&format!("invalid settings: {e}")))?;
+        self.engine.set_settings(settings);
+        Ok(())
+    }
+
+    /// After the server stopped accepting the old key: use `apiKey` and resume.
+    #[wasm_bindgen(js_name = signIn)]
+    pub fn sign_in(&self, api_key: String) {
+        self.engine.sign_in(api_key);
+    }
+
+    /// Cancels asset `id`: it ends `skipped`, and its partial upload is terminated.
+    pub fn cancel(&self, id: String) -> Promise {
+        let engine = self.engine.clone();
+        future_to_promise(async move {
+            engine.cancel(&id).await.map_err(js_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Puts a failed or skipped asset back in the queue.
+    pub fn retry(&self, id: String) -> Promise {
+        let engine = self.engine.clone();
+        future_to_promise(async move {
+            engine.retry(&id).await.map_err(js_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Puts every failed asset back in the queue.
+    #[wasm_bindgen(js_name = retryAll)]
+    pub fn retry_all(&self) -> Promise {
+        let engine = self.engine.clone();
+        future_to_promise(async move {
+            let failed = engine
+                .catalog
+                .with_status(AssetStatus::Failed, u32::MAX)
+                .await
+                .map_err(js_error)?;
+            for asset in failed {
+                engine.retry(&asset.id).await.map_err(js_error)?;
             }
             Ok(JsValue::UNDEFINED)
         })
     }
 }
 
-impl Engine {
-    async fn save(&self, asset: &Asset) -> Result<(), CatalogError> {
-        self.catalog.put(asset).await?;
-        self.notify(asset);
-        Ok(())
-    }
-
-    fn notify(&self, asset: &Asset) {
-        let value = to_js(asset);
-        for listener in self.listeners.borrow().iter() {
-            let _ = listener.call1(&JsValue::NULL, &value);
+fn subscribe(
+    engine: &Rc<Engine>,
+    listener: Function,
+    list: fn(&Engine) -> &std::cell::RefCell<Vec<Function>>,
+) -> Function {
+    list(engine).borrow_mut().push(listener.clone());
+    let weak = Rc::downgrade(engine);
+    Closure::once_into_js(move || {
+        if let Some(engine) = weak.upgrade() {
+            list(&engine).borrow_mut().retain(|l| l != &listener);
         }
-    }
-
-    async fn back_up(self: &Rc<Self>, file: &File, asset: &mut Asset) -> Result<(), AssetError> {
-        asset.enter(AssetStatus::Hashing);
-        self.save(asset).await?;
-        let progress = {
-            let engine = self.clone();
-            let snapshot = asset.clone();
-            move |done| {
-                let mut progress = snapshot.clone();
-                progress.done_bytes = done;
-                engine.notify(&progress);
-            }
-        };
-        let digest = self
-            .hasher
-            .sha256(file, progress)
-            .await
-            .map_err(AssetError::Unreadable)?;
-        asset.sha256 = Some(digest.clone());
-        asset.enter(AssetStatus::Checking);
-        self.save(asset).await?;
-
-        if let Some(existing) = self.existing_asset(&asset.id, &digest).await? {
-            asset.server_id = Some(existing);
-            asset.enter(AssetStatus::Duplicate);
-            return Ok(self.save(asset).await?);
-        }
-
-        asset.enter(AssetStatus::Uploading);
-        self.save(asset).await?;
-        let server_id = match self.upload(file, asset, &digest).await? {
-            Some(id) => Some(id),
-            // A tus server other than ferry-server does not name the asset; ask.
-            None => self.existing_asset(&asset.id, &digest).await?,
-        };
-        asset.server_id = server_id;
-        asset.enter(AssetStatus::Uploaded);
-        Ok(self.save(asset).await?)
-    }
-
-    async fn existing_asset(&self, id: &str, digest: &str) -> Result<Option<String>, ApiError> {
-        let request = CheckRequest {
-            assets: vec![Candidate {
-                id: id.to_string(),
-                checksum: digest.to_string(),
-            }],
-        };
-        let response: CheckResponse = self.server.json(crate::dedup::PATH, &request).await?;
-        Ok(response.existing_asset(id).map(str::to_string))
-    }
-
-    /// Creates a tus upload and sends the file chunk by chunk, recording the upload URL
-    /// and each acknowledged offset. Returns the server's asset id when it names one.
-    async fn upload(
-        &self,
-        file: &File,
-        asset: &mut Asset,
-        digest: &str,
-    ) -> Result<Option<String>, AssetError> {
-        let endpoint = self.server.url("/uploads");
-        let modified = format!("{}", asset.last_modified as i64);
-        let metadata = [
-            ("filename", asset.name.as_str()),
-            ("filetype", asset.mime.as_str()),
-            ("checksum", digest),
-            ("fileModifiedAt", modified.as_str()),
-            ("deviceAssetId", asset.id.as_str()),
-        ];
-        let headers = tus::creation_headers(asset.size, &metadata);
-        let response = self.server.send("POST", &endpoint, &headers, None).await?;
-        let created = tus::created(&reply_of(&response), asset.size)?;
-        let upload_url = resolve_url(&created.location, &endpoint)?;
-        asset.upload_url = Some(upload_url.clone());
-        asset.done_bytes = created.offset;
-        self.save(asset).await?;
-
-        let mut asset_id = created.asset_id;
-        let mut offset = created.offset;
-        let plan = ChunkPlan::new(asset.size, self.chunk_size);
-        while let Some(range) = plan.next(offset) {
-            let chunk = file
-                .slice_with_f64_and_f64(range.start as f64, range.end as f64)
-                .map_err(|e| AssetError::Unreadable(super::http::describe_js_error(&e)))?;
-            let headers = tus::chunk_headers(range.start);
-            let response = self
-                .server
-                .send("PATCH", &upload_url, &headers, Some(&chunk))
-                .await?;
-            let reply = reply_of(&response);
-            let acknowledged = tus::chunk_accepted(&reply, range.start, range.end)?;
-            if acknowledged == offset {
-                // A server that accepts nothing would loop forever; retries come later.
-                return Err(TusError::OffsetOutOfRange {
-                    got: acknowledged,
-                    min: offset + 1,
-                    max: range.end,
-                }
-                .into());
-            }
-            offset = acknowledged;
-            asset_id = reply.asset_id.or(asset_id);
-            asset.done_bytes = offset;
-            self.save(asset).await?;
-        }
-        Ok(asset_id)
-    }
-}
-
-fn to_js(asset: &Asset) -> JsValue {
-    serde_wasm_bindgen::to_value(asset).unwrap_or(JsValue::NULL)
+    })
+    .unchecked_into()
 }

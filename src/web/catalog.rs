@@ -6,14 +6,21 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 
-use crate::asset::Asset;
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::asset::{Asset, AssetStatus};
 
 const ASSETS: &str = "assets";
+/// The `File` handle of each asset not yet finished, keyed by asset id, so a reload can
+/// resume without the user picking the file again.
+const FILES: &str = "files";
+/// `name|size|lastModified` → SHA-256, so a re-run never re-hashes an unchanged file.
+const HASH_CACHE: &str = "hash_cache";
 const BY_ADDED_AT: &str = "addedAt";
 const BY_STATUS: &str = "status";
 const BY_SHA256: &str = "sha256";
-/// Bump with each schema change and add a step to `upgrade`.
-const SCHEMA_VERSION: u32 = 1;
+/// Bump with each schema change and add a step to the upgrade below.
+const SCHEMA_VERSION: u32 = 2;
 
 /// A catalog operation failed; the message comes from the browser.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +57,10 @@ impl Catalog {
                     assets.create_index(BY_STATUS, "status".into()).build()?;
                     assets.create_index(BY_SHA256, "sha256".into()).build()?;
                 }
+                if old < 2 {
+                    db.create_object_store(FILES).build()?;
+                    db.create_object_store(HASH_CACHE).build()?;
+                }
                 Ok(())
             })
             .await
@@ -65,6 +76,88 @@ impl Catalog {
             .with_mode(TransactionMode::Readwrite)
             .build()?;
         tx.object_store(ASSETS)?.put(asset).serde()?.await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes new records together with their files, in one transaction, so no record
+    /// exists without the file it needs.
+    pub async fn add(&self, items: &[(Asset, web_sys::File)]) -> Result<(), CatalogError> {
+        let tx = self
+            .db
+            .transaction([ASSETS, FILES])
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        let assets = tx.object_store(ASSETS)?;
+        let files = tx.object_store(FILES)?;
+        for (asset, file) in items {
+            assets.put(asset).serde()?;
+            let file: &JsValue = file.as_ref();
+            files
+                .put(file.clone())
+                .with_key(asset.id.as_str())
+                .primitive()?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The file handle recorded for asset `id`, if it is still kept.
+    pub async fn file(&self, id: &str) -> Result<Option<web_sys::File>, CatalogError> {
+        let tx = self.db.transaction(FILES).build()?;
+        let value: Option<JsValue> = tx.object_store(FILES)?.get(id).primitive()?.await?;
+        Ok(value.and_then(|v| v.dyn_into().ok()))
+    }
+
+    /// Forgets the file handle of a finished asset.
+    pub async fn forget_file(&self, id: &str) -> Result<(), CatalogError> {
+        let tx = self
+            .db
+            .transaction(FILES)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(FILES)?.delete(id).primitive()?.await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Up to `limit` records in `status`, through the status index (no table scan).
+    pub async fn with_status(
+        &self,
+        status: AssetStatus,
+        limit: u32,
+    ) -> Result<Vec<Asset>, CatalogError> {
+        let tx = self.db.transaction(ASSETS).build()?;
+        let store = tx.object_store(ASSETS)?;
+        let records = store
+            .index(BY_STATUS)?
+            .get_all()
+            .with_query::<&str, _>(status.as_str())
+            .with_limit(limit)
+            .serde()?
+            .await?;
+        Ok(records.collect::<Result<Vec<Asset>, _>>()?)
+    }
+
+    /// The SHA-256 recorded for an unchanged file, if it was hashed before.
+    pub async fn cached_hash(&self, key: &str) -> Result<Option<String>, CatalogError> {
+        let tx = self.db.transaction(HASH_CACHE).build()?;
+        let value = tx.object_store(HASH_CACHE)?.get(key).primitive()?.await?;
+        Ok(value)
+    }
+
+    /// Records the SHA-256 of the file identified by `key`.
+    pub async fn remember_hash(&self, key: &str, sha256: &str) -> Result<(), CatalogError> {
+        let tx = self
+            .db
+            .transaction(HASH_CACHE)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(HASH_CACHE)?
+            .put(sha256)
+            .with_key(key)
+            .primitive()?
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -3,9 +3,11 @@
 
 pub mod backup;
 pub mod catalog;
+mod device;
 pub mod hash;
 mod hash_worker;
 mod http;
+mod runner;
 
 /// `crypto.randomUUID()`, available on the page and in workers alike.
 pub(crate) fn random_id() -> String {

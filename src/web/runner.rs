@@ -1,0 +1,798 @@
+//! The backup runner: takes unfinished assets from the catalog and drives each through
+//! hash → check → upload, writing every step's result before the next starts. Only one
+//! runner works per browser profile at a time (a Web Lock), so two tabs never upload the
+//! same file; other tabs hear about changes over a BroadcastChannel.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashSet, VecDeque};
+use std::rc::Rc;
+
+use futures_util::future::join_all;
+use gloo_timers::future::TimeoutFuture;
+use js_sys::{Function, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{BroadcastChannel, File};
+
+use super::catalog::{Catalog, CatalogError};
+use super::device::Device;
+use super::hash_worker::HashWorker;
+use super::http::{describe_js_error, reply_of, resolve_url, ApiError, Server};
+use crate::asset::{Asset, AssetStatus};
+use crate::dedup::{Candidate, CheckRequest, CheckResponse};
+use crate::policy::{may_upload, Hold, MediaKind, Settings};
+use crate::progress::Throughput;
+use crate::retry::RetryPolicy;
+use crate::tus::{self, ErrorClass};
+use crate::upload::{Action, Failure, Upload};
+
+/// Assets taken from the catalog per round: bounded memory, whatever the queue's length.
+const ROUND: u32 = 200;
+/// The server accepts this many checksums per dedup request.
+const CHECK_BATCH: usize = 1_000;
+/// How often a held backup looks again at the network, battery and settings.
+const POLICY_POLL_MS: u32 = 1_000;
+
+/// The overall state, for the progress bar and the status card.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressState {
+    /// `idle`, `running`, `held` (see `reason`) or `halted` (see `reason`).
+    pub state: &'static str,
+    pub reason: Option<String>,
+    /// Assets finished in this run, and all assets this run has taken on.
+    pub done: u32,
+    pub total: u32,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub current: Option<CurrentAsset>,
+    pub bytes_per_second: Option<f64>,
+    pub eta_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentAsset {
+    pub id: String,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
+}
+
+#[derive(Default)]
+struct RunTally {
+    /// Assets this run has taken on, and those of them that finished.
+    seen: HashSet<String>,
+    finished: HashSet<String>,
+    done: u32,
+    total: u32,
+    bytes_done: u64,
+    bytes_total: u64,
+    /// Bytes sent by uploads still in progress, by asset id.
+    in_flight: std::collections::HashMap<String, u64>,
+    current: Option<CurrentAsset>,
+    throughput: Throughput,
+}
+
+pub struct Engine {
+    pub catalog: Catalog,
+    pub server: RefCell<Server>,
+    hasher: HashWorker,
+    chunk_size: u64,
+    concurrency: usize,
+    retry: RetryPolicy,
+    device: Device,
+    settings: Cell<Settings>,
+    pub listeners: RefCell<Vec<Function>>,
+    pub progress_listeners: RefCell<Vec<Function>>,
+    running: Cell<bool>,
+    /// Set when new work arrived while a run was going: it takes another round.
+    more: Cell<bool>,
+    halted: Cell<Option<ErrorClass>>,
+    hold: Cell<Option<Hold>>,
+    cancelled: RefCell<HashSet<String>>,
+    tally: RefCell<RunTally>,
+    lock_name: String,
+    channel: Option<BroadcastChannel>,
+    _on_broadcast: Option<Closure<dyn FnMut(web_sys::MessageEvent)>>,
+}
+
+/// How an engine is set up; see `Backup.open`.
+pub struct EngineConfig {
+    pub catalog: Catalog,
+    pub catalog_name: String,
+    pub server: Server,
+    pub hasher: HashWorker,
+    pub chunk_size: u64,
+    pub concurrency: usize,
+    pub settings: Settings,
+}
+
+fn jitter() -> f64 {
+    js_sys::Math::random()
+}
+
+fn to_js<T: Serialize>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// Why a run stopped early.
+enum Stop {
+    Halted,
+    Catalog(CatalogError),
+}
+
+impl From<CatalogError> for Stop {
+    fn from(e: CatalogError) -> Self {
+        Self::Catalog(e)
+    }
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Rc<Self> {
+        let channel = BroadcastChannel::new(&format!("ferry:{}", config.catalog_name)).ok();
+        Rc::new_cyclic(|weak: &std::rc::Weak<Engine>| {
+            let on_broadcast = channel.as_ref().map(|channel| {
+                let weak = weak.clone();
+                let closure = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+                    move |event: web_sys::MessageEvent| {
+                        if let Some(engine) = weak.upgrade() {
+                            engine.tell(&engine.listeners, &event.data());
+                        }
+                    },
+                );
+                channel.set_onmessage(Some(closure.as_ref().unchecked_ref()));
+                closure
+            });
+            Engine {
+                catalog: config.catalog,
+                server: RefCell::new(config.server),
+                hasher: config.hasher,
+                chunk_size: config.chunk_size,
+                concurrency: config.concurrency.max(1),
+                retry: RetryPolicy::default(),
+                device: Device::default(),
+                settings: Cell::new(config.settings),
+                listeners: RefCell::default(),
+                progress_listeners: RefCell::default(),
+                running: Cell::new(false),
+                more: Cell::new(false),
+                halted: Cell::new(None),
+                hold: Cell::new(None),
+                cancelled: RefCell::default(),
+                tally: RefCell::default(),
+                lock_name: format!("ferry-runner:{}", config.catalog_name),
+                channel,
+                _on_broadcast: on_broadcast,
+            }
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.get()
+    }
+
+    /// New settings take effect at the next policy check, within a second.
+    pub fn set_settings(self: &Rc<Self>, settings: Settings) {
+        self.settings.set(settings);
+        self.emit_progress();
+        self.kick();
+    }
+
+    /// Signing in again after an auth failure: clears the halt and resumes.
+    pub fn sign_in(self: &Rc<Self>, api_key: String) {
+        self.server.borrow_mut().api_key = api_key;
+        self.halted.set(None);
+        self.kick();
+    }
+
+    /// Marks asset `id` cancelled; its upload is terminated at the next step.
+    pub async fn cancel(self: &Rc<Self>, id: &str) -> Result<(), CatalogError> {
+        self.cancelled.borrow_mut().insert(id.to_string());
+        if let Some(mut asset) = self.catalog.get(id).await? {
+            if !asset.status.is_finished() && asset.status != AssetStatus::Uploading {
+                // Not in flight: settle it here. An upload in flight settles itself.
+                asset.status = AssetStatus::Skipped;
+                asset.last_error = Some("Cancelled".into());
+                self.save(&asset).await?;
+                self.catalog.forget_file(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a failed or skipped asset back in the queue.
+    pub async fn retry(self: &Rc<Self>, id: &str) -> Result<(), CatalogError> {
+        self.cancelled.borrow_mut().remove(id);
+        if let Some(mut asset) = self.catalog.get(id).await? {
+            if matches!(asset.status, AssetStatus::Failed | AssetStatus::Skipped) {
+                asset.last_error = None;
+                // A known checksum is still valid if the file did not change; the upload
+                // step re-checks that before sending anything.
+                let next = if asset.sha256.is_some() {
+                    AssetStatus::Checking
+                } else {
+                    AssetStatus::Pending
+                };
+                asset.enter(next);
+                self.save(&asset).await?;
+            }
+        }
+        self.kick();
+        Ok(())
+    }
+
+    pub async fn save(&self, asset: &Asset) -> Result<(), CatalogError> {
+        self.catalog.put(asset).await?;
+        self.notify(asset);
+        Ok(())
+    }
+
+    fn notify(&self, asset: &Asset) {
+        let value = to_js(asset);
+        self.tell(&self.listeners, &value);
+        if let Some(channel) = &self.channel {
+            let _ = channel.post_message(&value);
+        }
+        self.track(asset);
+    }
+
+    fn tell(&self, listeners: &RefCell<Vec<Function>>, value: &JsValue) {
+        // Clone first: a listener may add another listener.
+        let listeners = listeners.borrow().clone();
+        for listener in listeners {
+            let _ = listener.call1(&JsValue::NULL, value);
+        }
+    }
+
+    /// Updates this run's counters from an asset's new state.
+    fn track(&self, asset: &Asset) {
+        {
+            let mut tally = self.tally.borrow_mut();
+            let now = super::now_ms();
+            if asset.status == AssetStatus::Uploading {
+                tally.in_flight.insert(asset.id.clone(), asset.done_bytes);
+                tally.current = Some(CurrentAsset {
+                    id: asset.id.clone(),
+                    name: asset.name.clone(),
+                    mime: asset.mime.clone(),
+                    size: asset.size,
+                });
+            } else if asset.status.is_finished()
+                && tally.seen.contains(&asset.id)
+                && tally.finished.insert(asset.id.clone())
+            {
+                tally.in_flight.remove(&asset.id);
+                tally.done += 1;
+                if matches!(asset.status, AssetStatus::Uploaded | AssetStatus::Duplicate) {
+                    tally.bytes_done += asset.size;
+                }
+                if tally.current.as_ref().is_some_and(|c| c.id == asset.id) {
+                    tally.current = None;
+                }
+            }
+            let sent = tally.bytes_done + tally.in_flight.values().sum::<u64>();
+            tally.throughput.record(now, sent);
+        }
+        self.emit_progress();
+    }
+
+    pub fn progress(&self) -> ProgressState {
+        let tally = self.tally.borrow();
+        let bytes_done =
+            (tally.bytes_done + tally.in_flight.values().sum::<u64>()).min(tally.bytes_total);
+        let (state, reason) = match (self.halted.get(), self.hold.get(), self.running.get()) {
+            (Some(class), _, _) => ("halted", Some(class.explain().to_string())),
+            (None, Some(hold), true) => ("held", Some(hold.explain().to_string())),
+            (None, _, true) => ("running", None),
+            (None, _, false) => ("idle", None),
+        };
+        ProgressState {
+            state,
+            reason,
+            done: tally.done,
+            total: tally.total,
+            bytes_done,
+            bytes_total: tally.bytes_total,
+            current: tally.current.clone(),
+            bytes_per_second: tally.throughput.bytes_per_second(),
+            eta_seconds: tally
+                .throughput
+                .eta_seconds(tally.bytes_total.saturating_sub(bytes_done)),
+        }
+    }
+
+    fn emit_progress(&self) {
+        let value = to_js(&self.progress());
+        self.tell(&self.progress_listeners, &value);
+    }
+
+    /// Starts a run unless one is going; a going run takes another round instead.
+    pub fn kick(self: &Rc<Self>) {
+        if self.running.get() {
+            self.more.set(true);
+            return;
+        }
+        self.running.set(true);
+        let engine = self.clone();
+        with_web_lock(&self.lock_name, async move {
+            *engine.tally.borrow_mut() = RunTally::default();
+            engine.emit_progress();
+            loop {
+                engine.more.set(false);
+                match engine.run_round().await {
+                    Ok(true) => continue,
+                    Ok(false) if engine.more.get() => continue,
+                    Ok(false) | Err(Stop::Halted) => break,
+                    Err(Stop::Catalog(e)) => {
+                        web_sys::console::error_1(&e.to_string().into());
+                        break;
+                    }
+                }
+            }
+            engine.running.set(false);
+            engine.hold.set(None);
+            engine.emit_progress();
+        });
+    }
+
+    /// One round: prepare (hash and check) a bounded batch, then upload a bounded batch.
+    /// Returns whether there was anything to do.
+    async fn run_round(self: &Rc<Self>) -> Result<bool, Stop> {
+        let mut worked = false;
+        for status in [
+            AssetStatus::Pending,
+            AssetStatus::Hashing,
+            AssetStatus::Checking,
+        ] {
+            let batch = self.catalog.with_status(status, ROUND).await?;
+            if !batch.is_empty() {
+                worked = true;
+                self.count_in(&batch);
+                self.prepare(batch).await?;
+            }
+        }
+        let uploads = self
+            .catalog
+            .with_status(AssetStatus::Uploading, ROUND)
+            .await?;
+        if !uploads.is_empty() {
+            worked = true;
+            self.count_in(&uploads);
+            self.upload_all(uploads).await?;
+        }
+        if self.halted.get().is_some() {
+            return Err(Stop::Halted);
+        }
+        Ok(worked)
+    }
+
+    fn count_in(&self, assets: &[Asset]) {
+        let mut tally = self.tally.borrow_mut();
+        for asset in assets {
+            if tally.seen.insert(asset.id.clone()) {
+                tally.total += 1;
+                tally.bytes_total += asset.size;
+            }
+        }
+        drop(tally);
+        self.emit_progress();
+    }
+
+    /// Hashes what needs hashing and asks the server, in batches, which it already has.
+    async fn prepare(self: &Rc<Self>, batch: Vec<Asset>) -> Result<(), Stop> {
+        let mut hashed = Vec::with_capacity(batch.len());
+        for mut asset in batch {
+            self.wait_until_unpaused().await;
+            if self.cancelled.borrow().contains(&asset.id) {
+                continue;
+            }
+            if asset.sha256.is_none() {
+                match self.hash(&mut asset).await? {
+                    true => {}
+                    false => continue,
+                }
+            }
+            if asset.status != AssetStatus::Checking {
+                asset.enter(AssetStatus::Checking);
+                self.save(&asset).await?;
+            }
+            hashed.push(asset);
+        }
+        for chunk in hashed.chunks(CHECK_BATCH) {
+            let Some(verdicts) = self.check(chunk).await? else {
+                return Ok(());
+            };
+            for asset in chunk {
+                let mut asset = asset.clone();
+                match verdicts.existing_asset(&asset.id) {
+                    Some(existing) => {
+                        asset.server_id = Some(existing.to_string());
+                        asset.enter(AssetStatus::Duplicate);
+                        self.save(&asset).await?;
+                        self.catalog.forget_file(&asset.id).await?;
+                    }
+                    None => {
+                        asset.enter(AssetStatus::Uploading);
+                        self.save(&asset).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes one asset (or takes its hash from the cache). Returns false if the asset
+    /// was settled instead (its file is gone).
+    async fn hash(self: &Rc<Self>, asset: &mut Asset) -> Result<bool, Stop> {
+        let Some(file) = self.file_of(asset).await? else {
+            return Ok(false);
+        };
+        let key = format!("{}|{}|{}", asset.name, asset.size, asset.last_modified);
+        if let Some(digest) = self.catalog.cached_hash(&key).await? {
+            asset.sha256 = Some(digest);
+            return Ok(true);
+        }
+        asset.enter(AssetStatus::Hashing);
+        self.save(asset).await?;
+        let progress = {
+            let engine = self.clone();
+            let snapshot = asset.clone();
+            move |done| {
+                let mut progress = snapshot.clone();
+                progress.done_bytes = done;
+                engine.tell(&engine.listeners, &to_js(&progress));
+            }
+        };
+        match self.hasher.sha256(&file, progress).await {
+            Ok(digest) => {
+                self.catalog.remember_hash(&key, &digest).await?;
+                asset.sha256 = Some(digest);
+                Ok(true)
+            }
+            Err(reason) => {
+                self.skip(asset, reason).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The asset's file, or `None` after settling the asset as skipped when it is gone.
+    async fn file_of(&self, asset: &mut Asset) -> Result<Option<File>, Stop> {
+        let file = self.catalog.file(&asset.id).await?;
+        let file = match file {
+            Some(file)
+                if file.size() as u64 == asset.size
+                    && file.last_modified() == asset.last_modified =>
+            {
+                file
+            }
+            Some(_) => {
+                let reason =
+                    "The file changed after it was added. Add it again to back up the new version.";
+                self.skip(asset, reason.into()).await?;
+                return Ok(None);
+            }
+            None => {
+                let reason = "This browser no longer has access to the file. Add it again.";
+                self.skip(asset, reason.into()).await?;
+                return Ok(None);
+            }
+        };
+        Ok(Some(file))
+    }
+
+    async fn skip(&self, asset: &mut Asset, reason: String) -> Result<(), CatalogError> {
+        asset.status = AssetStatus::Skipped;
+        asset.last_error = Some(reason);
+        self.save(asset).await?;
+        self.catalog.forget_file(&asset.id).await
+    }
+
+    /// Asks the server which of `assets` it already has, retrying transient failures.
+    /// `None` means the run should stop for now (halted, or the server stays unreachable).
+    async fn check(self: &Rc<Self>, assets: &[Asset]) -> Result<Option<CheckResponse>, Stop> {
+        let request = CheckRequest {
+            assets: assets
+                .iter()
+                .filter_map(|a| {
+                    Some(Candidate {
+                        id: a.id.clone(),
+                        checksum: a.sha256.clone()?,
+                    })
+                })
+                .collect(),
+        };
+        let mut attempt = 0;
+        loop {
+            self.wait_until_online().await;
+            let server = self.server.borrow().clone();
+            match server
+                .json::<CheckResponse>(crate::dedup::PATH, &request)
+                .await
+            {
+                Ok(response) => return Ok(Some(response)),
+                Err(ApiError::Status { status, .. })
+                    if matches!(ErrorClass::of_status(status), ErrorClass::Auth) =>
+                {
+                    self.halt(ErrorClass::Auth);
+                    return Err(Stop::Halted);
+                }
+                Err(e) => {
+                    attempt += 1;
+                    if self.retry.exhausted(attempt) {
+                        web_sys::console::warn_1(&format!("dedup check failed: {e}").into());
+                        return Ok(None);
+                    }
+                    TimeoutFuture::new(self.retry.delay_ms(attempt, jitter()) as u32).await;
+                }
+            }
+        }
+    }
+
+    fn halt(&self, class: ErrorClass) {
+        self.halted.set(Some(class));
+        self.emit_progress();
+    }
+
+    async fn wait_until_unpaused(&self) {
+        while self.settings.get().paused {
+            self.hold.set(Some(Hold::Paused));
+            self.emit_progress();
+            TimeoutFuture::new(POLICY_POLL_MS).await;
+        }
+    }
+
+    async fn wait_until_online(&self) {
+        loop {
+            let now = self.device.conditions().await;
+            match may_upload(&self.settings.get(), &now, MediaKind::Photo) {
+                Err(hold @ (Hold::Offline | Hold::Paused)) => {
+                    self.hold.set(Some(hold));
+                    self.emit_progress();
+                    TimeoutFuture::new(POLICY_POLL_MS).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Waits until the backup policy lets a file of `kind` upload.
+    async fn wait_until_allowed(&self, kind: MediaKind) {
+        loop {
+            let now = self.device.conditions().await;
+            match may_upload(&self.settings.get(), &now, kind) {
+                Ok(()) => {
+                    if self.hold.take().is_some() {
+                        self.emit_progress();
+                    }
+                    return;
+                }
+                Err(hold) => {
+                    if self.hold.get() != Some(hold) {
+                        self.hold.set(Some(hold));
+                        self.emit_progress();
+                    }
+                    TimeoutFuture::new(POLICY_POLL_MS).await;
+                }
+            }
+        }
+    }
+
+    /// Uploads `assets`, `concurrency` at a time; one file's chunks go in order.
+    async fn upload_all(self: &Rc<Self>, assets: Vec<Asset>) -> Result<(), Stop> {
+        let queue = Rc::new(RefCell::new(VecDeque::from(assets)));
+        let workers = (0..self.concurrency).map(|_| {
+            let queue = queue.clone();
+            let engine = self.clone();
+            async move {
+                loop {
+                    if engine.halted.get().is_some() {
+                        return Ok::<(), Stop>(());
+                    }
+                    let Some(asset) = queue.borrow_mut().pop_front() else {
+                        return Ok(());
+                    };
+                    engine.upload_one(asset).await?;
+                }
+            }
+        });
+        for result in join_all(workers).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    async fn upload_one(self: &Rc<Self>, mut asset: Asset) -> Result<(), Stop> {
+        let Some(file) = self.file_of(&mut asset).await? else {
+            return Ok(());
+        };
+        let Some(digest) = asset.sha256.clone() else {
+            asset.enter(AssetStatus::Pending);
+            return Ok(self.save(&asset).await?);
+        };
+        let kind = MediaKind::of_mime(&asset.mime);
+        let mut upload = Upload::resume(
+            asset.size,
+            asset.upload_url.clone(),
+            asset.done_bytes,
+            self.chunk_size,
+            self.retry,
+        );
+        loop {
+            if self.halted.get().is_some() {
+                return Ok(());
+            }
+            if self.cancelled.borrow().contains(&asset.id) {
+                if let Some(url) = upload.url() {
+                    // Termination is a courtesy: the server's expiry sweep cleans up anyway.
+                    let server = self.server.borrow().clone();
+                    let _ = server
+                        .send("DELETE", url, &tus::offset_headers(), None)
+                        .await;
+                }
+                asset.upload_url = None;
+                return Ok(self.skip(&mut asset, "Cancelled".into()).await?);
+            }
+            self.wait_until_allowed(kind).await;
+            let server = self.server.borrow().clone();
+            match upload.next() {
+                Action::Create => {
+                    let result = create(&server, &asset, &digest).await;
+                    upload.created(result, jitter());
+                    if upload.url().is_some() {
+                        asset.upload_url = upload.url().map(str::to_string);
+                        asset.done_bytes = upload.offset();
+                        self.save(&asset).await?;
+                    }
+                }
+                Action::AskOffset { url } => {
+                    let result = match server
+                        .send("HEAD", &url, &tus::offset_headers(), None)
+                        .await
+                    {
+                        Ok(response) => tus::current_offset(&reply_of(&response), asset.size)
+                            .map_err(Failure::from),
+                        Err(e) => Err(Failure::network(e.to_string())),
+                    };
+                    upload.offset_known(result, jitter());
+                    asset.upload_url = upload.url().map(str::to_string);
+                    asset.done_bytes = upload.offset();
+                    self.save(&asset).await?;
+                }
+                Action::Send { url, range } => {
+                    let started = super::now_ms();
+                    let chunk = file
+                        .slice_with_f64_and_f64(range.start as f64, range.end as f64)
+                        .map_err(|e| describe_js_error(&e));
+                    let result = match chunk {
+                        Ok(chunk) => {
+                            let headers = tus::chunk_headers(range.start);
+                            match server.send("PATCH", &url, &headers, Some(&chunk)).await {
+                                Ok(response) => {
+                                    let reply = reply_of(&response);
+                                    tus::chunk_accepted(&reply, range.start, range.end)
+                                        .map(|offset| (offset, reply.asset_id))
+                                        .map_err(Failure::from)
+                                }
+                                Err(e) => {
+                                    // A vanished file also fails the request: tell them apart.
+                                    if !readable(&chunk).await {
+                                        let reason = "The file could not be read any more; it may have been moved or deleted.";
+                                        return Ok(self.skip(&mut asset, reason.into()).await?);
+                                    }
+                                    Err(Failure::network(e.to_string()))
+                                }
+                            }
+                        }
+                        Err(e) => Err(Failure::network(e)),
+                    };
+                    upload.chunk_sent(result, super::now_ms() - started, jitter());
+                    asset.upload_url = upload.url().map(str::to_string);
+                    asset.done_bytes = upload.offset();
+                    self.save(&asset).await?;
+                }
+                Action::Wait { ms } => {
+                    TimeoutFuture::new(ms as u32).await;
+                    upload.waited();
+                }
+                Action::Finished { asset_id } => {
+                    let asset_id = match asset_id {
+                        Some(id) => Some(id),
+                        // A tus server other than ferry-server does not name the asset.
+                        None => self
+                            .check(std::slice::from_ref(&asset))
+                            .await?
+                            .and_then(|r| r.existing_asset(&asset.id).map(str::to_string)),
+                    };
+                    asset.server_id = asset_id;
+                    asset.last_error = None;
+                    asset.enter(AssetStatus::Uploaded);
+                    self.save(&asset).await?;
+                    self.catalog.forget_file(&asset.id).await?;
+                    return Ok(());
+                }
+                Action::Fail { reason } => {
+                    asset.fail(reason);
+                    return Ok(self.save(&asset).await?);
+                }
+                Action::Halt { class } => {
+                    self.halt(class);
+                    return Err(Stop::Halted);
+                }
+            }
+        }
+    }
+}
+
+/// Creates the tus upload for `asset`, declaring its checksum so the server verifies it.
+async fn create(
+    server: &Server,
+    asset: &Asset,
+    digest: &str,
+) -> Result<(String, tus::Created), Failure> {
+    let endpoint = server.url("/uploads");
+    let modified = format!("{}", asset.last_modified as i64);
+    let metadata = [
+        ("filename", asset.name.as_str()),
+        ("filetype", asset.mime.as_str()),
+        ("checksum", digest),
+        ("fileModifiedAt", modified.as_str()),
+        ("deviceAssetId", asset.id.as_str()),
+    ];
+    let headers = tus::creation_headers(asset.size, &metadata);
+    let response = server
+        .send("POST", &endpoint, &headers, None)
+        .await
+        .map_err(|e| Failure::network(e.to_string()))?;
+    let created = tus::created(&reply_of(&response), asset.size)?;
+    let url =
+        resolve_url(&created.location, &endpoint).map_err(|e| Failure::network(e.to_string()))?;
+    Ok((url, created))
+}
+
+/// Whether a slice of a file can still be read.
+async fn readable(blob: &web_sys::Blob) -> bool {
+    let Ok(probe) = blob.slice_with_f64_and_f64(0.0, 1.0) else {
+        return false;
+    };
+    JsFuture::from(probe.array_buffer()).await.is_ok()
+}
+
+/// Runs `work` while holding the Web Lock `name`, so one runner works per browser
+/// profile. Without the Web Locks API it just runs.
+fn with_web_lock(name: &str, work: impl std::future::Future<Output = ()> + 'static) {
+    let locks = Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| Reflect::get(&n, &"locks".into()))
+        .ok()
+        .filter(|l| !l.is_undefined());
+    let Some(locks) = locks else {
+        wasm_bindgen_futures::spawn_local(work);
+        return;
+    };
+    let callback = Closure::once_into_js(move |_lock: JsValue| {
+        wasm_bindgen_futures::future_to_promise(async move {
+            work.await;
+            Ok(JsValue::UNDEFINED)
+        })
+    });
+    let request = Reflect::get(&locks, &"request".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok());
+    if let Some(request) = request {
+        if let Ok(promise) = request.call2(&locks, &name.into(), &callback) {
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = JsFuture::from(js_sys::Promise::from(promise)).await {
+                    web_sys::console::error_1(&e);
+                }
+            });
+        }
+    }
+}
