@@ -30,7 +30,8 @@ function freePort() {
 }
 
 /**
- * Starts ferry-server with a new user; resolves to `{ url, apiKey, data }`.
+ * Starts ferry-server with a new user; resolves to `{ url, apiKey, data, stop, restart }`.
+ * `stop(signal)` kills it; `restart()` starts it again on the same address and data.
  * The server is killed when the test `t` ends.
  */
 export async function startServer(t) {
@@ -39,24 +40,33 @@ export async function startServer(t) {
   const apiKey = out.trim().split('\n').at(-1).trim();
   const port = await freePort();
   const listen = `127.0.0.1:${port}`;
-  const proc = spawn(SERVER_BIN, ['serve', '--listen', listen, '--data', data, '--www', WWW], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  proc.stdout.on('data', (d) => { log += d; });
-  proc.stderr.on('data', (d) => { log += d; });
-  t.after(() => proc.kill('SIGKILL'));
   const url = `http://${listen}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`ferry-server exited early:\n${log}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`ferry-server did not become ready:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, apiKey, data, log: () => log };
+  let proc;
+  let log = '';
+  const start = async () => {
+    proc = spawn(SERVER_BIN, ['serve', '--listen', listen, '--data', data, '--www', WWW], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout.on('data', (d) => { log += d; });
+    proc.stderr.on('data', (d) => { log += d; });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`ferry-server exited early:\n${log}`);
+      try {
+        if ((await fetch(`${url}/healthz`)).ok) return;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) throw new Error(`ferry-server did not become ready:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stop = (signal = 'SIGKILL') => new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once('exit', resolve);
+    proc.kill(signal);
+  });
+  t.after(() => stop());
+  await start();
+  return { url, apiKey, data, log: () => log, stop, restart: start };
 }
 
 /** Calls the server's API as the test user and parses the JSON answer. */

@@ -1,0 +1,238 @@
+// The backup engine's promises, driven through its public JS API (the same one the PWA
+// and the npm package use) in Debian's Chromium against a real ferry-server: resume after
+// a reload, a killed server, going offline, a re-run that hashes nothing, two tabs, a file
+// deleted after it was queued, and pause.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { api, launchBrowser, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
+
+const MIB = 1024 * 1024;
+
+/**
+ * Opens the engine on a plain page of the server's origin (not the PWA), with its own
+ * catalog. Records every asset change and progress state in `window.ferryLog`.
+ */
+async function openEngine(page, server, options = {}) {
+  if (!page.url().startsWith(server.url)) await page.goto(`${server.url}/healthz`);
+  await page.evaluate(async ({ apiKey, options }) => {
+    const { default: init, Backup } = await import('/pkg/ferry.js');
+    await init();
+    window.ferryLog = { changes: [], progress: [] };
+    window.backup = await Backup.open({
+      apiKey, catalogName: 'engine-test', hashWorkerUrl: '/hash-worker.js', ...options,
+    });
+    window.backup.onChange((a) => window.ferryLog.changes.push(a));
+    window.backup.onProgress((p) => window.ferryLog.progress.push(p));
+  }, { apiKey: server.apiKey, options });
+}
+
+/** Picks `paths` through a real file input and hands them to the engine. */
+async function addFiles(page, paths) {
+  await page.evaluate(() => {
+    document.querySelector('#pick')?.remove();
+    const input = Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'pick' });
+    document.body.append(input);
+  });
+  await page.setInputFiles('#pick', paths);
+  return page.evaluate(() => window.backup.add(document.querySelector('#pick').files));
+}
+
+async function assets(page) {
+  return page.evaluate(() => window.backup.assets(100000));
+}
+
+async function waitForAll(page, statuses, count, timeout = 120_000) {
+  const deadline = Date.now() + timeout;
+  let all = [];
+  for (;;) {
+    all = await assets(page).catch(() => []);
+    if (all.length === count && all.every((a) => statuses.includes(a.status))) return all;
+    if (Date.now() > deadline) {
+      throw new Error(`waiting for ${count} × ${statuses}: ${JSON.stringify(all.map((a) => [a.name, a.status, a.doneBytes, a.lastError]))}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Records PATCH requests and the offsets the server acknowledged. */
+function watchChunks(page, log = { sent: [], acked: [] }) {
+  page.on('request', (r) => {
+    if (r.method() === 'PATCH') log.sent.push({ url: r.url(), offset: Number(r.headers()['upload-offset']) });
+  });
+  page.on('response', (r) => {
+    const offset = r.headers()['upload-offset'];
+    if (r.request().method() === 'PATCH' && r.status() === 204 && offset) {
+      log.acked.push({ url: r.url(), offset: Number(offset) });
+    }
+  });
+  return log;
+}
+
+async function serverHas(server, files) {
+  const { items } = await api(server, '/api/assets?limit=1000');
+  for (const f of files) {
+    assert.ok(items.some((a) => a.checksum === f.sha256 && a.fileSize === f.size), `server has ${f.name} (${f.sha256}, ${f.size}): ${JSON.stringify(items)}`);
+  }
+  return items;
+}
+
+/** Limits the page's upload bandwidth, so an upload is still going when the test acts. */
+async function throttle(page, bytesPerSecond) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond,
+  });
+  return cdp;
+}
+
+test('a reload in the middle of a 200 MiB upload resumes without resending acknowledged bytes', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const big = randomFile(dir, 'long-video.mp4', 200 * MIB);
+  const page = await browser.newPage();
+  const chunks = watchChunks(page);
+  await openEngine(page, server);
+  await throttle(page, 40 * MIB);
+  await addFiles(page, [big.path]);
+
+  // Reload once the server has acknowledged about half of the file.
+  await page.waitForFunction(() => window.ferryLog.changes.some((a) => a.status === 'uploading' && a.doneBytes >= 100 * 1024 * 1024), null, { timeout: 120_000 });
+  const ackedBefore = Math.max(...chunks.acked.map((c) => c.offset));
+  const sentBefore = chunks.sent.length;
+  await page.reload();
+  await openEngine(page, server);
+  await waitForAll(page, ['uploaded'], 1);
+
+  const after = chunks.sent.slice(sentBefore);
+  assert.ok(after.length > 0, 'the upload continued after the reload');
+  assert.equal(new Set(chunks.sent.map((c) => c.url)).size, 1, 'the same upload resumed; none was created anew');
+  assert.ok(after[0].offset >= ackedBefore, `resumed at ${after[0].offset}, acknowledged ${ackedBefore}`);
+  // What was in flight at the reload is the only thing sent twice: at most one chunk.
+  const resent = Math.max(0, Math.max(...chunks.sent.slice(0, sentBefore).map((c) => c.offset)) - after[0].offset);
+  assert.equal(resent, 0);
+  console.log(`# reload at ${(ackedBefore / MIB).toFixed(0)} MiB acknowledged; resumed at ${(after[0].offset / MIB).toFixed(0)} MiB`);
+  await serverHas(server, [big]);
+});
+
+test('a server killed mid-chunk and restarted: the backup finishes with the right bytes', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const files = [randomFile(dir, 'a.mov', 60 * MIB), randomFile(dir, 'b.jpg', 3 * MIB)];
+  const page = await browser.newPage();
+  await openEngine(page, server);
+  await throttle(page, 20 * MIB);
+  await addFiles(page, files.map((f) => f.path));
+  await page.waitForFunction(() => window.ferryLog.changes.some((a) => a.status === 'uploading' && a.doneBytes > 0), null, { timeout: 60_000 });
+  await server.stop('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1_500));
+  await server.restart();
+  await waitForAll(page, ['uploaded'], 2, 180_000);
+  const items = await serverHas(server, files);
+  assert.equal(items.length, 2, 'no duplicate and no partial asset');
+});
+
+test('going offline holds the backup and coming back online resumes it', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const files = [randomFile(dir, 'c.jpg', 2 * MIB), randomFile(dir, 'd.jpg', 2 * MIB)];
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openEngine(page, server);
+  await context.setOffline(true);
+  await addFiles(page, files.map((f) => f.path));
+  await page.waitForFunction(() => window.backup.progress().state === 'held', null, { timeout: 30_000 });
+  assert.equal((await page.evaluate(() => window.backup.progress())).reason, 'Waiting for a connection');
+  assert.equal((await api(server, '/api/assets')).items.length, 0);
+  await context.setOffline(false);
+  await waitForAll(page, ['uploaded'], 2);
+  await serverHas(server, files);
+});
+
+test('a re-run over unchanged files hashes nothing and sends nothing', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const files = Array.from({ length: 20 }, (_, i) => randomFile(dir, `IMG_${1000 + i}.jpg`, 64 * 1024 + i));
+  const page = await browser.newPage();
+  const chunks = watchChunks(page);
+  const checks = [];
+  page.on('request', (r) => { if (r.url().endsWith('/bulk-upload-check')) checks.push(r.url()); });
+  await openEngine(page, server);
+  await addFiles(page, files.map((f) => f.path));
+  await waitForAll(page, ['uploaded'], 20);
+
+  await page.evaluate(() => { window.ferryLog.changes.length = 0; });
+  const sentBefore = chunks.sent.length;
+  const checksBefore = checks.length;
+  await addFiles(page, files.map((f) => f.path));
+  await waitForAll(page, ['uploaded', 'duplicate'], 40);
+  const statuses = await page.evaluate(() => window.ferryLog.changes.map((a) => a.status));
+  assert.ok(!statuses.includes('hashing'), `no file was hashed again: ${[...new Set(statuses)]}`);
+  assert.equal(chunks.sent.length, sentBefore, 'no bytes were sent');
+  assert.equal(checks.length - checksBefore, 1, '20 files were checked in one request');
+  assert.equal((await api(server, '/api/assets')).items.length, 20);
+});
+
+test('two tabs open at once upload each file once', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const files = Array.from({ length: 6 }, (_, i) => randomFile(dir, `tab-${i}.jpg`, 1 * MIB + i));
+  const context = await browser.newContext();
+  const [one, two] = [await context.newPage(), await context.newPage()];
+  let creations = 0;
+  context.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/uploads')) creations += 1; });
+  await openEngine(one, server);
+  await openEngine(two, server);
+  await Promise.all([addFiles(one, files.map((f) => f.path)), addFiles(two, files.map((f) => f.path))]);
+  await waitForAll(one, ['uploaded', 'duplicate'], 12);
+  await waitForAll(two, ['uploaded', 'duplicate'], 12);
+  assert.equal(creations, 6, 'each file was uploaded once');
+  const all = await assets(one);
+  assert.equal(all.filter((a) => a.status === 'uploaded').length, 6);
+  assert.equal((await api(server, '/api/assets')).items.length, 6);
+});
+
+test('a file deleted after it was queued is skipped with a reason, and the rest goes on', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const keep = randomFile(dir, 'keep.jpg', 512 * 1024);
+  const gone = randomFile(dir, 'gone.jpg', 512 * 1024);
+  const page = await browser.newPage();
+  const problems = pageProblems(page);
+  await openEngine(page, server, { settings: { paused: true } });
+  await addFiles(page, [keep.path, gone.path]);
+  rmSync(gone.path);
+  await page.evaluate(() => window.backup.resume());
+  await waitForAll(page, ['uploaded', 'skipped'], 2);
+  const all = await assets(page);
+  const skipped = all.find((a) => a.name === 'gone.jpg');
+  assert.equal(skipped.status, 'skipped');
+  assert.match(skipped.lastError, /moved or deleted|no longer|could not read/i);
+  assert.equal(all.find((a) => a.name === 'keep.jpg').status, 'uploaded');
+  await serverHas(server, [keep]);
+  assert.ok(problems.every((p) => !p.startsWith('pageerror')), problems.join('; '));
+});
+
+test('pause holds the backup with a reason; resume finishes it', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const file = randomFile(dir, 'paused.jpg', 1 * MIB);
+  const page = await browser.newPage();
+  await openEngine(page, server);
+  await page.evaluate(() => window.backup.pause());
+  await addFiles(page, [file.path]);
+  await page.waitForFunction(() => window.backup.progress().reason === 'Paused', null, { timeout: 10_000 });
+  await new Promise((r) => setTimeout(r, 1_500));
+  assert.equal((await api(server, '/api/assets')).items.length, 0, 'nothing uploads while paused');
+  await page.evaluate(() => window.backup.resume());
+  await waitForAll(page, ['uploaded'], 1);
+  await serverHas(server, [file]);
+});
