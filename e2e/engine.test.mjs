@@ -236,3 +236,40 @@ test('pause holds the backup with a reason; resume finishes it', async (t) => {
   await waitForAll(page, ['uploaded'], 1);
   await serverHas(server, [file]);
 });
+
+test('the same engine backs up to @tus/server from npm, and the stored bytes are right', async (t) => {
+  const { createServer } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const { readFileSync } = await import('node:fs');
+  const { Server: TusServer } = await import('@tus/server');
+  const { FileStore } = await import('@tus/file-store');
+  const server = await startServer(t);
+  const store = tempDir(t, 'tus-store-');
+  const tus = new TusServer({
+    path: '/files',
+    datastore: new FileStore({ directory: store }),
+    allowedHeaders: ['x-api-key'],
+    allowedOrigins: [server.url],
+  });
+  const http = createServer((req, res) => tus.handle(req, res));
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => http.close(resolve)));
+  const tusUrl = `http://127.0.0.1:${http.address().port}/files`;
+
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const files = [randomFile(dir, 'tus-one.jpg', 3 * MIB), randomFile(dir, 'tus-two.mp4', 17 * MIB + 5)];
+  const page = await browser.newPage();
+  await openEngine(page, server, { tusEndpoint: tusUrl, dedup: false });
+  await addFiles(page, files.map((f) => f.path));
+  await waitForAll(page, ['uploaded'], 2);
+
+  const all = await assets(page);
+  for (const file of files) {
+    const asset = all.find((a) => a.name === file.name);
+    const id = new URL(asset.uploadUrl).pathname.split('/').at(-1);
+    const stored = readFileSync(`${store}/${id}`);
+    assert.equal(createHash('sha256').update(stored).digest('hex'), file.sha256, `${file.name} bytes on @tus/server`);
+  }
+  assert.equal((await api(server, '/api/assets')).items.length, 0, 'nothing went to ferry-server');
+});

@@ -22,6 +22,8 @@ use crate::policy::Settings;
 struct BackupOptions {
     /// API root, e.g. `https://photos.example/api`. Defaults to this origin's `/api`.
     endpoint: Option<String>,
+    /// Where uploads are created, if not at `{endpoint}/uploads`: any tus 1.0 server.
+    tus_endpoint: Option<String>,
     /// The user's API key or session token, sent as `x-api-key`.
     api_key: String,
     /// IndexedDB database name; one per server and user. Defaults to `ferry`.
@@ -30,6 +32,9 @@ struct BackupOptions {
     hash_worker_url: Option<String>,
     /// First chunk size in bytes (then adapted to the link). Defaults to 8 MiB.
     chunk_size: Option<u64>,
+    /// Ask the server which files it already has before uploading. Defaults to true;
+    /// set false for a plain tus server without ferry's dedup check.
+    dedup: Option<bool>,
     /// Files uploading at once. Defaults to 3.
     concurrency: Option<usize>,
     /// Wi-Fi, cellular, charging and pause settings. Defaults: Wi-Fi only.
@@ -50,8 +55,8 @@ pub struct Backup {
 #[wasm_bindgen]
 impl Backup {
     /// Opens the catalog, starts the hashing worker, and resumes unfinished work.
-    /// `options`: `{ apiKey, endpoint?, catalogName?, hashWorkerUrl?, chunkSize?,
-    /// concurrency?, settings? }`.
+    /// `options`: `{ apiKey, endpoint?, tusEndpoint?, catalogName?, hashWorkerUrl?,
+    /// chunkSize?, concurrency?, dedup?, settings? }`.
     pub async fn open(options: JsValue) -> Result<Backup, JsError> {
         let options: BackupOptions = serde_wasm_bindgen::from_value(options)
             .map_err(|e| JsError::new(&format!("invalid Backup options: {e}")))?;
@@ -82,12 +87,16 @@ impl Backup {
             catalog,
             catalog_name,
             server: Server {
+                uploads: options
+                    .tus_endpoint
+                    .unwrap_or_else(|| format!("{api}/uploads")),
                 api,
                 api_key: options.api_key,
             },
             hasher,
             chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
             concurrency: options.concurrency.unwrap_or(3),
+            dedup: options.dedup.unwrap_or(true),
             settings: options.settings.unwrap_or_default(),
         });
         engine.kick();

@@ -25,6 +25,8 @@ pub struct NetworkError(pub String);
 pub struct Server {
     /// Absolute URL of the API root, without a trailing slash, e.g. `https://host/api`.
     pub api: String,
+    /// Absolute URL where tus uploads are created; `{api}/uploads` on ferry-server.
+    pub uploads: String,
     pub api_key: String,
 }
 

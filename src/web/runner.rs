@@ -87,6 +87,8 @@ pub struct Engine {
     pub listeners: RefCell<Vec<Function>>,
     pub progress_listeners: RefCell<Vec<Function>>,
     running: Cell<bool>,
+    /// The server answered that it has no dedup check: every file is uploaded.
+    no_dedup: Cell<bool>,
     /// Set when new work arrived while a run was going: it takes another round.
     more: Cell<bool>,
     halted: Cell<Option<ErrorClass>>,
@@ -106,6 +108,7 @@ pub struct EngineConfig {
     pub hasher: HashWorker,
     pub chunk_size: u64,
     pub concurrency: usize,
+    pub dedup: bool,
     pub settings: Settings,
 }
 
@@ -159,6 +162,7 @@ impl Engine {
                 listeners: RefCell::default(),
                 progress_listeners: RefCell::default(),
                 running: Cell::new(false),
+                no_dedup: Cell::new(!config.dedup),
                 more: Cell::new(false),
                 halted: Cell::new(None),
                 hold: Cell::new(None),
@@ -510,6 +514,12 @@ impl Engine {
                 })
                 .collect(),
         };
+        let nothing_known = CheckResponse {
+            results: Vec::new(),
+        };
+        if self.no_dedup.get() {
+            return Ok(Some(nothing_known));
+        }
         let mut attempt = 0;
         loop {
             self.wait_until_online().await;
@@ -738,7 +748,7 @@ async fn create(
     asset: &Asset,
     digest: &str,
 ) -> Result<(String, tus::Created), Failure> {
-    let endpoint = server.url("/uploads");
+    let endpoint = server.uploads.clone();
     let modified = format!("{}", asset.last_modified as i64);
     let metadata = [
         ("filename", asset.name.as_str()),
