@@ -187,6 +187,11 @@ test('two tabs open at once upload each file once', async (t) => {
   const [one, two] = [await context.newPage(), await context.newPage()];
   let creations = 0;
   context.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/uploads')) creations += 1; });
+  const trace = [];
+  for (const [name, p] of [['one', one], ['two', two]]) {
+    p.on('request', (r) => { if (r.url().includes('/api/')) trace.push(`${name} ${r.method()} ${new URL(r.url()).pathname}`); });
+  }
+  t.after(() => { if (creations !== 6) console.log(trace.join('\n')); });
   await openEngine(one, server);
   await openEngine(two, server);
   await Promise.all([addFiles(one, files.map((f) => f.path)), addFiles(two, files.map((f) => f.path))]);

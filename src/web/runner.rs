@@ -410,6 +410,9 @@ impl Engine {
             }
             hashed.push(asset);
         }
+        // The same bytes twice in one batch (two tabs, or one photo under two names) are
+        // uploaded once: the later copy stays `checking` and becomes a duplicate next round.
+        let mut claimed = HashSet::new();
         for chunk in hashed.chunks(CHECK_BATCH) {
             let Some(verdicts) = self.check(chunk).await? else {
                 return Ok(());
@@ -417,6 +420,7 @@ impl Engine {
             for asset in chunk {
                 let mut asset = asset.clone();
                 match verdicts.existing_asset(&asset.id) {
+                    None if !claimed.insert(asset.sha256.clone()) => continue,
                     Some(existing) => {
                         asset.server_id = Some(existing.to_string());
                         asset.enter(AssetStatus::Duplicate);
@@ -598,7 +602,19 @@ impl Engine {
 
     /// Uploads `assets`, `concurrency` at a time; one file's chunks go in order.
     async fn upload_all(self: &Rc<Self>, assets: Vec<Asset>) -> Result<(), Stop> {
-        let queue = Rc::new(RefCell::new(VecDeque::from(assets)));
+        // Identical bytes go up once; later copies return to `checking` and become
+        // duplicates next round, whichever tab or pick they came from.
+        let mut claimed = HashSet::new();
+        let mut queue = VecDeque::with_capacity(assets.len());
+        for mut asset in assets {
+            if claimed.insert(asset.sha256.clone()) {
+                queue.push_back(asset);
+            } else {
+                asset.enter(AssetStatus::Checking);
+                self.save(&asset).await?;
+            }
+        }
+        let queue = Rc::new(RefCell::new(queue));
         let workers = (0..self.concurrency).map(|_| {
             let queue = queue.clone();
             let engine = self.clone();
