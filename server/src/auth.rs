@@ -1,14 +1,31 @@
-//! API keys and the `AuthUser` extractor that every `/api` handler (but tus OPTIONS) takes.
+//! Credentials: API keys (made by the CLI, revocable) and session tokens (from
+//! `POST /api/auth/login`, 30 days). Both are 32 random bytes in hex, stored only as their
+//! SHA-256, and both are accepted in `x-api-key` and in `Authorization: Bearer`.
+//! The `AuthUser` extractor is taken by every `/api` handler but tus OPTIONS and login.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::FromRequestParts;
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::Argon2;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
 use rand::RngCore;
+use serde::Deserialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::{db, AppError, AppState};
+
+/// How long a session token from `POST /api/auth/login` is valid.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Every failed sign-in waits at least this long (on top of the argon2 work).
+const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(250);
 
 /// The signed-in user of a request.
 #[derive(Debug, Clone)]
@@ -21,33 +38,126 @@ impl FromRequestParts<Arc<AppState>> for AuthUser {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let key = presented_key(parts).ok_or(AppError::Unauthorized)?;
-        db::user_by_key_hash(&state.pool, &hash_api_key(key))
+        let key = presented_credential(&parts.headers).ok_or(AppError::Unauthorized)?;
+        db::user_by_credential_hash(&state.pool, &hash_api_key(key), unix_now())
             .await?
             .map(AuthUser)
             .ok_or(AppError::Unauthorized)
     }
 }
 
-fn presented_key(parts: &Parts) -> Option<&str> {
-    if let Some(key) = parts.headers.get("x-api-key") {
+/// The API key or session token of a request: `x-api-key`, else `Authorization: Bearer`.
+fn presented_credential(headers: &HeaderMap) -> Option<&str> {
+    if let Some(key) = headers.get("x-api-key") {
         return key.to_str().ok().map(str::trim).filter(|k| !k.is_empty());
     }
-    let authorization = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let authorization = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = authorization.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// A new API key: 32 random bytes, hex.
+/// A new API key or session token: 32 random bytes, hex.
 pub fn generate_api_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
-/// What the database stores instead of the key. Keys are 256-bit random, so a fast
+/// What the database stores instead of a key or token. They are 256-bit random, so a fast
 /// unsalted hash is enough: there is nothing to brute-force.
 pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/auth/login {"username","password"}` → `{"token","expiresAt","user":{id,name}}`.
+/// Unknown user, user without a password and wrong password all answer the same 401, after
+/// the same argon2 work and the same delay.
+async fn login(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<Login>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let Json(body) = body?;
+    let found = db::user_with_password(&state.pool, body.username.trim()).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    let verified = verify_password(body.password, hash).await;
+    let Some(user) = user.filter(|_| verified) else {
+        tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+        return Err(AppError::LoginFailed);
+    };
+    let token = generate_api_key();
+    let expires_at = unix_now() + SESSION_LIFETIME.as_secs() as i64;
+    db::insert_session(&state.pool, &hash_api_key(&token), &user.id, expires_at).await?;
+    let expires = time::OffsetDateTime::from_unix_timestamp(expires_at)
+        .map(crate::timestamps::format)
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "token": token,
+        "expiresAt": expires,
+        "user": { "id": user.id, "name": user.name },
+    })))
+}
+
+/// Checks `password` against an argon2 PHC hash off the async runtime. Without a hash it
+/// still does the same work (against a fixed hash) and answers false, so timing does not
+/// tell whether a user exists.
+async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let (hash, real) = match hash {
+            Some(h) => (h, true),
+            None => (dummy_hash().to_owned(), false),
+        };
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        ok && real
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// An argon2id hash with default parameters, made once per process.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+        Argon2::default()
+            .hash_password(b"ferry dummy password", &SaltString::generate(&mut OsRng))
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// `POST /api/auth/logout`: revokes the presented session token (204). An API key presented
+/// here stays valid; keys are revoked with `ferry-server key revoke`.
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+) -> Result<StatusCode, AppError> {
+    let token = presented_credential(&headers).ok_or(AppError::Unauthorized)?;
+    db::delete_session(&state.pool, &hash_api_key(token), &user.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -80,6 +80,14 @@ impl BlobStore {
         .map_err(io::Error::other)?
     }
 
+    /// Deletes a blob (callers check first that nothing references it). Missing is fine.
+    pub async fn remove_blob(&self, sha256_hex: &str) -> io::Result<()> {
+        match fs::remove_file(self.blob_path(sha256_hex)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Moves a fully received, fsynced partial file into the blob store under its hash.
     /// If that content is already stored, the partial file is simply dropped.
     pub async fn promote(&self, upload_id: &str, sha256_hex: &str) -> io::Result<()> {

@@ -1,13 +1,14 @@
-//! The `ferry-server` command line: `serve` and `user add`.
+//! The `ferry-server` command line: `serve`, `user add|list|remove`, `key create|list|revoke`.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::{app, db, users, AppError, AppState};
+use crate::{app, db, tus, users, AppError, AppState, Config};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,10 +34,28 @@ pub enum Command {
         /// Directory served as static files at /.
         #[arg(long, env = "FERRY_WWW", default_value = "./www")]
         www: PathBuf,
+        /// An origin (`https://photos.example.org`) whose pages may call the API; repeat for
+        /// more. Default: none, same-origin only.
+        #[arg(
+            long = "cors-origin",
+            env = "FERRY_CORS_ORIGINS",
+            value_delimiter = ',',
+            value_name = "ORIGIN"
+        )]
+        cors_origins: Vec<String>,
+        /// An unfinished upload is deleted this many seconds after its last write.
+        #[arg(long, env = "FERRY_UPLOAD_EXPIRY_SECS", default_value_t = 24 * 60 * 60)]
+        upload_expiry_secs: u64,
+        /// The largest upload accepted, in bytes (advertised as Tus-Max-Size).
+        #[arg(long, env = "FERRY_MAX_UPLOAD_BYTES", default_value_t = 64 << 30)]
+        max_upload_bytes: u64,
     },
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,21 +66,68 @@ pub enum UserCommand {
         /// Storage quota in bytes (unlimited if absent).
         #[arg(long)]
         quota: Option<u64>,
-        /// Read a password from the first line of stdin.
+        /// Read a password (for POST /api/auth/login) from the first line of stdin.
         #[arg(long)]
         password_stdin: bool,
     },
+    /// List users: name, id, bytes used, quota, assets, API keys, created.
+    List,
+    /// Remove a user with their API keys, sessions, assets and uploads; blobs nobody else
+    /// references are deleted.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create another API key for a user; prints the key as the last line of stdout.
+    Create {
+        user: String,
+        /// A label to tell keys apart in `key list`.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Revoke an API key by its id (from `key list`); it stops working at once.
+    Revoke { key_id: String },
+    /// List a user's API keys: id, name, created (never the keys themselves).
+    List { user: String },
 }
 
 /// Runs the command line; errors go to stderr and a non-zero exit code.
 pub async fn run(cli: Cli) -> ExitCode {
+    let data = cli.data.as_path();
     let result = match cli.command {
-        Command::Serve { listen, www } => serve(&cli.data, &listen, www).await,
+        Command::Serve {
+            listen,
+            www,
+            cors_origins,
+            upload_expiry_secs,
+            max_upload_bytes,
+        } => match cors_origins
+            .iter()
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| normalize_origin(o))
+            .collect()
+        {
+            Ok(cors_origins) => {
+                let config = Config {
+                    cors_origins,
+                    upload_expiry: Duration::from_secs(upload_expiry_secs),
+                    max_upload_bytes,
+                };
+                serve(data, &listen, www, config).await
+            }
+            Err(e) => Err(e),
+        },
         Command::User(UserCommand::Add {
             name,
             quota,
             password_stdin,
-        }) => add_user(&cli.data, &name, quota, password_stdin).await,
+        }) => add_user(data, &name, quota, password_stdin).await,
+        Command::User(UserCommand::List) => list_users(data).await,
+        Command::User(UserCommand::Remove { name }) => remove_user(data, &name).await,
+        Command::Key(KeyCommand::Create { user, name }) => create_key(data, &user, &name).await,
+        Command::Key(KeyCommand::Revoke { key_id }) => revoke_key(data, &key_id).await,
+        Command::Key(KeyCommand::List { user }) => list_keys(data, &user).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,8 +138,29 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(data: &Path, listen: &str, www: PathBuf) -> Result<(), AppError> {
-    let state = Arc::new(AppState::open(data, www).await?);
+/// `https://Example.org/` → `https://example.org`; anything but `scheme://host[:port]` is
+/// refused, since browsers send exactly that in `Origin`.
+pub fn normalize_origin(origin: &str) -> Result<String, AppError> {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let bad = || {
+        AppError::bad_request(format!(
+            "--cors-origin {origin:?}: expected scheme://host[:port], e.g. https://photos.example.org"
+        ))
+    };
+    let (scheme, host) = origin.split_once("://").ok_or_else(bad)?;
+    if !matches!(scheme, "http" | "https")
+        || host.is_empty()
+        || host.contains(['/', '?', '#', '@', ' ', '*'])
+    {
+        return Err(bad());
+    }
+    Ok(origin)
+}
+
+async fn serve(data: &Path, listen: &str, www: PathBuf, config: Config) -> Result<(), AppError> {
+    let mut state = AppState::open(data, www).await?;
+    state.config = config;
+    let state = Arc::new(state);
     if db::count_users(&state.pool).await? == 0 {
         let created = users::create_user(&state.pool, "admin", None, None).await?;
         println!(
@@ -85,6 +172,13 @@ async fn serve(data: &Path, listen: &str, www: PathBuf) -> Result<(), AppError> 
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, data = %data.display(), "listening");
+    if !state.config.cors_origins.is_empty() {
+        tracing::info!(origins = ?state.config.cors_origins, "CORS allowed");
+    }
+    tokio::spawn(tus::sweep_forever(
+        Arc::clone(&state),
+        Duration::from_secs(60),
+    ));
     println!("ferry is ready at http://{address}/");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -117,6 +211,73 @@ async fn add_user(
         created.user.name, created.user.id
     )?;
     writeln!(out, "{}", created.api_key)?;
+    Ok(())
+}
+
+async fn list_users(data: &Path) -> Result<(), AppError> {
+    let state = AppState::open(data, PathBuf::new()).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "name\tid\tused_bytes\tquota_bytes\tassets\tapi_keys\tcreated_at"
+    )?;
+    for u in db::list_users(&state.pool).await? {
+        let quota = u
+            .quota_size_in_bytes
+            .map_or_else(|| "unlimited".to_owned(), |q| q.to_string());
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            u.name, u.id, u.quota_usage_in_bytes, quota, u.assets, u.api_keys, u.created_at
+        )?;
+    }
+    Ok(())
+}
+
+async fn remove_user(data: &Path, name: &str) -> Result<(), AppError> {
+    let state = AppState::open(data, PathBuf::new()).await?;
+    let blobs = users::remove_user(&state, name).await?;
+    println!(
+        "Removed user \"{name}\" with its API keys, sessions, assets and uploads; \
+         deleted {blobs} stored files no other user has."
+    );
+    Ok(())
+}
+
+async fn create_key(data: &Path, user: &str, name: &str) -> Result<(), AppError> {
+    let state = AppState::open(data, PathBuf::new()).await?;
+    let (row, key) = users::create_api_key(&state.pool, user, name).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Created API key \"{}\" ({}) for user \"{user}\".",
+        row.name, row.id
+    )?;
+    writeln!(out, "{key}")?;
+    Ok(())
+}
+
+async fn revoke_key(data: &Path, key_id: &str) -> Result<(), AppError> {
+    let state = AppState::open(data, PathBuf::new()).await?;
+    if !db::delete_api_key(&state.pool, key_id.trim()).await? {
+        return Err(AppError::NotFoundNamed(format!(
+            "there is no API key with id {key_id:?} (see `key list USER`)"
+        )));
+    }
+    println!("Revoked API key {key_id}.");
+    Ok(())
+}
+
+async fn list_keys(data: &Path, user: &str) -> Result<(), AppError> {
+    let state = AppState::open(data, PathBuf::new()).await?;
+    let user = db::user_by_name(&state.pool, user)
+        .await?
+        .ok_or_else(|| users::no_such_user(user))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "id\tname\tcreated_at")?;
+    for key in db::list_api_keys(&state.pool, &user.id).await? {
+        writeln!(out, "{}\t{}\t{}", key.id, key.name, key.created_at)?;
+    }
     Ok(())
 }
 

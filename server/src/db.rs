@@ -48,31 +48,271 @@ pub struct NewUser<'a> {
     pub quota_size_in_bytes: Option<i64>,
 }
 
+/// Inserts the user and their first API key (named "default"), in one transaction.
 /// Returns `Ok(false)` when the name is taken.
 pub async fn insert_user(pool: &SqlitePool, user: &NewUser<'_>) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let now = timestamps::now();
     let result = sqlx::query(
         "INSERT INTO users (id, name, api_key_sha256, password_hash, quota_size_in_bytes, created_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
     )
     .bind(user.id)
     .bind(user.name)
-    .bind(user.api_key_sha256)
+    // Legacy column, no longer read (see migration 0002).
+    .bind(format!("unused:{}", user.id))
     .bind(user.password_hash)
     .bind(user.quota_size_in_bytes)
-    .bind(timestamps::now())
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    if result.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO api_keys (id, user_id, name, key_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(new_id())
+    .bind(user.id)
+    .bind("default")
+    .bind(user.api_key_sha256)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// 128 random bits, hex: ids of API keys.
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The user an API key or an unexpired session token (given as its SHA-256 hex) belongs to.
+pub async fn user_by_credential_hash(
+    pool: &SqlitePool,
+    sha256: &str,
+    now_unix: i64,
+) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.name, u.quota_size_in_bytes FROM api_keys k JOIN users u ON u.id = k.user_id
+         WHERE k.key_sha256 = ?1
+         UNION ALL
+         SELECT u.id, u.name, u.quota_size_in_bytes FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_sha256 = ?1 AND s.expires_at > ?2
+         LIMIT 1",
+    )
+    .bind(sha256)
+    .bind(now_unix)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn user_by_name(pool: &SqlitePool, name: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, quota_size_in_bytes FROM users WHERE name = ?")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+}
+
+/// `(user, argon2 PHC hash)` for password sign-in; the hash is `None` for users without one.
+pub async fn user_with_password(
+    pool: &SqlitePool,
+    name: &str,
+) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+    let row: Option<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT id, name, quota_size_in_bytes, password_hash FROM users WHERE name = ?",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, name, quota_size_in_bytes, hash)| {
+        (
+            User {
+                id,
+                name,
+                quota_size_in_bytes,
+            },
+            hash,
+        )
+    }))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserSummary {
+    pub id: String,
+    pub name: String,
+    pub quota_size_in_bytes: Option<i64>,
+    pub quota_usage_in_bytes: i64,
+    pub assets: i64,
+    pub api_keys: i64,
+    pub created_at: String,
+}
+
+pub async fn list_users(pool: &SqlitePool) -> Result<Vec<UserSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.name, u.quota_size_in_bytes,
+             (SELECT COALESCE(SUM(file_size), 0) FROM assets a WHERE a.user_id = u.id)
+                 AS quota_usage_in_bytes,
+             (SELECT COUNT(*) FROM assets a WHERE a.user_id = u.id) AS assets,
+             (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id) AS api_keys,
+             u.created_at
+         FROM users u ORDER BY u.name",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// What deleting a user left for the caller to clean up on disk.
+#[derive(Debug, Default)]
+pub struct RemovedUser {
+    /// Partial files to delete.
+    pub upload_ids: Vec<String>,
+    /// Blobs the user referenced; delete those no longer referenced by anyone.
+    pub checksums: Vec<String>,
+}
+
+/// Deletes the user with their API keys, sessions, assets and uploads (one transaction).
+/// `None` if there is no such user.
+pub async fn delete_user(
+    pool: &SqlitePool,
+    name: &str,
+) -> Result<Option<RemovedUser>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(user_id): Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let upload_ids = sqlx::query_scalar("SELECT id FROM uploads WHERE user_id = ?")
+        .bind(&user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    let checksums = sqlx::query_scalar(
+        "SELECT checksum FROM assets WHERE user_id = ?1
+         UNION SELECT content_sha256 FROM uploads WHERE user_id = ?1 AND content_sha256 IS NOT NULL",
+    )
+    .bind(&user_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Explicit deletes rather than relying on ON DELETE CASCADE alone.
+    for table in ["sessions", "api_keys", "uploads", "assets"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ?"))
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM users WHERE id = ?")
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(RemovedUser {
+        upload_ids,
+        checksums,
+    }))
+}
+
+/// Whether any asset, or any upload between hashing and completion, uses this content.
+pub async fn blob_is_referenced(pool: &SqlitePool, sha256: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM assets WHERE checksum = ?1)
+             OR EXISTS (SELECT 1 FROM uploads WHERE content_sha256 = ?1)",
+    )
+    .bind(sha256)
+    .fetch_one(pool)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+pub async fn insert_api_key(
+    pool: &SqlitePool,
+    user_id: &str,
+    name: &str,
+    key_sha256: &str,
+) -> Result<ApiKey, sqlx::Error> {
+    let key = ApiKey {
+        id: new_id(),
+        name: name.to_owned(),
+        created_at: timestamps::now(),
+    };
+    sqlx::query(
+        "INSERT INTO api_keys (id, user_id, name, key_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&key.id)
+    .bind(user_id)
+    .bind(&key.name)
+    .bind(key_sha256)
+    .bind(&key.created_at)
     .execute(pool)
     .await?;
+    Ok(key)
+}
+
+/// Returns `Ok(false)` if there is no key with this id.
+pub async fn delete_api_key(pool: &SqlitePool, id: &str) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM api_keys WHERE id = ?")
+        .bind(id)
+        .execute(pool)
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn user_by_key_hash(
+pub async fn list_api_keys(pool: &SqlitePool, user_id: &str) -> Result<Vec<ApiKey>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, created_at FROM api_keys WHERE user_id = ? ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn insert_session(
     pool: &SqlitePool,
-    api_key_sha256: &str,
-) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, quota_size_in_bytes FROM users WHERE api_key_sha256 = ?")
-        .bind(api_key_sha256)
-        .fetch_optional(pool)
-        .await
+    token_sha256: &str,
+    user_id: &str,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(token_sha256)
+    .bind(user_id)
+    .bind(timestamps::now())
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Returns whether a session was deleted.
+pub async fn delete_session(
+    pool: &SqlitePool,
+    token_sha256: &str,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM sessions WHERE token_sha256 = ? AND user_id = ?")
+        .bind(token_sha256)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn delete_expired_sessions(pool: &SqlitePool, now_unix: i64) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        .bind(now_unix)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected())
 }
 
 /// Bytes in the user's library. Identical content shared with other users still counts
@@ -99,14 +339,16 @@ pub struct Upload {
     pub device_id: Option<String>,
     pub content_sha256: Option<String>,
     pub asset_id: Option<String>,
+    /// Unix seconds; `None` only for rows older than the expiration extension.
+    pub expires_at: Option<i64>,
 }
 
 pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO uploads (id, user_id, upload_length, upload_offset, filename, filetype,
              declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
-             created_at)
-         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, expires_at)
+         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&upload.id)
     .bind(&upload.user_id)
@@ -119,6 +361,7 @@ pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sql
     .bind(&upload.device_asset_id)
     .bind(&upload.device_id)
     .bind(timestamps::now())
+    .bind(upload.expires_at)
     .execute(pool)
     .await?;
     Ok(())
@@ -133,7 +376,7 @@ pub async fn upload_for_user(
     sqlx::query_as(
         "SELECT id, user_id, upload_length, upload_offset, filename, filetype, declared_checksum,
              file_created_at, file_modified_at, device_asset_id, device_id, content_sha256,
-             asset_id
+             asset_id, expires_at
          FROM uploads WHERE id = ? AND user_id = ?",
     )
     .bind(id)
@@ -153,6 +396,31 @@ pub async fn set_upload_offset(
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Records activity: the upload now expires at `expires_at` (unix seconds).
+pub async fn set_upload_expiry(
+    pool: &SqlitePool,
+    id: &str,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET expires_at = ? WHERE id = ?")
+        .bind(expires_at)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// `(id, content_sha256)` of uploads whose expiry has passed, finished or not.
+pub async fn expired_uploads(
+    pool: &SqlitePool,
+    now_unix: i64,
+) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, content_sha256 FROM uploads WHERE expires_at <= ?")
+        .bind(now_unix)
+        .fetch_all(pool)
+        .await
 }
 
 pub async fn set_upload_content_sha256(

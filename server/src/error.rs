@@ -13,8 +13,14 @@ pub const CHECKSUM_MISMATCH: u16 = 460;
 pub enum AppError {
     #[error("a valid API key is required (x-api-key or Authorization: Bearer)")]
     Unauthorized,
+    /// Same answer for an unknown user and a wrong password.
+    #[error("wrong user name or password")]
+    LoginFailed,
     #[error("not found")]
     NotFound,
+    /// A 404 with a message, for the CLI ("there is no user named ...").
+    #[error("{0}")]
+    NotFoundNamed(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("Upload-Offset {client} does not match the server offset {server}")]
@@ -27,8 +33,20 @@ pub enum AppError {
     Locked,
     #[error("{0}")]
     TooLarge(String),
-    #[error("quota exceeded: {0}")]
-    QuotaExceeded(String),
+    /// 413 when an upload is created, 507 when a chunk is appended.
+    #[error("quota exceeded: {message}")]
+    QuotaExceeded {
+        message: String,
+        quota_size_in_bytes: i64,
+        quota_usage_in_bytes: i64,
+        on_append: bool,
+    },
+    #[error("the upload has expired; start a new one")]
+    Gone,
+    #[error("the server's storage is full; nothing was kept from this request")]
+    StorageFull,
+    #[error("request headers are too large")]
+    HeadersTooLarge,
     #[error("the chunk does not match its Upload-Checksum; it was discarded")]
     ChunkChecksumMismatch,
     #[error("{0}")]
@@ -40,7 +58,36 @@ pub enum AppError {
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for AppError {
+    /// ENOSPC and EDQUOT become `StorageFull` (507); every other i/o error is internal.
+    fn from(e: std::io::Error) -> Self {
+        if is_storage_full(&e) {
+            Self::StorageFull
+        } else {
+            Self::Io(e)
+        }
+    }
+}
+
+/// A full disk or an exhausted disk quota.
+pub fn is_storage_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    #[cfg(target_os = "linux")]
+    const EDQUOT: i32 = 122;
+    #[cfg(not(target_os = "linux"))]
+    const EDQUOT: i32 = 69;
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+}
+
+/// SQLite's own "database or disk is full".
+fn is_sqlite_full(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("13"))
+        || matches!(e, sqlx::Error::Io(io) if is_storage_full(io))
 }
 
 impl AppError {
@@ -52,7 +99,8 @@ impl AppError {
         let checksum = StatusCode::from_u16(CHECKSUM_MISMATCH).expect("valid status code");
         match self {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not-found"),
+            Self::LoginFailed => (StatusCode::UNAUTHORIZED, "login-failed"),
+            Self::NotFound | Self::NotFoundNamed(_) => (StatusCode::NOT_FOUND, "not-found"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
             Self::OffsetMismatch { .. } => (StatusCode::CONFLICT, "offset-mismatch"),
             Self::UnsupportedMediaType => {
@@ -61,10 +109,24 @@ impl AppError {
             Self::TusVersion => (StatusCode::PRECONDITION_FAILED, "tus-version"),
             Self::Locked => (StatusCode::LOCKED, "upload-locked"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
-            Self::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota-exceeded"),
+            Self::QuotaExceeded {
+                on_append: false, ..
+            } => (StatusCode::PAYLOAD_TOO_LARGE, "quota-exceeded"),
+            Self::QuotaExceeded {
+                on_append: true, ..
+            } => (StatusCode::INSUFFICIENT_STORAGE, "quota-exceeded"),
+            Self::Gone => (StatusCode::GONE, "upload-expired"),
+            Self::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage-full"),
+            Self::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers-too-large",
+            ),
             Self::ChunkChecksumMismatch => (checksum, "chunk-checksum-mismatch"),
             Self::ChecksumMismatch(_) => (checksum, "checksum-mismatch"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Database(e) if is_sqlite_full(e) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "storage-full")
+            }
             Self::Database(_) | Self::Migrate(_) | Self::Io(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -75,12 +137,62 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() {
+        let message = if code == "internal" {
             tracing::error!(error = %self, "request failed");
             "internal server error".to_owned()
+        } else if code == "storage-full" {
+            tracing::error!(error = %self, "storage is full");
+            Self::StorageFull.to_string()
         } else {
             self.to_string()
         };
-        (status, Json(json!({ "error": code, "message": message }))).into_response()
+        let mut body = json!({ "error": code, "message": message });
+        if let Self::QuotaExceeded {
+            quota_size_in_bytes,
+            quota_usage_in_bytes,
+            ..
+        } = self
+        {
+            body["quotaSizeInBytes"] = quota_size_in_bytes.into();
+            body["quotaUsageInBytes"] = quota_usage_in_bytes.into();
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_code(e: AppError) -> (u16, &'static str) {
+        let (status, code) = e.status_and_code();
+        (status.as_u16(), code)
+    }
+
+    #[test]
+    fn a_full_disk_is_507_storage_full() {
+        for e in [
+            std::io::Error::from_raw_os_error(28), // ENOSPC
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+            std::io::Error::from(std::io::ErrorKind::QuotaExceeded),
+        ] {
+            assert_eq!(status_code(AppError::from(e)), (507, "storage-full"));
+        }
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(status_code(AppError::from(other)), (500, "internal"));
+        let sqlite = sqlx::Error::Io(std::io::Error::from_raw_os_error(28));
+        assert_eq!(status_code(AppError::from(sqlite)), (507, "storage-full"));
+    }
+
+    #[test]
+    fn quota_is_413_on_create_and_507_on_append() {
+        let quota = |on_append| AppError::QuotaExceeded {
+            message: "x".into(),
+            quota_size_in_bytes: 10,
+            quota_usage_in_bytes: 5,
+            on_append,
+        };
+        assert_eq!(status_code(quota(false)), (413, "quota-exceeded"));
+        assert_eq!(status_code(quota(true)), (507, "quota-exceeded"));
     }
 }

@@ -15,15 +15,55 @@ pub mod tus;
 pub mod users;
 mod www;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use axum::extract::Request;
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_REQUEST_METHOD,
+    ORIGIN, VARY,
+};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use sqlx::SqlitePool;
+use tower::{Layer, Service, ServiceExt};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-pub use error::AppError;
+pub use error::{is_storage_full, AppError};
+
+/// Requests whose header names and values add up to more than this get 431.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Settings from the command line; `Default` is what `serve` uses without flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Origins (`https://photos.example.org`) whose pages may call the API cross-origin.
+    /// Empty: same-origin only (no CORS headers at all).
+    pub cors_origins: Vec<String>,
+    /// An unfinished upload expires this long after its last write.
+    pub upload_expiry: Duration,
+    /// The largest `Upload-Length` accepted (advertised as `Tus-Max-Size`).
+    pub max_upload_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            upload_expiry: Duration::from_secs(24 * 60 * 60),
+            max_upload_bytes: 64 << 30,
+        }
+    }
+}
 
 /// Everything a request handler may need.
 pub struct AppState {
@@ -32,10 +72,11 @@ pub struct AppState {
     pub upload_locks: tus::UploadLocks,
     /// The PWA, served at `/`.
     pub www: PathBuf,
+    pub config: Config,
 }
 
 impl AppState {
-    /// Opens (creating if needed) the data directory and its database.
+    /// Opens (creating if needed) the data directory and its database, with default config.
     pub async fn open(data_dir: &Path, www: impl Into<PathBuf>) -> Result<Self, AppError> {
         tokio::fs::create_dir_all(data_dir).await?;
         Ok(Self {
@@ -43,8 +84,18 @@ impl AppState {
             blobs: blobs::BlobStore::open(data_dir).await?,
             upload_locks: tus::UploadLocks::default(),
             www: www.into(),
+            config: Config::default(),
         })
     }
+}
+
+/// Deletes the blob `sha256` if no asset and no upload references it any more.
+pub async fn release_blob(state: &AppState, sha256: &str) -> Result<bool, AppError> {
+    if db::blob_is_referenced(&state.pool, sha256).await? {
+        return Ok(false);
+    }
+    state.blobs.remove_blob(sha256).await?;
+    Ok(true)
 }
 
 /// The whole HTTP surface: `/api/...`, `/healthz`, and the PWA for everything else.
@@ -52,13 +103,177 @@ pub fn app(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .merge(tus::routes())
         .merge(assets::routes())
+        .merge(auth::routes())
         .route("/users/me", get(users::me))
         .fallback(|| async { AppError::NotFound });
-    Router::new()
+    let router = Router::new()
         .nest("/api", api)
         .route("/healthz", get(|| async { "ok" }))
         .fallback_service(www::service(&state.www))
         .layer(axum::middleware::from_fn(www::javascript_content_type))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::middleware::from_fn(limit_header_size))
+        .layer(TraceLayer::new_for_http());
+    // Outermost, so preflights are answered before auth and error answers carry CORS too.
+    let router = match cors_layer(&state.config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// The headers tus and RUFH clients send.
+pub const CORS_ALLOW_HEADERS: &[&str] = &[
+    "x-api-key",
+    "authorization",
+    "content-type",
+    "tus-resumable",
+    "upload-length",
+    "upload-offset",
+    "upload-metadata",
+    "upload-checksum",
+    "upload-concat",
+    "upload-defer-length",
+    "upload-complete",
+    "upload-draft-interop-version",
+    "x-http-method-override",
+    "x-requested-with",
+];
+
+/// The response headers tus and RUFH clients read, and the asset id ferry adds.
+pub const CORS_EXPOSE_HEADERS: &[&str] = &[
+    "location",
+    "upload-offset",
+    "upload-length",
+    "upload-expires",
+    "tus-resumable",
+    "tus-version",
+    "tus-extension",
+    "tus-max-size",
+    "tus-checksum-algorithm",
+    "upload-complete",
+    "upload-limit",
+    "upload-draft-interop-version",
+    "ferry-asset-id",
+];
+
+fn cors_layer(origins: &[String]) -> Option<TusCorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let names = |list: &[&'static str]| -> Vec<HeaderName> {
+        list.iter().map(|h| HeaderName::from_static(h)).collect()
+    };
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.clone()))
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(names(CORS_ALLOW_HEADERS))
+        .expose_headers(names(CORS_EXPOSE_HEADERS))
+        .max_age(Duration::from_secs(600));
+    Some(TusCorsLayer {
+        cors,
+        origins: Arc::new(origins),
+    })
+}
+
+/// tower-http's `Cors` answers every `OPTIONS` itself, as a preflight. But tus discovery is a
+/// plain `OPTIONS /api/uploads` (no `Access-Control-Request-Method`) that must reach the
+/// router; this wrapper sends only real preflights and non-OPTIONS requests through `Cors`,
+/// and gives a plain OPTIONS from an allowed origin its `Access-Control-Allow-Origin`.
+#[derive(Clone)]
+struct TusCorsLayer {
+    cors: CorsLayer,
+    origins: Arc<Vec<HeaderValue>>,
+}
+
+impl<S: Clone> Layer<S> for TusCorsLayer {
+    type Service = TusCors<S>;
+
+    fn layer(&self, inner: S) -> TusCors<S> {
+        TusCors {
+            cors: self.cors.layer(inner.clone()),
+            inner,
+            origins: Arc::clone(&self.origins),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct TusCors<S> {
+    cors: Cors<S>,
+    inner: S,
+    origins: Arc<Vec<HeaderValue>>,
+}
+
+impl<S> Service<Request> for TusCors<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both inner services are made ready in `call`, by `oneshot`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let plain_options = request.method() == Method::OPTIONS
+            && !request
+                .headers()
+                .contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        if !plain_options {
+            let cors = self.cors.clone();
+            return Box::pin(async move {
+                let response = cors.oneshot(request).await?;
+                Ok(response.map(axum::body::Body::new))
+            });
+        }
+        let origin = request
+            .headers()
+            .get(ORIGIN)
+            .filter(|o| self.origins.contains(o))
+            .cloned();
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let mut response = inner.oneshot(request).await?;
+            let headers = response.headers_mut();
+            headers.append(VARY, HeaderValue::from_static("origin"));
+            if let Some(origin) = origin {
+                headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                headers.insert(
+                    ACCESS_CONTROL_EXPOSE_HEADERS,
+                    HeaderValue::from_str(&CORS_EXPOSE_HEADERS.join(","))
+                        .expect("header names are valid values"),
+                );
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// 431 for requests with more than `MAX_HEADER_BYTES` of headers. (hyper itself refuses
+/// headers that do not fit its read buffer, also with 431.)
+async fn limit_header_size(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return AppError::HeadersTooLarge.into_response();
+    }
+    next.run(request).await
 }

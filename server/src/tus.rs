@@ -1,8 +1,11 @@
 //! tus 1.0 at `/api/uploads`: core protocol plus creation, creation-with-upload,
-//! termination and checksum. A completed upload becomes an asset (see `complete`).
+//! termination, checksum (md5, sha1, sha256) and expiration. A completed upload becomes an
+//! asset (see `complete`); an unfinished one expires after a period without writes and is
+//! then deleted by `sweep_expired`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -19,7 +22,7 @@ use rand::RngCore;
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
-use crate::auth::AuthUser;
+use crate::auth::{unix_now, AuthUser};
 use crate::{db, timestamps, AppError, AppState};
 
 const TUS_VERSION: &str = "1.0.0";
@@ -30,6 +33,12 @@ static UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
 static UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
 static UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
 static UPLOAD_CHECKSUM: HeaderName = HeaderName::from_static("upload-checksum");
+static UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
+static TUS_MAX_SIZE: HeaderName = HeaderName::from_static("tus-max-size");
+/// What `OPTIONS` advertises in `Tus-Extension`.
+pub const EXTENSIONS: &str = "creation,creation-with-upload,termination,checksum,expiration";
+/// What `OPTIONS` advertises in `Tus-Checksum-Algorithm`.
+pub const CHECKSUM_ALGORITHMS: &str = "md5,sha1,sha256";
 /// Set when an upload has completed into an asset: the asset's id.
 pub static FERRY_ASSET_ID: HeaderName = HeaderName::from_static("ferry-asset-id");
 
@@ -71,16 +80,14 @@ async fn tus_version(request: Request, next: Next) -> Response {
     response
 }
 
-async fn capabilities() -> impl IntoResponse {
+async fn capabilities(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         StatusCode::NO_CONTENT,
         [
-            ("tus-version", TUS_VERSION),
-            (
-                "tus-extension",
-                "creation,creation-with-upload,termination,checksum",
-            ),
-            ("tus-checksum-algorithm", "sha1,sha256"),
+            ("tus-version", TUS_VERSION.to_owned()),
+            ("tus-extension", EXTENSIONS.to_owned()),
+            ("tus-checksum-algorithm", CHECKSUM_ALGORITHMS.to_owned()),
+            ("tus-max-size", state.config.max_upload_bytes.to_string()),
         ],
     )
 }
@@ -99,19 +106,19 @@ async fn create(
     }
     let length = number_header(&headers, &UPLOAD_LENGTH)?
         .ok_or_else(|| AppError::bad_request("Upload-Length is required"))?;
+    let max = state.config.max_upload_bytes;
+    if length > max {
+        return Err(AppError::TooLarge(format!(
+            "Upload-Length {length} is over this server's maximum of {max} bytes (Tus-Max-Size)"
+        )));
+    }
     let mut upload = metadata_to_upload(headers.get(&UPLOAD_METADATA))?;
     upload.id = new_upload_id();
     upload.user_id = user.id.clone();
     upload.upload_length = to_db(length)?;
+    upload.expires_at = Some(next_expiry(&state));
 
-    if let Some(quota) = user.quota_size_in_bytes {
-        let usage = db::quota_usage(&state.pool, &user.id).await?;
-        if usage.saturating_add(upload.upload_length) > quota {
-            return Err(AppError::QuotaExceeded(format!(
-                "{length} bytes do not fit: {usage} of {quota} bytes used"
-            )));
-        }
-    }
+    let remaining = check_quota(&state, &user, upload.upload_length, false).await?;
 
     state.blobs.create_partial(&upload.id).await?;
     db::insert_upload(&state.pool, &upload).await?;
@@ -134,6 +141,10 @@ async fn create(
         LOCATION,
         header_value(&format!("/api/uploads/{}", upload.id)),
     );
+    let max_size = remaining.map_or(max, |r| r.min(max));
+    response
+        .headers_mut()
+        .insert(TUS_MAX_SIZE.clone(), max_size.into());
     Ok(response)
 }
 
@@ -166,11 +177,11 @@ async fn append(
     if !is_offset_octet_stream(&headers) {
         return Err(AppError::UnsupportedMediaType);
     }
+    let client_offset = number_header(&headers, &UPLOAD_OFFSET)?
+        .ok_or_else(|| AppError::bad_request("Upload-Offset is required"))?;
     let _lock = state.upload_locks.try_lock(&id).ok_or(AppError::Locked)?;
     // Read again under the lock: the offset may have moved while we waited for it.
     let mut upload = find_upload(&state, &id, &user).await?;
-    let client_offset = number_header(&headers, &UPLOAD_OFFSET)?
-        .ok_or_else(|| AppError::bad_request("Upload-Offset is required"))?;
     if client_offset != upload.upload_offset as u64 {
         return Err(AppError::OffsetMismatch {
             client: client_offset,
@@ -190,6 +201,11 @@ async fn append(
     }
 
     if upload.upload_offset < upload.upload_length {
+        // Another upload may have completed since this one was created.
+        check_quota(&state, &user, upload.upload_length, true).await?;
+        let expires_at = next_expiry(&state);
+        db::set_upload_expiry(&state.pool, &upload.id, expires_at).await?;
+        upload.expires_at = Some(expires_at);
         upload.upload_offset = write_chunk(&state, &upload, &headers, body).await?;
     } else if number_header(&headers, &CONTENT_LENGTH)?.unwrap_or(0) > 0 {
         return Err(too_large(0));
@@ -220,14 +236,92 @@ async fn terminate(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The user's upload `id`; 404 if it is not theirs, 410 if it expired unfinished.
 async fn find_upload(state: &AppState, id: &str, user: &db::User) -> Result<db::Upload, AppError> {
     // Ids are server-made hex; anything else is unknown (and never reaches a file path).
     if !is_upload_id(id) {
         return Err(AppError::NotFound);
     }
-    db::upload_for_user(&state.pool, id, &user.id)
+    let upload = db::upload_for_user(&state.pool, id, &user.id)
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    if upload.asset_id.is_none() && upload.expires_at.is_some_and(|t| t <= unix_now()) {
+        return Err(AppError::Gone);
+    }
+    Ok(upload)
+}
+
+fn next_expiry(state: &AppState) -> i64 {
+    let secs = i64::try_from(state.config.upload_expiry.as_secs()).unwrap_or(i64::MAX);
+    unix_now().saturating_add(secs)
+}
+
+/// Checks that an upload of `length` bytes fits the user's quota next to their library.
+/// Returns the bytes left (`None`: no quota). Over quota: 413 at creation, 507 on append.
+async fn check_quota(
+    state: &AppState,
+    user: &db::User,
+    length: i64,
+    on_append: bool,
+) -> Result<Option<u64>, AppError> {
+    let Some(quota) = user.quota_size_in_bytes else {
+        return Ok(None);
+    };
+    let usage = db::quota_usage(&state.pool, &user.id).await?;
+    if usage.saturating_add(length) > quota {
+        return Err(AppError::QuotaExceeded {
+            message: format!(
+                "{length} bytes do not fit the quota of {quota} bytes ({usage} bytes used)"
+            ),
+            quota_size_in_bytes: quota,
+            quota_usage_in_bytes: usage,
+            on_append,
+        });
+    }
+    Ok(Some((quota - usage).max(0) as u64))
+}
+
+/// Deletes expired uploads (their partial files, their rows, and blobs left behind by a
+/// completion that never finished), and expired session tokens. Uploads being written to
+/// are skipped. Returns how many uploads were deleted.
+pub async fn sweep_expired(state: &AppState) -> Result<usize, AppError> {
+    let now = unix_now();
+    db::delete_expired_sessions(&state.pool, now).await?;
+    let mut deleted = 0;
+    for (id, content_sha256) in db::expired_uploads(&state.pool, now).await? {
+        let Some(_lock) = state.upload_locks.try_lock(&id) else {
+            continue;
+        };
+        // Re-check under the lock: a write may have just moved the expiry forward.
+        let still_expired = db::expired_uploads(&state.pool, now)
+            .await?
+            .iter()
+            .any(|(i, _)| *i == id);
+        if !still_expired {
+            continue;
+        }
+        state.blobs.discard_partial(&id).await?;
+        db::delete_upload(&state.pool, &id).await?;
+        if let Some(sha256) = content_sha256 {
+            crate::release_blob(state, &sha256).await?;
+        }
+        deleted += 1;
+    }
+    Ok(deleted)
+}
+
+/// Runs `sweep_expired` now and then every `every`, forever.
+pub async fn sweep_forever(state: Arc<AppState>, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match sweep_expired(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "deleted expired uploads"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+    }
 }
 
 /// Streams the request body to the partial file at the upload's current offset, verifies
@@ -248,7 +342,7 @@ async fn write_chunk(
     let mut file = state.blobs.open_partial_at(&upload.id, start).await?;
     let mut written: u64 = 0;
     let mut body = body;
-    let outcome: Result<(), AppError> = loop {
+    let mut outcome: Result<(), AppError> = loop {
         match body.frame().await {
             None => break Ok(()),
             Some(Err(e)) => break Err(AppError::bad_request(format!("request body: {e}"))),
@@ -262,27 +356,41 @@ async fn write_chunk(
                 if let Some((hasher, _)) = checksum.as_mut() {
                     hasher.update(&data);
                 }
-                file.write_all(&data).await?;
+                if let Err(e) = file.write_all(&data).await {
+                    break Err(e.into());
+                }
                 written += data.len() as u64;
             }
         }
     };
 
     // Keep what arrived before a dropped connection (the client resumes from it), unless
-    // the chunk had to be verified, or overshot the declared length.
-    let keep = match (&outcome, checksum) {
-        (Err(AppError::TooLarge(_)), _) => false,
+    // the chunk had to be verified, overshot the declared length, or could not be stored.
+    let mut keep = match (&outcome, checksum) {
+        (Err(AppError::TooLarge(_) | AppError::StorageFull | AppError::Io(_)), _) => false,
         (Err(_), Some(_)) => false,
         (Err(_), None) => true,
         (Ok(()), Some((hasher, expected))) => hasher.matches(&expected),
         (Ok(()), None) => true,
     };
-    file.flush().await?;
+    if keep {
+        // A full disk may only show here (delayed allocation): then nothing is kept either.
+        let durable = async {
+            file.flush().await?;
+            file.sync_all().await
+        };
+        if let Err(e) = durable.await {
+            outcome = Err(e.into());
+            keep = false;
+        }
+    }
     if !keep {
+        // Cut the file back to the acknowledged offset; the chunk leaves no trace.
+        let _ = file.flush().await;
         file.set_len(start).await?;
+        file.sync_all().await?;
         written = 0;
     }
-    file.sync_all().await?;
     drop(file);
 
     let offset = upload.upload_offset + written as i64;
@@ -338,8 +446,21 @@ fn upload_headers(status: StatusCode, upload: &db::Upload, asset_id: Option<&str
     headers.insert(UPLOAD_OFFSET.clone(), upload.upload_offset.into());
     if let Some(asset_id) = asset_id {
         headers.insert(FERRY_ASSET_ID.clone(), header_value(asset_id));
+    } else if let Some(expires) = upload.expires_at.and_then(http_date) {
+        headers.insert(UPLOAD_EXPIRES.clone(), header_value(&expires));
     }
     response
+}
+
+/// RFC 7231 IMF-fixdate, e.g. `Wed, 25 Jun 2025 12:00:00 GMT`.
+pub fn http_date(unix_seconds: i64) -> Option<String> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()?
+        .format(&format)
+        .ok()
 }
 
 fn too_large(room: u64) -> AppError {
@@ -410,6 +531,7 @@ pub fn parse_sha256_hex(s: &str) -> Option<String> {
 }
 
 enum ChunkHasher {
+    Md5(md5::Md5),
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
 }
@@ -417,6 +539,7 @@ enum ChunkHasher {
 impl ChunkHasher {
     fn update(&mut self, data: &[u8]) {
         match self {
+            Self::Md5(h) => h.update(data),
             Self::Sha1(h) => h.update(data),
             Self::Sha256(h) => h.update(data),
         }
@@ -424,6 +547,7 @@ impl ChunkHasher {
 
     fn matches(self, expected: &[u8]) -> bool {
         match self {
+            Self::Md5(h) => h.finalize().as_slice() == expected,
             Self::Sha1(h) => h.finalize().as_slice() == expected,
             Self::Sha256(h) => h.finalize().as_slice() == expected,
         }
@@ -435,7 +559,8 @@ fn chunk_checksum(headers: &HeaderMap) -> Result<Option<(ChunkHasher, Vec<u8>)>,
     let Some(value) = headers.get(&UPLOAD_CHECKSUM) else {
         return Ok(None);
     };
-    let bad = || AppError::bad_request("Upload-Checksum must be `<sha1|sha256> <base64 digest>`");
+    let bad =
+        || AppError::bad_request("Upload-Checksum must be `<md5|sha1|sha256> <base64 digest>`");
     let (algorithm, digest) = value
         .to_str()
         .map_err(|_| bad())?
@@ -444,11 +569,12 @@ fn chunk_checksum(headers: &HeaderMap) -> Result<Option<(ChunkHasher, Vec<u8>)>,
         .ok_or_else(bad)?;
     let digest = STANDARD.decode(digest.trim()).map_err(|_| bad())?;
     let hasher = match algorithm.to_ascii_lowercase().as_str() {
+        "md5" => ChunkHasher::Md5(md5::Md5::new()),
         "sha1" => ChunkHasher::Sha1(sha1::Sha1::new()),
         "sha256" => ChunkHasher::Sha256(sha2::Sha256::new()),
         other => {
             return Err(AppError::bad_request(format!(
-                "unsupported checksum algorithm {other:?}; use sha1 or sha256"
+                "unsupported checksum algorithm {other:?}; use md5, sha1 or sha256"
             )))
         }
     };
@@ -463,6 +589,7 @@ fn is_offset_octet_stream(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(OFFSET_OCTET_STREAM))
 }
 
+/// A non-negative integer header: digits only (no sign), at most `i64::MAX`, else 400.
 fn number_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, AppError> {
     headers
         .get(name)
@@ -470,16 +597,20 @@ fn number_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, 
             v.to_str()
                 .ok()
                 .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse().ok())
+                .and_then(|s| s.parse::<i64>().ok())
+                .map(|n| n as u64)
                 .ok_or_else(|| {
-                    AppError::bad_request(format!("{name} must be a non-negative integer"))
+                    AppError::bad_request(format!(
+                        "{name} must be a non-negative integer of at most {}",
+                        i64::MAX
+                    ))
                 })
         })
         .transpose()
 }
 
 fn to_db(n: u64) -> Result<i64, AppError> {
-    i64::try_from(n).map_err(|_| AppError::TooLarge("Upload-Length is too large".into()))
+    i64::try_from(n).map_err(|_| AppError::bad_request("Upload-Length is too large"))
 }
 
 fn header_value(s: &str) -> HeaderValue {

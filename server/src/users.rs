@@ -1,4 +1,5 @@
-//! Users: creation (CLI and first start) and `GET /api/users/me`.
+//! Users and their API keys (created, listed, revoked and removed by the CLI; the first one
+//! on first start) and `GET /api/users/me`.
 
 use std::sync::Arc;
 
@@ -18,8 +19,8 @@ pub struct CreatedUser {
     pub api_key: String,
 }
 
-/// Creates a user with a fresh API key. A password, if given, is stored as an argon2id
-/// hash (for a future `POST /api/auth/login`; API keys are the only sign-in today).
+/// Creates a user with a fresh API key named "default". A password, if given, is stored as
+/// an argon2id hash, for `POST /api/auth/login`.
 pub async fn create_user(
     pool: &SqlitePool,
     name: &str,
@@ -64,6 +65,47 @@ pub async fn create_user(
         )));
     }
     Ok(CreatedUser { user, api_key })
+}
+
+/// Makes another API key for the user `user_name`; returns it with the only copy of the key.
+pub async fn create_api_key(
+    pool: &SqlitePool,
+    user_name: &str,
+    key_name: &str,
+) -> Result<(db::ApiKey, String), AppError> {
+    let user = db::user_by_name(pool, user_name)
+        .await?
+        .ok_or_else(|| no_such_user(user_name))?;
+    let key_name = key_name.trim();
+    if key_name.is_empty() {
+        return Err(AppError::bad_request("key name must not be empty"));
+    }
+    let key = generate_api_key();
+    let row = db::insert_api_key(pool, &user.id, key_name, &hash_api_key(&key)).await?;
+    Ok((row, key))
+}
+
+/// Removes a user with everything they have: API keys, sessions, assets, uploads and their
+/// partial files, and the blobs nobody else references any more. Returns how many blobs
+/// were deleted.
+pub async fn remove_user(state: &AppState, name: &str) -> Result<usize, AppError> {
+    let removed = db::delete_user(&state.pool, name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    for upload_id in &removed.upload_ids {
+        state.blobs.discard_partial(upload_id).await?;
+    }
+    let mut deleted = 0;
+    for checksum in &removed.checksums {
+        if crate::release_blob(state, checksum).await? {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+pub fn no_such_user(name: &str) -> AppError {
+    AppError::NotFoundNamed(format!("there is no user named \"{name}\""))
 }
 
 #[derive(Serialize)]

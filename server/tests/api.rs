@@ -7,7 +7,7 @@ use axum::http::{header, Request, Response, StatusCode};
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ferry_server::{app, users, AppState};
+use ferry_server::{app, db, tus as ferry_tus, users, AppState, Config};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -22,6 +22,10 @@ struct Server {
 
 impl Server {
     async fn new() -> Self {
+        Self::with_config(Config::default()).await
+    }
+
+    async fn with_config(config: Config) -> Self {
         let dir = TempDir::new().unwrap();
         let www = dir.path().join("www");
         std::fs::create_dir_all(&www).unwrap();
@@ -32,7 +36,9 @@ impl Server {
         .unwrap();
         std::fs::write(www.join("worker.mjs"), "export {};").unwrap();
         std::fs::write(www.join("app.wasm"), b"\0asm").unwrap();
-        let state = Arc::new(AppState::open(&dir.path().join("data"), www).await.unwrap());
+        let mut state = AppState::open(&dir.path().join("data"), www).await.unwrap();
+        state.config = config;
+        let state = Arc::new(state);
         let router = app(Arc::clone(&state));
         Self { dir, state, router }
     }
@@ -242,6 +248,7 @@ async fn tus_options_needs_no_auth() {
         "creation-with-upload",
         "termination",
         "checksum",
+        "expiration",
     ] {
         assert!(
             extensions.split(',').any(|e| e == extension),
@@ -250,7 +257,11 @@ async fn tus_options_needs_no_auth() {
     }
     assert_eq!(
         header_str(&response, "tus-checksum-algorithm"),
-        "sha1,sha256"
+        "md5,sha1,sha256"
+    );
+    assert_eq!(
+        header_str(&response, "tus-max-size"),
+        (64u64 << 30).to_string()
     );
 }
 
@@ -513,12 +524,43 @@ async fn chunk_checksum_mismatch_is_460_and_keeps_the_offset() {
     let response = server
         .send(
             patch_request(&key, &url, 0)
-                .header("upload-checksum", "md5 AAAA")
+                .header("upload-checksum", "crc32 AAAA")
                 .body(Body::from(&data[..5]))
                 .unwrap(),
         )
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let wrong_md5 = STANDARD.encode(md5::Md5::digest(b"jello"));
+    let response = server
+        .send(
+            patch_request(&key, &url, 0)
+                .header("upload-checksum", format!("md5 {wrong_md5}"))
+                .body(Body::from(&data[..5]))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 460);
+    assert_eq!(
+        header_str(&server.head(&key, &url).await, "upload-offset"),
+        "0"
+    );
+    let right_md5 = STANDARD.encode(md5::Md5::digest(&data[..3]));
+    let response = server
+        .send(
+            patch_request(&key, &url, 0)
+                .header("upload-checksum", format!("MD5 {right_md5}"))
+                .body(Body::from(&data[..3]))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header_str(&response, "upload-offset"), "3");
+    // Start over at 0 for the rest of the test: terminate and recreate.
+    server
+        .send(tus("DELETE", &url, &key).body(Body::empty()).unwrap())
+        .await;
+    let url = server.create_url(&key, data.len() as u64, &[]).await;
 
     let right = STANDARD.encode(sha1::Sha1::digest(&data[..5]));
     let response = server
@@ -890,5 +932,801 @@ async fn an_upload_with_all_bytes_but_no_asset_completes_on_an_empty_patch() {
     assert_eq!(
         server.assets(&key).await[0]["checksum"],
         sha256_hex(b"hello")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts and auth
+
+async fn login(server: &Server, username: &str, password: &str) -> (StatusCode, Value) {
+    let response = server
+        .send(
+            Request::post("/api/auth/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    json!({ "username": username, "password": password }).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    let status = response.status();
+    (status, json_body(response).await)
+}
+
+fn bearer(uri: &str, token: &str) -> Request<Body> {
+    Request::get(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn api_keys_have_ids_names_and_revocation_is_immediate() {
+    let server = Server::new().await;
+    let first = server.user("alice").await;
+    let (row, second) = users::create_api_key(&server.state.pool, "alice", "laptop")
+        .await
+        .unwrap();
+    assert_eq!(row.name, "laptop");
+    assert_ne!(first, second);
+    let user = db::user_by_name(&server.state.pool, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let keys = db::list_api_keys(&server.state.pool, &user.id)
+        .await
+        .unwrap();
+    let names: Vec<_> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["default", "laptop"]);
+
+    for key in [&first, &second] {
+        assert_eq!(
+            server.send(get("/api/users/me", key)).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            server.send(bearer("/api/users/me", key)).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert!(db::delete_api_key(&server.state.pool, &row.id)
+        .await
+        .unwrap());
+    assert!(!db::delete_api_key(&server.state.pool, &row.id)
+        .await
+        .unwrap());
+    assert_eq!(
+        server.send(get("/api/users/me", &second)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.send(bearer("/api/users/me", &second)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.send(get("/api/users/me", &first)).await.status(),
+        StatusCode::OK
+    );
+    assert!(users::create_api_key(&server.state.pool, "nobody", "x")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn login_gives_a_session_token_accepted_like_an_api_key_until_logout() {
+    let server = Server::new().await;
+    let created = users::create_user(&server.state.pool, "alice", None, Some("correct horse"))
+        .await
+        .unwrap();
+    users::create_user(&server.state.pool, "nopassword", None, None)
+        .await
+        .unwrap();
+
+    let (status, body) = login(&server, "alice", "correct horse").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["name"], "alice");
+    assert_eq!(body["user"]["id"], created.user.id.as_str());
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64);
+    assert_ne!(token, created.api_key);
+
+    // Everywhere an API key goes, in either header.
+    assert_eq!(
+        server.send(get("/api/users/me", &token)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.send(bearer("/api/assets", &token)).await.status(),
+        StatusCode::OK
+    );
+    let url = server.create_url(&token, 3, &[]).await;
+    let response = server.patch(&token, &url, 0, b"abc").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(server.assets(&created.api_key).await.len(), 1);
+
+    // Wrong password, unknown user, user without a password: one identical answer.
+    let (s1, wrong) = login(&server, "alice", "wrong").await;
+    let (s2, unknown) = login(&server, "mallory", "correct horse").await;
+    let (s3, nopass) = login(&server, "nopassword", "").await;
+    for status in [s1, s2, s3] {
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong, nopass);
+    assert_eq!(wrong["error"], "login-failed");
+
+    let response = server
+        .send(
+            Request::post("/api/auth/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{\"username\":1}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Logout revokes the token presented, and only it.
+    let (_, second) = login(&server, "alice", "correct horse").await;
+    let second = second["token"].as_str().unwrap().to_owned();
+    let response = server
+        .send(
+            Request::post("/api/auth/logout")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.send(get("/api/users/me", &token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.send(get("/api/users/me", &second)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        server
+            .send(get("/api/users/me", &created.api_key))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn expired_sessions_are_refused_and_swept() {
+    let server = Server::new().await;
+    let created = users::create_user(&server.state.pool, "alice", None, None)
+        .await
+        .unwrap();
+    let token = ferry_server::auth::generate_api_key();
+    let hash = ferry_server::auth::hash_api_key(&token);
+    let past = ferry_server::auth::unix_now() - 1;
+    db::insert_session(&server.state.pool, &hash, &created.user.id, past)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.send(get("/api/users/me", &token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    ferry_tus::sweep_expired(&server.state).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&server.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn removing_a_user_removes_their_data_and_unshared_blobs() {
+    let server = Server::new().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let shared = sample(1000, 1);
+    let own = sample(1000, 2);
+    server
+        .upload(&alice, &shared, &[("filename", "a.jpg")])
+        .await;
+    server.upload(&alice, &own, &[("filename", "b.jpg")]).await;
+    let bobs = server.upload(&bob, &shared, &[("filename", "c.jpg")]).await;
+    let partial_url = server.create_url(&alice, 10, &[]).await;
+    server.patch(&alice, &partial_url, 0, b"12345").await;
+    let partial = server
+        .dir
+        .path()
+        .join("data/uploads")
+        .join(partial_url.rsplit('/').next().unwrap());
+    assert!(partial.exists());
+    assert_eq!(server.blob_files().len(), 2);
+
+    let deleted = users::remove_user(&server.state, "alice").await.unwrap();
+    assert_eq!(deleted, 1);
+    assert!(!partial.exists());
+    let blobs = server.blob_files();
+    assert_eq!(blobs.len(), 1);
+    assert!(blobs[0].ends_with(sha256_hex(&shared)));
+    assert_eq!(
+        server.send(get("/api/users/me", &alice)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let response = server
+        .send(get(&format!("/api/assets/{bobs}/original"), &bob))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(bytes(response).await, shared);
+    for table in ["assets", "uploads", "api_keys"] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&server.state.pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{table}");
+    }
+    assert!(users::remove_user(&server.state, "alice").await.is_err());
+}
+
+/// User B, with an API key or a session token, cannot read, list, HEAD, PATCH, delete or
+/// dedup-probe user A's data; A's data is untouched afterwards.
+#[tokio::test]
+async fn authorization_matrix() {
+    let server = Server::new().await;
+    let a = server.user("a").await;
+    users::create_user(&server.state.pool, "b", None, Some("b's password"))
+        .await
+        .unwrap();
+    let (_, body) = login(&server, "b", "b's password").await;
+    let b_token = body["token"].as_str().unwrap().to_owned();
+    let (_, b_key) = users::create_api_key(&server.state.pool, "b", "phone")
+        .await
+        .unwrap();
+
+    let data = sample(2000, 7);
+    let asset = server
+        .upload(
+            &a,
+            &data,
+            &[
+                ("filename", "a.jpg"),
+                ("deviceId", "a-phone"),
+                ("deviceAssetId", "IMG_1"),
+            ],
+        )
+        .await;
+    let url = server.create_url(&a, 100, &[]).await;
+    assert_eq!(
+        server.patch(&a, &url, 0, &[1; 10]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    for b in [&b_key, &b_token] {
+        let original = format!("/api/assets/{asset}/original");
+        assert_eq!(
+            server.send(get(&original, b)).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            server.send(bearer(&original, b)).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert!(server.assets(b).await.is_empty());
+        assert_eq!(server.head(b, &url).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            server.patch(b, &url, 10, &[2; 10]).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        let response = server
+            .send(tus("DELETE", &url, b).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let (status, body) = server
+            .post_json(
+                b,
+                "/api/assets/bulk-upload-check",
+                json!({ "assets": [{ "id": "x", "checksum": sha256_hex(&data) }] }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["results"][0]["action"], "accept", "{body}");
+        assert!(body["results"][0].get("assetId").is_none());
+        let (status, body) = server
+            .post_json(
+                b,
+                "/api/assets/exist",
+                json!({ "deviceAssetIds": ["IMG_1"], "deviceId": "a-phone" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["existingIds"], json!([]));
+        let (_, me) = server.get_json(b, "/api/users/me").await;
+        assert_eq!(me["quotaUsageInBytes"], 0);
+    }
+
+    // A's data is intact.
+    assert_eq!(
+        header_str(&server.head(&a, &url).await, "upload-offset"),
+        "10"
+    );
+    let response = server
+        .send(get(&format!("/api/assets/{asset}/original"), &a))
+        .await;
+    assert_eq!(bytes(response).await, data);
+}
+
+// ---------------------------------------------------------------------------------------
+// CORS
+
+fn cors_server_config() -> Config {
+    Config {
+        cors_origins: vec!["https://photos.example.org".into()],
+        ..Config::default()
+    }
+}
+
+fn preflight(origin: &str) -> Request<Body> {
+    Request::options("/api/uploads/0123456789abcdef0123456789abcdef")
+        .header("origin", origin)
+        .header("access-control-request-method", "PATCH")
+        .header(
+            "access-control-request-headers",
+            "x-api-key,tus-resumable,upload-offset,content-type,upload-checksum",
+        )
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cors_allows_only_listed_origins() {
+    let server = Server::with_config(cors_server_config()).await;
+    let key = server.user("alice").await;
+
+    let response = server.send(preflight("https://photos.example.org")).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        header_str(&response, "access-control-allow-origin"),
+        "https://photos.example.org"
+    );
+    let methods = header_str(&response, "access-control-allow-methods").to_ascii_uppercase();
+    for method in ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let allowed = header_str(&response, "access-control-allow-headers").to_ascii_lowercase();
+    for h in [
+        "x-api-key",
+        "authorization",
+        "tus-resumable",
+        "upload-offset",
+        "upload-checksum",
+    ] {
+        assert!(allowed.contains(h), "{allowed}");
+    }
+
+    // An actual request (even a failing one) carries the exposed headers.
+    for request in [
+        Request::get("/api/users/me")
+            .header("origin", "https://photos.example.org")
+            .header("x-api-key", &key)
+            .body(Body::empty())
+            .unwrap(),
+        Request::get("/api/users/me")
+            .header("origin", "https://photos.example.org")
+            .body(Body::empty())
+            .unwrap(),
+    ] {
+        let response = server.send(request).await;
+        assert_eq!(
+            header_str(&response, "access-control-allow-origin"),
+            "https://photos.example.org"
+        );
+        let mut exposed: Vec<String> = header_str(&response, "access-control-expose-headers")
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        exposed.sort();
+        let mut expected: Vec<String> = [
+            "location",
+            "upload-offset",
+            "upload-length",
+            "upload-expires",
+            "tus-resumable",
+            "tus-version",
+            "tus-extension",
+            "tus-max-size",
+            "tus-checksum-algorithm",
+            "upload-complete",
+            "upload-limit",
+            "upload-draft-interop-version",
+            "ferry-asset-id",
+        ]
+        .map(String::from)
+        .to_vec();
+        expected.sort();
+        assert_eq!(exposed, expected);
+    }
+
+    for origin in [
+        "https://evil.example",
+        "https://photos.example.org.evil.example",
+        "null",
+    ] {
+        let response = server.send(preflight(origin)).await;
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{origin}"
+        );
+        let response = server
+            .send(
+                Request::get("/api/users/me")
+                    .header("origin", origin)
+                    .header("x-api-key", &key)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert!(response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none());
+    }
+
+    // tus discovery (a plain OPTIONS, not a preflight) still reaches the tus handler.
+    for origin in [
+        None,
+        Some("https://photos.example.org"),
+        Some("https://evil.example"),
+    ] {
+        let mut request = Request::options("/api/uploads");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = server.send(request.body(Body::empty()).unwrap()).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{origin:?}");
+        assert_eq!(header_str(&response, "tus-version"), "1.0.0");
+        assert!(header_str(&response, "tus-extension").contains("expiration"));
+        assert_eq!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            origin.filter(|o| o.starts_with("https://photos")),
+        );
+    }
+
+    // Default: same-origin only, no CORS headers at all.
+    let plain = Server::new().await;
+    let response = plain.send(preflight("https://photos.example.org")).await;
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
+
+#[test]
+fn cors_origins_are_normalized_and_validated() {
+    use ferry_server::cli::normalize_origin;
+    assert_eq!(
+        normalize_origin(" https://Photos.Example.org/ ").unwrap(),
+        "https://photos.example.org"
+    );
+    assert_eq!(
+        normalize_origin("http://127.0.0.1:8080").unwrap(),
+        "http://127.0.0.1:8080"
+    );
+    for bad in [
+        "photos.example.org",
+        "ftp://x",
+        "https://x/path",
+        "*",
+        "https://",
+    ] {
+        assert!(normalize_origin(bad).is_err(), "{bad}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// tus expiration, Tus-Max-Size, quota on append
+
+fn parse_http_date(value: &str) -> i64 {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value, &format)
+        .unwrap_or_else(|e| panic!("{value:?}: {e}"))
+        .assume_utc()
+        .unix_timestamp()
+}
+
+#[tokio::test]
+async fn uploads_say_when_they_expire() {
+    let server = Server::with_config(Config {
+        upload_expiry: std::time::Duration::from_secs(3600),
+        ..Config::default()
+    })
+    .await;
+    let key = server.user("alice").await;
+    let now = ferry_server::auth::unix_now();
+
+    let response = server.create(&key, 10, &[]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let url = header_str(&response, "location");
+    let expires = parse_http_date(&header_str(&response, "upload-expires"));
+    assert!(
+        (now + 3595..=now + 3605).contains(&expires),
+        "{expires} vs {now}"
+    );
+    assert_eq!(
+        header_str(&response, "tus-max-size"),
+        (64u64 << 30).to_string()
+    );
+
+    let response = server.head(&key, &url).await;
+    assert_eq!(
+        parse_http_date(&header_str(&response, "upload-expires")),
+        expires
+    );
+    let response = server.patch(&key, &url, 0, b"12345").await;
+    assert!(parse_http_date(&header_str(&response, "upload-expires")) >= expires);
+    // A completed upload no longer expires.
+    let response = server.patch(&key, &url, 5, b"67890").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.headers().get("upload-expires").is_none());
+    assert!(server
+        .head(&key, &url)
+        .await
+        .headers()
+        .get("upload-expires")
+        .is_none());
+    assert_eq!(
+        ferry_server::tus::http_date(0).unwrap(),
+        "Thu, 01 Jan 1970 00:00:00 GMT"
+    );
+}
+
+#[tokio::test]
+async fn expired_uploads_answer_410_and_are_swept() {
+    let server = Server::new().await;
+    let key = server.user("alice").await;
+    let url = server.create_url(&key, 10, &[]).await;
+    server.patch(&key, &url, 0, b"12345").await;
+    let live = server.create_url(&key, 10, &[]).await;
+    let done = server.create_url(&key, 3, &[]).await;
+    server.patch(&key, &done, 0, b"abc").await;
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    let done_id = done.rsplit('/').next().unwrap().to_owned();
+    let past = ferry_server::auth::unix_now() - 1;
+    db::set_upload_expiry(&server.state.pool, &id, past)
+        .await
+        .unwrap();
+    db::set_upload_expiry(&server.state.pool, &done_id, past)
+        .await
+        .unwrap();
+
+    let response = server.head(&key, &url).await;
+    assert_eq!(response.status(), StatusCode::GONE);
+    let response = server.patch(&key, &url, 5, b"67890").await;
+    assert_eq!(response.status(), StatusCode::GONE);
+    assert_eq!(json_body(response).await["error"], "upload-expired");
+    // A completed upload is not gone: it still names its asset until swept.
+    assert_eq!(server.head(&key, &done).await.status(), StatusCode::OK);
+
+    let partial = server.dir.path().join("data/uploads").join(&id);
+    assert!(partial.exists());
+    assert_eq!(ferry_tus::sweep_expired(&server.state).await.unwrap(), 2);
+    assert!(!partial.exists());
+    assert_eq!(
+        server.head(&key, &url).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(server.head(&key, &live).await.status(), StatusCode::OK);
+    // The asset of the swept completed upload stays, and so does its blob.
+    assert_eq!(server.assets(&key).await.len(), 1);
+    assert_eq!(server.blob_files().len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_upload_that_crashed_mid_completion_leaves_no_blob() {
+    let server = Server::new().await;
+    let key = server.user("alice").await;
+    let data = b"orphan bytes";
+    let url = server.create_url(&key, data.len() as u64, &[]).await;
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    // Simulate: bytes hashed and promoted into the blob store, then a crash before the
+    // asset row was written.
+    let sha = sha256_hex(data);
+    std::fs::write(server.dir.path().join("data/uploads").join(&id), data).unwrap();
+    db::set_upload_content_sha256(&server.state.pool, &id, &sha)
+        .await
+        .unwrap();
+    server.state.blobs.promote(&id, &sha).await.unwrap();
+    assert_eq!(server.blob_files().len(), 1);
+    db::set_upload_expiry(&server.state.pool, &id, 0)
+        .await
+        .unwrap();
+    assert_eq!(ferry_tus::sweep_expired(&server.state).await.unwrap(), 1);
+    assert!(server.blob_files().is_empty());
+}
+
+#[tokio::test]
+async fn max_size_and_quota_on_append() {
+    let server = Server::with_config(Config {
+        max_upload_bytes: 1000,
+        ..Config::default()
+    })
+    .await;
+    let key = server.user_with_quota("alice", Some(100)).await;
+    let unlimited = server.user("bob").await;
+
+    let response = server.create(&unlimited, 1001, &[]).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = server.create(&unlimited, 1000, &[]).await;
+    assert_eq!(header_str(&response, "tus-max-size"), "1000");
+
+    // Two uploads that each fit, but not together.
+    let first = server.create(&key, 60, &[]).await;
+    assert_eq!(header_str(&first, "tus-max-size"), "100");
+    let first = header_str(&first, "location");
+    let second = server.create_url(&key, 60, &[]).await;
+    assert_eq!(
+        server.patch(&key, &first, 0, &sample(60, 1)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let response = server.create(&key, 30, &[]).await;
+    assert_eq!(header_str(&response, "tus-max-size"), "40");
+
+    let response = server.patch(&key, &second, 0, &sample(60, 2)).await;
+    assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let body = json_body(response).await;
+    assert_eq!(body["error"], "quota-exceeded");
+    assert_eq!(body["quotaSizeInBytes"], 100);
+    assert_eq!(body["quotaUsageInBytes"], 60);
+    assert!(body["message"].as_str().unwrap().contains("100"), "{body}");
+    assert_eq!(
+        header_str(&server.head(&key, &second).await, "upload-offset"),
+        "0"
+    );
+
+    let response = server.create(&key, 41, &[]).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json_body(response).await["quotaSizeInBytes"], 100);
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad input
+
+#[tokio::test]
+async fn oversized_headers_are_431() {
+    let server = Server::new().await;
+    let key = server.user("alice").await;
+    let big = "x".repeat(ferry_server::MAX_HEADER_BYTES);
+    for uri in ["/api/users/me", "/api/uploads", "/"] {
+        let response = server
+            .send(
+                Request::get(uri)
+                    .header("x-api-key", &key)
+                    .header("x-padding", &big)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+    }
+    let response = server
+        .send(
+            Request::get("/api/users/me")
+                .header("x-api-key", &key)
+                .header("x-padding", "x".repeat(8 * 1024))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn negative_or_overflowing_numbers_are_400() {
+    let server = Server::new().await;
+    let key = server.user("alice").await;
+    for length in [
+        "-1",
+        "+5",
+        "1e3",
+        "18446744073709551616",
+        "9223372036854775808",
+        " 5",
+        "",
+    ] {
+        let response = server
+            .send(
+                tus("POST", "/api/uploads", &key)
+                    .header("upload-length", length)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "Upload-Length {length:?}"
+        );
+    }
+    let url = server.create_url(&key, 10, &[]).await;
+    server.patch(&key, &url, 0, b"abc").await;
+    for offset in [
+        "-1",
+        "-0",
+        "18446744073709551619",
+        "99999999999999999999999",
+        "3.0",
+    ] {
+        let response = server
+            .send(
+                tus("PATCH", &url, &key)
+                    .header("upload-offset", offset)
+                    .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+                    .body(Body::from("def"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "Upload-Offset {offset:?}"
+        );
+    }
+    assert_eq!(
+        header_str(&server.head(&key, &url).await, "upload-offset"),
+        "3"
+    );
+}
+
+#[tokio::test]
+async fn a_path_traversal_file_name_is_only_a_name() {
+    let server = Server::new().await;
+    let key = server.user("alice").await;
+    let data = b"root:x:0:0:root:/root:/bin/sh\n";
+    for name in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..\\..\\boot.ini",
+        "a/../../../b",
+    ] {
+        let data = [data.as_slice(), name.as_bytes()].concat();
+        let asset = server.upload(&key, &data, &[("filename", name)]).await;
+        let (_, listed) = server.get_json(&key, "/api/assets?limit=1000").await;
+        let item = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == asset.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(item["originalFileName"], name);
+        let response = server
+            .send(get(&format!("/api/assets/{asset}/original"), &key))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(bytes(response).await, data);
+    }
+    // Nothing was written anywhere but under data/blobs/<2 hex>/<64 hex> and data/uploads.
+    let root = server.dir.path();
+    assert!(!root.join("etc").exists() && !root.join("data/etc").exists());
+    assert!(!root.join("b").exists() && !root.join("boot.ini").exists());
+    for blob in server.blob_files() {
+        let name = blob.file_name().unwrap().to_str().unwrap();
+        assert!(
+            ferry_server::tus::parse_sha256_hex(name).is_some(),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(root.join("data/uploads"))
+            .unwrap()
+            .count(),
+        0
     );
 }

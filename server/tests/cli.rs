@@ -116,3 +116,92 @@ fn first_serve_creates_admin_and_prints_its_key() {
         "{health}"
     );
 }
+
+fn run(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("FERRY_DATA")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn last_line(stdout: &str) -> String {
+    stdout.lines().last().unwrap().trim().to_owned()
+}
+
+#[test]
+fn keys_are_created_listed_and_revoked_and_users_listed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(user_add(&data, "alice").status.success());
+    assert!(user_add(&data, "bob").status.success());
+
+    let (ok, out, err) = run(&data, &["key", "create", "alice", "--name", "laptop"]);
+    assert!(ok, "{err}");
+    let key = last_line(&out);
+    assert_eq!(key.len(), 64, "{out}");
+    assert!(out.contains("\"laptop\""), "{out}");
+
+    let (ok, out, _) = run(&data, &["key", "list", "alice"]);
+    assert!(ok);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0][1], "default");
+    assert_eq!(rows[1][1], "laptop");
+    assert!(!out.contains(&key), "keys are never shown again");
+    let laptop_id = rows[1][0].to_owned();
+
+    let (ok, out, _) = run(&data, &["user", "list"]);
+    assert!(ok);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("alice\t") && l.contains("\t1000000\t")),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("bob\t")), "{out}");
+
+    let (ok, _, _) = run(&data, &["key", "revoke", &laptop_id]);
+    assert!(ok);
+    let (ok, _, err) = run(&data, &["key", "revoke", &laptop_id]);
+    assert!(!ok && err.contains("no API key"), "{err}");
+    let (ok, out, _) = run(&data, &["key", "list", "alice"]);
+    assert!(ok && !out.contains("laptop"), "{out}");
+    let (ok, _, err) = run(&data, &["key", "create", "nobody"]);
+    assert!(!ok && err.contains("no user named"), "{err}");
+
+    let (ok, out, err) = run(&data, &["user", "remove", "bob"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Removed user \"bob\""), "{out}");
+    let (_, out, _) = run(&data, &["user", "list"]);
+    assert!(!out.contains("bob"), "{out}");
+    let (ok, _, err) = run(&data, &["user", "remove", "bob"]);
+    assert!(!ok && err.contains("no user named"), "{err}");
+}
+
+#[test]
+fn serve_refuses_a_malformed_cors_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(
+        &dir.path().join("data"),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cors-origin",
+            "example.org/path",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("--cors-origin"), "{err}");
+}
