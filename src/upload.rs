@@ -196,6 +196,17 @@ impl Upload {
                     self.outcome = Outcome::Finished(created.asset_id);
                 }
             }
+            // 413 on creation means the whole file does not fit: the user's quota.
+            Err(Failure {
+                class: ErrorClass::TooBig,
+                detail,
+            }) => self.failed(
+                Failure {
+                    class: ErrorClass::Quota,
+                    detail,
+                },
+                jitter,
+            ),
             Err(failure) => self.failed(failure, jitter),
         }
     }
