@@ -1,40 +1,154 @@
-// Screenshots of the page at desktop and phone sizes, for looking at what we build:
-//   node e2e/screenshots.mjs   (after `cargo xtask build` or `cargo xtask test`)
-// Writes PNGs to e2e/artifacts/. Not a test; the test runner does not pick it up.
+// Screenshots of every screen at phone and desktop sizes, light and dark, for looking at
+// what we build:
+//   node --test e2e/screenshots.mjs   (after `cargo xtask build` or `cargo xtask test`)
+// Writes PNGs to e2e/artifacts/. Not a test of behaviour; the e2e suites are *.test.mjs.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { launchBrowser, randomFile, startServer, tempDir } from './support.mjs';
 
 const out = new URL('./artifacts/', import.meta.url).pathname;
 mkdirSync(out, { recursive: true });
+const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? new URL('../target/debug/ferry-server', import.meta.url).pathname;
+const MB = 1024 * 1024;
+
+/** Draws `count` landscape-like JPEGs in the browser; resolves to Buffers. */
+async function paintPhotos(browser, count) {
+  const page = await browser.newPage();
+  const images = await page.evaluate(async (n) => {
+    const result = [];
+    for (let i = 0; i < n; i += 1) {
+      const portrait = i % 4 === 1;
+      const w = portrait ? 900 : 1200;
+      const h = portrait ? 1200 : 900;
+      const canvas = new OffscreenCanvas(w, h);
+      const g = canvas.getContext('2d');
+      const hue = (i * 47) % 360;
+      const sky = g.createLinearGradient(0, 0, 0, h);
+      sky.addColorStop(0, `hsl(${hue} 70% 62%)`);
+      sky.addColorStop(1, `hsl(${(hue + 40) % 360} 80% 85%)`);
+      g.fillStyle = sky;
+      g.fillRect(0, 0, w, h);
+      g.fillStyle = `hsl(${(hue + 180) % 360} 90% 92% / 0.9)`;
+      g.beginPath();
+      g.arc(w * (0.25 + (i % 3) * 0.25), h * 0.3, Math.min(w, h) * 0.09, 0, Math.PI * 2);
+      g.fill();
+      for (let layer = 0; layer < 3; layer += 1) {
+        g.fillStyle = `hsl(${(hue + 120 + layer * 15) % 360} ${35 + layer * 10}% ${45 - layer * 12}%)`;
+        g.beginPath();
+        g.moveTo(0, h);
+        for (let x = 0; x <= w; x += w / 8) {
+          g.lineTo(x, h * (0.55 + layer * 0.12) + Math.sin(x / 140 + i + layer * 2) * h * 0.05);
+        }
+        g.lineTo(w, h);
+        g.fill();
+      }
+      const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let s = '';
+      for (const b of bytes) s += String.fromCharCode(b);
+      result.push(btoa(s));
+    }
+    return result;
+  }, count);
+  await page.close();
+  return images.map((b64) => Buffer.from(b64, 'base64'));
+}
+
+/** Uploads one file with tus (creation-with-upload), as another device would. */
+async function tusUpload(server, key, { name, type, bytes, createdAt }) {
+  const meta = {
+    filename: name, filetype: type, checksum: createHash('sha256').update(bytes).digest('hex'),
+    fileCreatedAt: createdAt.toISOString(), fileModifiedAt: createdAt.toISOString(),
+  };
+  const res = await fetch(`${server.url}/api/uploads`, {
+    method: 'POST',
+    headers: {
+      'x-api-key': key, 'tus-resumable': '1.0.0', 'upload-length': String(bytes.length),
+      'upload-metadata': Object.entries(meta).map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`).join(','),
+      'content-type': 'application/offset+octet-stream',
+    },
+    body: bytes,
+  });
+  if (res.status !== 201) throw new Error(`seeding ${name}: HTTP ${res.status} ${await res.text()}`);
+}
 
 test('screenshots', async (t) => {
   const server = await startServer(t);
+  // A user with a quota, so the storage bar and a quota failure show.
+  const key = execFileSync(SERVER_BIN, ['user', 'add', 'alex', '--quota', String(50 * MB), '--data', server.data],
+    { encoding: 'utf8' }).trim().split('\n').at(-1).trim();
   const browser = await launchBrowser(t);
   const dir = tempDir(t);
-  const files = [
-    randomFile(dir, 'IMG_2041.jpg', 2 * 1024 * 1024),
-    randomFile(dir, 'Beach day 🌊 with a very long file name that has to wrap somewhere.heic', 900 * 1024),
-    randomFile(dir, 'VID_0007.mp4', 12 * 1024 * 1024),
-  ];
+
+  // A library on the server from "another device": photos over several days, a video, a HEIC.
+  const photos = await paintPhotos(browser, 11);
+  const day = (d, h) => new Date(Date.now() - d * 86_400_000 - h * 3_600_000);
+  const when = [[1, 1], [1, 2], [1, 3], [1, 5], [3, 2], [3, 4], [3, 6], [9, 1], [9, 2], [40, 3], [40, 5]];
+  for (const [i, bytes] of photos.entries()) {
+    await tusUpload(server, key, { name: `PXL_2025${String(i).padStart(4, '0')}.jpg`, type: 'image/jpeg', bytes, createdAt: day(...when[i]) });
+  }
+  await tusUpload(server, key, { name: 'Birthday cake.mp4', type: 'video/mp4', bytes: randomFile(dir, 'v.mp4', 300 * 1024).bytes, createdAt: day(3, 3) });
+  await tusUpload(server, key, { name: 'IMG_4410.HEIC', type: 'image/heic', bytes: randomFile(dir, 'h.heic', 200 * 1024).bytes, createdAt: day(9, 3) });
+  const tooBig = randomFile(dir, 'Drone flight 4K.mov', 60 * MB);
+
   for (const [name, viewport, scheme] of [
     ['desktop', { width: 1280, height: 800 }, 'light'],
+    ['desktop-dark', { width: 1280, height: 800 }, 'dark'],
     ['phone', { width: 390, height: 844 }, 'light'],
     ['phone-dark', { width: 390, height: 844 }, 'dark'],
   ]) {
+    const files = [
+      randomFile(dir, `IMG_${name}_2041.jpg`, 2 * MB),
+      randomFile(dir, `Beach day 🌊 ${name} with a very long file name that has to wrap somewhere.heic`, 900 * 1024),
+      randomFile(dir, `VID_${name}_0007.mp4`, 5 * MB),
+    ];
     const context = await browser.newContext({ viewport, colorScheme: scheme, deviceScaleFactor: 1 });
     const page = await context.newPage();
     await page.goto(server.url);
+    await page.waitForSelector('#api-key');
     await page.screenshot({ path: `${out}${name}-sign-in.png` });
-    await page.fill('#api-key', server.apiKey);
+    await page.fill('#api-key', key);
     await page.click('#key-form button[type="submit"]');
     await page.waitForSelector('body[data-ready="true"]');
-    await page.setInputFiles('#files', files.map((f) => f.path));
-    await page.waitForFunction((n) => {
+    await page.screenshot({ path: `${out}${name}-backup-empty.png`, fullPage: true });
+
+    // Slow uploads down to catch the backup in progress.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 1.5 * MB,
+    });
+    await page.setInputFiles('#files', [...files, tooBig].map((f) => f.path));
+    await page.waitForFunction(() => document.getElementById('current-rate').textContent.includes('left'), null, { timeout: 60_000 });
+    await page.screenshot({ path: `${out}${name}-backup-progress.png`, fullPage: true });
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
+    });
+    await cdp.detach();
+    await page.waitForFunction(() => {
       const rows = [...document.querySelectorAll('#assets li')];
-      return rows.length === n && rows.every((li) => ['uploaded', 'duplicate', 'failed'].includes(li.dataset.status));
-    }, files.length);
+      return rows.length === 4 && rows.every((li) => ['uploaded', 'duplicate', 'failed'].includes(li.dataset.status));
+    }, null, { timeout: 60_000 });
+    await page.waitForTimeout(300);
     await page.screenshot({ path: `${out}${name}-backup.png`, fullPage: true });
+
+    await page.click('#tabs a[href="#/timeline"]');
+    await page.waitForFunction(() => document.querySelectorAll('.tile[data-thumb="shown"]').length >= 6, null, { timeout: 30_000 })
+      .catch(async (e) => {
+        throw new Error(`thumbnails: ${await page.$$eval('.tile', (ts) => ts.map((x) => `${x.getAttribute('aria-label')}=${x.dataset.thumb}`).join('; '))}`, { cause: e });
+      });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${out}${name}-timeline.png` });
+    await page.click('.tile[data-thumb="shown"]');
+    await page.waitForSelector('#viewer img.viewer-media');
+    await page.waitForTimeout(200);
+    await page.screenshot({ path: `${out}${name}-viewer.png` });
+    await page.keyboard.press('Escape');
+
+    await page.click('#tabs a[href="#/settings"]');
+    await page.screenshot({ path: `${out}${name}-settings.png`, fullPage: true });
     await context.close();
   }
 });

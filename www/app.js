@@ -1,119 +1,209 @@
-// The page: signs in with an API key, hands picked or dropped files to ferry's engine,
-// and shows each file's state from the engine's catalog. File names are only ever set
-// as text, never as HTML.
+// ferry's web app: sign-in, then three views (Backup, Timeline, Settings) on top of the
+// engine's public API (`./pkg/ferry.js`) and the server's HTTP API. File names and any
+// text from the server are only ever set with textContent, never as HTML.
 import init, { Backup } from './pkg/ferry.js';
+import { Api, HttpError, login } from './lib/api.js';
+import { BackupView } from './views/backup.js';
+import { TimelineView } from './views/timeline.js';
+import { SettingsView } from './views/settings.js';
 
-const KEY = 'ferry.apiKey';
+const KEY = 'ferry.apiKey'; // an API key, or the token from password sign-in
+const USER = 'ferry.user'; // `{ id, name }`, so the app can open offline
+const SESSION = 'ferry.session'; // '1' when KEY is a session token from password sign-in
+const VIEWS = ['backup', 'timeline', 'settings'];
 const $ = (id) => document.getElementById(id);
-const rows = new Map();
 
-const STATUS_WORDS = {
-  pending: 'Waiting',
-  hashing: 'Reading',
-  checking: 'Checking server',
-  uploading: 'Uploading',
-  uploaded: 'Backed up',
-  duplicate: 'Already backed up',
-  failed: 'Failed',
-};
+registerServiceWorker();
 
-function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let value = n;
-  let unit = -1;
-  do { value /= 1024; unit += 1; } while (value >= 1024 && unit < units.length - 1);
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
-
-function render(asset) {
-  let row = rows.get(asset.id);
-  if (!row) {
-    row = document.createElement('li');
-    for (const [tag, cls] of [['span', 'name'], ['span', 'status'], ['progress', 'bar'], ['span', 'detail']]) {
-      const part = document.createElement(tag);
-      part.className = cls;
-      row.append(part);
-    }
-    rows.set(asset.id, row);
-    $('assets').append(row);
-  }
-  row.dataset.status = asset.status;
-  row.dataset.name = asset.name;
-  row.querySelector('.name').textContent = asset.name;
-  row.querySelector('.status').textContent = STATUS_WORDS[asset.status] ?? asset.status;
-  const bar = row.querySelector('progress');
-  bar.max = Math.max(asset.size, 1);
-  bar.value = asset.size === 0 && asset.doneBytes === 0 && ['uploaded', 'duplicate'].includes(asset.status)
-    ? 1 : asset.doneBytes;
-  bar.setAttribute('aria-label', `${asset.name} progress`);
-  row.querySelector('.detail').textContent = asset.status === 'failed'
-    ? asset.lastError ?? 'Unknown error'
-    : `${formatBytes(asset.doneBytes)} / ${formatBytes(asset.size)}`;
-  renderSummary();
-}
-
-function renderSummary() {
-  const all = [...rows.values()];
-  const done = all.filter((r) => ['uploaded', 'duplicate'].includes(r.dataset.status)).length;
-  const failed = all.filter((r) => r.dataset.status === 'failed').length;
-  $('summary').textContent = all.length === 0
-    ? 'Nothing backed up from this browser yet.'
-    : `${done} of ${all.length} backed up${failed ? ` · ${failed} failed` : ''}`;
-}
-
-async function keyWorks(apiKey) {
-  const res = await fetch('/api/users/me', { headers: { 'x-api-key': apiKey } });
-  return res.ok;
-}
-
-async function start(apiKey) {
-  const backup = await Backup.open({ apiKey, catalogName: `ferry:${location.origin}` });
-  backup.onChange(render);
-  for (const asset of await backup.assets(100000)) render(asset);
-  renderSummary();
-
-  const add = (files) => {
-    if (files.length === 0) return;
-    backup.add([...files]).catch((e) => showFatal(e));
-  };
-  $('files').addEventListener('change', (e) => { add(e.target.files); e.target.value = ''; });
-  const zone = $('drop-zone');
-  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
-  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    zone.classList.remove('over');
-    add(e.dataTransfer.files);
-  });
-  $('backup').hidden = false;
-  $('sign-out').hidden = false;
-  document.body.dataset.ready = 'true';
+/** Plays a message to screen readers through the polite live region. */
+function announce(text) {
+  const region = $('announcer');
+  region.textContent = '';
+  // A new text node after a tick, so the same message twice is still read.
+  setTimeout(() => { region.textContent = text; }, 50);
 }
 
 function showFatal(e) {
+  console.warn(e);
   $('fatal').textContent = `Something went wrong: ${e?.message ?? e}`;
   $('fatal').hidden = false;
 }
 
-async function main() {
-  await init();
-  $('sign-out').addEventListener('click', () => { localStorage.removeItem(KEY); location.reload(); });
-  const saved = localStorage.getItem(KEY);
-  if (saved && await keyWorks(saved)) return start(saved);
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.register('sw.js', { updateViaCache: 'none' })
+    .catch((e) => console.warn('service worker not registered:', e));
+}
 
+function cachedUser() {
+  try { return JSON.parse(localStorage.getItem(USER) ?? 'null'); } catch { return null; }
+}
+
+/**
+ * Who the saved key belongs to: `{ user, offline }`, or null when the server rejects it.
+ * Without a network the last known user is used, so the app still opens offline.
+ */
+async function whoAmI(key) {
+  try {
+    const me = await new Api(key).me();
+    localStorage.setItem(USER, JSON.stringify({ id: me.id, name: me.name }));
+    return { user: me, offline: false };
+  } catch (e) {
+    if (e instanceof HttpError && (e.status === 401 || e.status === 403)) return null;
+    const user = cachedUser();
+    if (user) return { user, offline: true };
+    throw e;
+  }
+}
+
+function forget() {
+  localStorage.removeItem(KEY);
+  localStorage.removeItem(USER);
+  localStorage.removeItem(SESSION);
+}
+
+/** Revokes a password session on the server (best effort), forgets it, and starts over. */
+async function signOut() {
+  const key = localStorage.getItem(KEY);
+  if (key && localStorage.getItem(SESSION) === '1') {
+    await new Api(key).fetch('/auth/logout', { method: 'POST' }).catch(() => {});
+  }
+  forget();
+  location.hash = '';
+  location.reload();
+}
+
+function trackOnline() {
+  const update = () => { $('offline-banner').hidden = navigator.onLine; };
+  addEventListener('online', update);
+  addEventListener('offline', update);
+  update();
+}
+
+async function start(key, user, offline) {
+  const api = new Api(key);
+  const backup = await Backup.open({ apiKey: key, catalogName: `ferry:${location.origin}:${user.id}` });
+  const timeline = new TimelineView({ api });
+  const settings = new SettingsView({ user, onSignOut: signOut });
+  const backupView = new BackupView({ backup, api, user, announce, onUploaded: () => timeline.markStale() });
+  await backupView.load();
+  if (offline) $('offline-banner').hidden = false;
+
+  const views = { backup: backupView, timeline, settings };
+  let current = null;
+  const route = (focus) => {
+    const name = VIEWS.find((v) => location.hash === `#/${v}`) ?? 'backup';
+    if (name === current) return;
+    views[current]?.hide?.();
+    for (const v of VIEWS) $(v).hidden = v !== name;
+    for (const link of document.querySelectorAll('#tabs a')) {
+      if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+    current = name;
+    document.title = `${name[0].toUpperCase()}${name.slice(1)} · ferry`;
+    views[name].show?.();
+    if (focus) $(`${name}-title`).focus({ preventScroll: true });
+    scrollTo(0, 0);
+  };
+  addEventListener('hashchange', () => route(true));
+  route(false);
+  $('tabs').hidden = false;
+  document.body.dataset.ready = 'true';
+}
+
+function signInError(e) {
+  if (e instanceof HttpError) {
+    if (e.status === 401 || e.status === 403) return 'Wrong user name or password.';
+    if (e.status === 404 || e.status === 405) return 'This server does not offer password sign-in yet. Use an API key below.';
+    if (e.status === 429) return 'Too many attempts. Wait a minute and try again.';
+    return `The server answered ${e.status}: ${e.message}`;
+  }
+  return 'Could not reach the server. Check your connection and try again.';
+}
+
+function showSignIn(wasm) {
+  $('sign-in-server').textContent = location.host;
   $('sign-in').hidden = false;
-  $('key-form').addEventListener('submit', async (e) => {
+  const busy = (form, on) => {
+    for (const el of form.elements) el.disabled = on;
+    form.setAttribute('aria-busy', String(on));
+  };
+  const finish = async (key, user, session) => {
+    localStorage.setItem(KEY, key);
+    if (session) localStorage.setItem(SESSION, '1');
+    else localStorage.removeItem(SESSION);
+    localStorage.setItem(USER, JSON.stringify({ id: user.id, name: user.name }));
+    $('password').value = '';
+    $('api-key').value = '';
+    $('sign-in').hidden = true;
+    await wasm;
+    await start(key, user, false);
+  };
+
+  $('login-form').addEventListener('submit', async (e) => {
     e.preventDefault();
-    const apiKey = $('api-key').value.trim();
-    if (!(await keyWorks(apiKey))) {
-      $('key-error').textContent = 'The server did not accept that key. Check it and try again.';
+    const form = e.currentTarget;
+    const username = $('username').value.trim();
+    const password = $('password').value;
+    $('login-error').textContent = '';
+    if (!username || !password) {
+      $('login-error').textContent = 'Enter your user name and password.';
+      (username ? $('password') : $('username')).focus();
       return;
     }
-    localStorage.setItem(KEY, apiKey);
-    $('sign-in').hidden = true;
-    await start(apiKey);
+    busy(form, true);
+    try {
+      const { token, user } = await login(username, password);
+      const me = user?.id ? user : await new Api(token).me();
+      await finish(token, me, true);
+    } catch (err) {
+      $('login-error').textContent = signInError(err);
+      $('password').focus();
+    } finally {
+      busy(form, false);
+    }
   });
+
+  $('key-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const key = $('api-key').value.trim();
+    $('key-error').textContent = '';
+    busy(form, true);
+    try {
+      await finish(key, await new Api(key).me(), false);
+    } catch (err) {
+      $('key-error').textContent = err instanceof HttpError && (err.status === 401 || err.status === 403)
+        ? 'The server did not accept that key. Check it and try again.'
+        : signInError(err);
+      $('api-key').focus();
+    } finally {
+      busy(form, false);
+    }
+  });
+}
+
+async function main() {
+  trackOnline();
+  const wasm = init();
+  const saved = localStorage.getItem(KEY);
+  if (saved) {
+    let who;
+    try {
+      who = await whoAmI(saved);
+    } catch (e) {
+      showSignIn(wasm);
+      $('login-error').textContent = signInError(e);
+      return;
+    }
+    if (who) {
+      await wasm;
+      return start(saved, who.user, who.offline);
+    }
+    forget();
+  }
+  showSignIn(wasm);
 }
 
 main().catch(showFatal);
