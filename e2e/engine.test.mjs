@@ -278,3 +278,34 @@ test('the same engine backs up to @tus/server from npm, and the stored bytes are
   }
   assert.equal((await api(server, '/api/assets')).items.length, 0, 'nothing went to ferry-server');
 });
+
+test('files from folders get their folder as album, and excluded albums are skipped', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const camera = randomFile(dir, 'IMG_0001.jpg', 300 * 1024);
+  const screenshot = randomFile(dir, 'Screenshot 1.png', 100 * 1024);
+  const page = await browser.newPage();
+  await openEngine(page, server, { albums: { include: [], exclude: ['Screenshots'] } });
+  await page.evaluate(() => {
+    const input = Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'pick' });
+    document.body.append(input);
+  });
+  await page.setInputFiles('#pick', [camera.path, screenshot.path]);
+  await page.evaluate(() => {
+    const [a, b] = document.querySelector('#pick').files;
+    return window.backup.add([{ file: a, path: 'DCIM/Camera/IMG_0001.jpg' }, { file: b, path: 'Screenshots/Screenshot 1.png' }]);
+  });
+  await waitForAll(page, ['uploaded', 'skipped'], 2);
+  const all = await assets(page);
+  const a = all.find((x) => x.name === 'IMG_0001.jpg');
+  const b = all.find((x) => x.name === 'Screenshot 1.png');
+  assert.equal(a.album, 'Camera');
+  assert.equal(a.status, 'uploaded');
+  assert.equal(b.album, 'Screenshots');
+  assert.equal(b.status, 'skipped');
+  assert.match(b.lastError, /album/);
+  const { items } = await api(server, '/api/assets');
+  assert.equal(items.length, 1);
+  assert.equal(items[0].checksum, camera.sha256);
+});

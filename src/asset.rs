@@ -63,6 +63,9 @@ pub struct Asset {
     pub last_modified: f64,
     /// The MIME type the browser reported, possibly empty.
     pub mime: String,
+    /// The folder the file came from (its album), when a folder was picked or dropped.
+    #[serde(default)]
+    pub album: Option<String>,
     /// When the asset was added to the catalog, in milliseconds since the Unix epoch.
     pub added_at: f64,
     pub status: AssetStatus,
@@ -94,6 +97,7 @@ impl Asset {
             size,
             last_modified,
             mime,
+            album: None,
             added_at,
             status: AssetStatus::Pending,
             sha256: None,

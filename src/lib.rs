@@ -5,6 +5,7 @@
 //! `wasm32` and execute what the core decides: hashing in a Web Worker, the IndexedDB
 //! catalog, and HTTP through `fetch`.
 
+pub mod albums;
 pub mod asset;
 pub mod chunks;
 pub mod dedup;

@@ -12,6 +12,7 @@ use super::catalog::Catalog;
 use super::hash_worker::HashWorker;
 use super::http::Server;
 use super::runner::{Engine, EngineConfig};
+use crate::albums::{album_of, AlbumRules};
 use crate::asset::{Asset, AssetStatus};
 use crate::chunks::DEFAULT_CHUNK_SIZE;
 use crate::policy::Settings;
@@ -39,6 +40,8 @@ struct BackupOptions {
     concurrency: Option<usize>,
     /// Wi-Fi, cellular, charging and pause settings. Defaults: Wi-Fi only.
     settings: Option<Settings>,
+    /// Albums (folders) to back up and to exclude: `{include: [], exclude: []}`.
+    albums: Option<AlbumRules>,
 }
 
 fn js_error(e: impl std::fmt::Display) -> JsValue {
@@ -56,7 +59,7 @@ pub struct Backup {
 impl Backup {
     /// Opens the catalog, starts the hashing worker, and resumes unfinished work.
     /// `options`: `{ apiKey, endpoint?, tusEndpoint?, catalogName?, hashWorkerUrl?,
-    /// chunkSize?, concurrency?, dedup?, settings? }`.
+    /// chunkSize?, concurrency?, dedup?, settings?, albums? }`.
     pub async fn open(options: JsValue) -> Result<Backup, JsError> {
         let options: BackupOptions = serde_wasm_bindgen::from_value(options)
             .map_err(|e| JsError::new(&format!("invalid Backup options: {e}")))?;
@@ -98,6 +101,7 @@ impl Backup {
             concurrency: options.concurrency.unwrap_or(3),
             dedup: options.dedup.unwrap_or(true),
             settings: options.settings.unwrap_or_default(),
+            albums: options.albums.unwrap_or_default(),
         });
         engine.kick();
         Ok(Backup { engine })
@@ -141,39 +145,79 @@ impl Backup {
         })
     }
 
-    /// Adds `files` (a `FileList` or an array of `File`s). Each is recorded in the catalog,
-    /// with its file handle, before any work starts; resolves to their ids.
+    /// Adds `files`: a `FileList`, or an array of `File`s or of `{file, path}` where
+    /// `path` is the file's place in a dropped folder (`"Trip/IMG_1.jpg"`; a `File` from a
+    /// folder picker carries its own `webkitRelativePath`). The parent folder is the
+    /// file's album. Each file is recorded in the catalog, with its file handle, before
+    /// any work starts; files outside the album rules are recorded as skipped. Resolves
+    /// to the new asset ids.
     pub fn add(&self, files: JsValue) -> Promise {
         let engine = self.engine.clone();
         future_to_promise(async move {
-            let files: Vec<File> = Array::from(&files)
-                .iter()
-                .filter_map(|f| f.dyn_into().ok())
-                .collect();
             let now = super::now_ms();
-            let items: Vec<(Asset, File)> = files
-                .into_iter()
-                .map(|file| {
-                    let asset = Asset::new(
-                        super::random_id(),
-                        file.name(),
-                        file.size() as u64,
-                        file.last_modified(),
-                        file.type_(),
-                        now,
-                    );
-                    (asset, file)
-                })
-                .collect();
+            let rules = engine.album_rules();
+            let mut items: Vec<(Asset, File)> = Vec::new();
+            let mut excluded = Vec::new();
+            for entry in Array::from(&files).iter() {
+                let (file, path) = match entry.clone().dyn_into::<File>() {
+                    Ok(file) => {
+                        let path = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
+                            .ok()
+                            .and_then(|p| p.as_string())
+                            .unwrap_or_default();
+                        (file, path)
+                    }
+                    Err(_) => {
+                        let file = js_sys::Reflect::get(&entry, &"file".into())
+                            .ok()
+                            .and_then(|f| f.dyn_into::<File>().ok());
+                        let path = js_sys::Reflect::get(&entry, &"path".into())
+                            .ok()
+                            .and_then(|p| p.as_string())
+                            .unwrap_or_default();
+                        match file {
+                            Some(file) => (file, path),
+                            None => continue,
+                        }
+                    }
+                };
+                let mut asset = Asset::new(
+                    super::random_id(),
+                    file.name(),
+                    file.size() as u64,
+                    file.last_modified(),
+                    file.type_(),
+                    now,
+                );
+                asset.album = album_of(&path).map(str::to_string);
+                if rules.admits(asset.album.as_deref()) {
+                    items.push((asset, file));
+                } else {
+                    asset.status = AssetStatus::Skipped;
+                    asset.last_error =
+                        Some("Its album is not backed up (see album settings).".into());
+                    excluded.push(asset);
+                }
+            }
             engine.catalog.add(&items).await.map_err(js_error)?;
             let ids = Array::new();
-            for (asset, _) in &items {
+            for asset in items.iter().map(|(a, _)| a).chain(&excluded) {
                 ids.push(&asset.id.as_str().into());
                 engine.save(asset).await.map_err(js_error)?;
             }
             engine.kick();
             Ok(ids.into())
         })
+    }
+
+    /// Replaces the album rules: `{include: [names], exclude: [names]}`. Applies to files
+    /// added from now on.
+    #[wasm_bindgen(js_name = setAlbumRules)]
+    pub fn set_album_rules(&self, rules: JsValue) -> Result<(), JsError> {
+        let rules: AlbumRules = serde_wasm_bindgen::from_value(rules)
+            .map_err(|e| JsError::new(&format!("invalid album rules: {e}")))?;
+        self.engine.set_album_rules(rules);
+        Ok(())
     }
 
     /// Pauses uploading (the current chunk finishes).
@@ -185,12 +229,13 @@ impl Backup {
         self.engine.set_settings(settings);
     }
 
-    /// Resumes after `pause`.
+    /// Resumes after `pause`, or after the backup stopped because storage was full.
     pub fn resume(&self) {
         let settings = Settings {
             paused: false,
             ..self.engine.settings()
         };
+        self.engine.clear_quota_halt();
         self.engine.set_settings(settings);
     }
 

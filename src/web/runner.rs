@@ -19,6 +19,7 @@ use super::catalog::{Catalog, CatalogError};
 use super::device::Device;
 use super::hash_worker::HashWorker;
 use super::http::{describe_js_error, reply_of, resolve_url, ApiError, Server};
+use crate::albums::AlbumRules;
 use crate::asset::{Asset, AssetStatus};
 use crate::dedup::{Candidate, CheckRequest, CheckResponse};
 use crate::policy::{may_upload, Hold, MediaKind, Settings};
@@ -84,6 +85,7 @@ pub struct Engine {
     retry: RetryPolicy,
     device: Device,
     settings: Cell<Settings>,
+    albums: RefCell<AlbumRules>,
     pub listeners: RefCell<Vec<Function>>,
     pub progress_listeners: RefCell<Vec<Function>>,
     running: Cell<bool>,
@@ -110,6 +112,7 @@ pub struct EngineConfig {
     pub concurrency: usize,
     pub dedup: bool,
     pub settings: Settings,
+    pub albums: AlbumRules,
 }
 
 fn jitter() -> f64 {
@@ -159,6 +162,7 @@ impl Engine {
                 retry: RetryPolicy::default(),
                 device: Device::default(),
                 settings: Cell::new(config.settings),
+                albums: RefCell::new(config.albums),
                 listeners: RefCell::default(),
                 progress_listeners: RefCell::default(),
                 running: Cell::new(false),
@@ -188,6 +192,21 @@ impl Engine {
         self.settings.set(settings);
         self.emit_progress();
         self.kick();
+    }
+
+    pub fn album_rules(&self) -> AlbumRules {
+        self.albums.borrow().clone()
+    }
+
+    pub fn set_album_rules(&self, rules: AlbumRules) {
+        *self.albums.borrow_mut() = rules;
+    }
+
+    /// The user freed space or got a bigger quota: try again.
+    pub fn clear_quota_halt(&self) {
+        if self.halted.get() == Some(ErrorClass::Quota) {
+            self.halted.set(None);
+        }
     }
 
     /// Signing in again after an auth failure: clears the halt and resumes.
@@ -443,7 +462,11 @@ impl Engine {
         let Some(file) = self.file_of(asset).await? else {
             return Ok(false);
         };
-        let key = format!("{}|{}|{}", asset.name, asset.size, asset.last_modified);
+        let album = asset.album.as_deref().unwrap_or_default();
+        let key = format!(
+            "{}|{}|{}|{album}",
+            asset.name, asset.size, asset.last_modified
+        );
         if let Some(digest) = self.catalog.cached_hash(&key).await? {
             asset.sha256 = Some(digest);
             return Ok(true);
@@ -773,6 +796,10 @@ async fn create(
         ("fileModifiedAt", modified.as_str()),
         ("deviceAssetId", asset.id.as_str()),
     ];
+    let mut metadata = metadata.to_vec();
+    if let Some(album) = &asset.album {
+        metadata.push(("album", album.as_str()));
+    }
     let headers = tus::creation_headers(asset.size, &metadata);
     let response = server
         .send("POST", &endpoint, &headers, None)
