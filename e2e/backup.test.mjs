@@ -40,7 +40,11 @@ test('picked files are hashed, uploaded, verified, deduplicated and remembered',
   const uploadRequests = [];
   page.on('request', (r) => {
     if (new URL(r.url()).pathname.startsWith('/api/uploads')) {
-      uploadRequests.push({ method: r.method(), url: r.url(), offset: Number(r.headers()['upload-offset']) });
+      const h = r.headers();
+      uploadRequests.push({
+        method: r.method(), url: r.url(), offset: Number(h['upload-offset']),
+        withBody: h['content-type'] === 'application/offset+octet-stream', checksum: h['upload-checksum'],
+      });
     }
   });
 
@@ -65,13 +69,19 @@ test('picked files are hashed, uploaded, verified, deduplicated and remembered',
     });
     assert.ok(Buffer.from(await original.arrayBuffer()).equals(file.bytes), `bytes of ${file.name}`);
   }
-  // One creation per file; the 0-byte file completes at creation. Chunks (8 MiB first,
-  // then adapted to the link) go in order from offset 0, and no byte is sent twice.
-  assert.equal(uploadRequests.filter((r) => r.method === 'POST').length, 3);
+  // One creation per file; the 0-byte file completes at creation and the 300 KiB one is
+  // sent inside its creation request (creation-with-upload). The 20 MiB file's chunks
+  // (8 MiB first, then adapted to the link) go in order from offset 0, no byte is sent
+  // twice, and each carries its SHA-256 for the server to verify.
+  const posts = uploadRequests.filter((r) => r.method === 'POST');
+  assert.equal(posts.length, 3);
+  assert.equal(posts.filter((r) => r.withBody).length, 1, 'one small file went up with its creation');
+  assert.ok(posts.filter((r) => r.withBody).every((r) => r.checksum?.startsWith('sha256 ')));
   const patches = uploadRequests.filter((r) => r.method === 'PATCH');
+  assert.ok(patches.every((r) => /^sha256 [A-Za-z0-9+/]{43}=$/.test(r.checksum)), 'every chunk carries a checksum');
   const byUpload = new Map();
   for (const r of patches) byUpload.set(r.url, [...(byUpload.get(r.url) ?? []), r]);
-  assert.equal(byUpload.size, 2, 'two non-empty files were sent');
+  assert.equal(byUpload.size, 1, 'only the 20 MiB file needed chunks');
   for (const [url, sent] of byUpload) {
     const offsets = sent.map((r) => r.offset);
     assert.equal(offsets[0], 0, `${url} starts at 0`);

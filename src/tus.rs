@@ -59,6 +59,58 @@ pub fn offset_headers() -> Vec<Header> {
     vec![("Tus-Resumable", TUS_VERSION.to_string())]
 }
 
+/// What a tus server said it supports, in its answer to `OPTIONS`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerSupport {
+    /// Small files can be sent in the creation request itself (one round trip).
+    pub creation_with_upload: bool,
+    pub termination: bool,
+    /// Chunks can carry `Upload-Checksum: sha256 …` and are verified one by one.
+    pub sha256_checksums: bool,
+    /// The largest upload the server accepts, if it said.
+    pub max_size: Option<u64>,
+}
+
+impl ServerSupport {
+    /// Reads an `OPTIONS` answer; `header` looks a response header up by name.
+    /// A server that does not answer with tus headers supports nothing optional.
+    pub fn from_options(status: u16, header: impl Fn(&str) -> Option<String>) -> Self {
+        if !(200..300).contains(&status) {
+            return Self::default();
+        }
+        let list = |name: &str| -> Vec<String> {
+            header(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(|item| item.trim().to_ascii_lowercase())
+                .filter(|item| !item.is_empty())
+                .collect()
+        };
+        let extensions = list("Tus-Extension");
+        let has = |name: &str| extensions.iter().any(|e| e == name);
+        Self {
+            creation_with_upload: has("creation-with-upload"),
+            termination: has("termination"),
+            sha256_checksums: has("checksum")
+                && list("Tus-Checksum-Algorithm").iter().any(|a| a == "sha256"),
+            max_size: header("Tus-Max-Size").and_then(|v| v.trim().parse().ok()),
+        }
+    }
+}
+
+/// The `Upload-Checksum` header for a chunk whose SHA-256 is `hex_digest`.
+pub fn sha256_checksum_header(hex_digest: &str) -> Option<Header> {
+    let bytes: Option<Vec<u8>> = (0..hex_digest.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex_digest.get(i..i + 2)?, 16).ok())
+        .collect();
+    let bytes = bytes.filter(|b| b.len() == 32)?;
+    Some((
+        "Upload-Checksum",
+        format!("sha256 {}", BASE64.encode(bytes)),
+    ))
+}
+
 /// The parts of a server's answer the protocol looks at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reply {
@@ -342,6 +394,44 @@ mod tests {
             current_offset(&reply(200), 10),
             Err(TusError::MissingHeader("Upload-Offset"))
         );
+    }
+
+    #[test]
+    fn options_answer_tells_what_the_server_supports() {
+        let headers = |name: &str| match name {
+            "Tus-Extension" => Some("creation,creation-with-upload, Termination,checksum".into()),
+            "Tus-Checksum-Algorithm" => Some("md5,sha1,sha256".into()),
+            "Tus-Max-Size" => Some("1073741824".into()),
+            _ => None,
+        };
+        let support = ServerSupport::from_options(204, headers);
+        assert!(support.creation_with_upload && support.termination && support.sha256_checksums);
+        assert_eq!(support.max_size, Some(1 << 30));
+
+        let sha1_only = |name: &str| match name {
+            "Tus-Extension" => Some("checksum".into()),
+            "Tus-Checksum-Algorithm" => Some("sha1".into()),
+            _ => None,
+        };
+        assert!(!ServerSupport::from_options(204, sha1_only).sha256_checksums);
+        assert_eq!(
+            ServerSupport::from_options(404, headers),
+            ServerSupport::default()
+        );
+    }
+
+    #[test]
+    fn chunk_checksum_header_is_base64_of_the_digest() {
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(
+            sha256_checksum_header(abc),
+            Some((
+                "Upload-Checksum",
+                "sha256 ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=".to_string()
+            ))
+        );
+        assert_eq!(sha256_checksum_header("zz"), None);
+        assert_eq!(sha256_checksum_header("abcd"), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::File;
 
 use super::catalog::Catalog;
-use super::hash_worker::HashWorker;
+use super::hash_worker::HashPool;
 use super::http::Server;
 use super::runner::{Engine, EngineConfig};
 use crate::albums::{album_of, AlbumRules};
@@ -80,12 +80,14 @@ impl Backup {
         let worker_url = options
             .hash_worker_url
             .unwrap_or_else(|| "./hash-worker.js".into());
-        let hasher = HashWorker::start(&worker_url).await.map_err(|e| {
-            JsError::new(&format!(
-                "could not start the hashing worker at {worker_url}: {}",
-                super::http::describe_js_error(&e)
-            ))
-        })?;
+        let hasher = HashPool::start(&worker_url, HashPool::default_size())
+            .await
+            .map_err(|e| {
+                JsError::new(&format!(
+                    "could not start the hashing worker at {worker_url}: {}",
+                    super::http::describe_js_error(&e)
+                ))
+            })?;
         let engine = Engine::new(EngineConfig {
             catalog,
             catalog_name,

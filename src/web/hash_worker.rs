@@ -197,3 +197,51 @@ fn post(scope: &DedicatedWorkerGlobalScope, id: &JsValue, key: &str, value: &JsV
     let _ = Reflect::set(&message, &key.into(), value);
     let _ = scope.post_message(&message);
 }
+
+/// Several hashing workers: files are hashed in parallel on a multi-core device, each
+/// request going to the least busy worker.
+pub struct HashPool {
+    workers: Vec<(HashWorker, Cell<usize>)>,
+}
+
+impl HashPool {
+    /// `min(hardwareConcurrency - 1, 4)` workers, at least one: the page keeps a core.
+    pub fn default_size() -> usize {
+        let cores = Reflect::get(&js_sys::global(), &"navigator".into())
+            .and_then(|n| Reflect::get(&n, &"hardwareConcurrency".into()))
+            .ok()
+            .and_then(|c| c.as_f64())
+            .unwrap_or(2.0) as usize;
+        cores.saturating_sub(1).clamp(1, 4)
+    }
+
+    /// Starts `size` workers from the script at `url`.
+    pub async fn start(url: &str, size: usize) -> Result<Self, JsValue> {
+        let mut workers = Vec::with_capacity(size);
+        for _ in 0..size.max(1) {
+            workers.push((HashWorker::start(url).await?, Cell::new(0)));
+        }
+        Ok(Self { workers })
+    }
+
+    pub fn size(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Hashes `blob` on the least busy worker.
+    pub async fn sha256(
+        &self,
+        blob: &Blob,
+        on_progress: impl Fn(u64) + 'static,
+    ) -> Result<String, String> {
+        let (worker, busy) = self
+            .workers
+            .iter()
+            .min_by_key(|(_, busy)| busy.get())
+            .expect("a pool has at least one worker");
+        busy.set(busy.get() + 1);
+        let result = worker.sha256(blob, on_progress).await;
+        busy.set(busy.get() - 1);
+        result
+    }
+}

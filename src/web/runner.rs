@@ -17,7 +17,7 @@ use web_sys::{BroadcastChannel, File};
 
 use super::catalog::{Catalog, CatalogError};
 use super::device::Device;
-use super::hash_worker::HashWorker;
+use super::hash_worker::HashPool;
 use super::http::{describe_js_error, reply_of, resolve_url, ApiError, Server};
 use crate::albums::AlbumRules;
 use crate::asset::{Asset, AssetStatus};
@@ -25,7 +25,7 @@ use crate::dedup::{Candidate, CheckRequest, CheckResponse};
 use crate::policy::{may_upload, Hold, MediaKind, Settings};
 use crate::progress::Throughput;
 use crate::retry::RetryPolicy;
-use crate::tus::{self, ErrorClass};
+use crate::tus::{self, ErrorClass, ServerSupport};
 use crate::upload::{Action, Failure, Upload};
 
 /// Assets taken from the catalog per round: bounded memory, whatever the queue's length.
@@ -79,7 +79,7 @@ struct RunTally {
 pub struct Engine {
     pub catalog: Catalog,
     pub server: RefCell<Server>,
-    hasher: HashWorker,
+    hasher: HashPool,
     chunk_size: u64,
     concurrency: usize,
     retry: RetryPolicy,
@@ -89,6 +89,8 @@ pub struct Engine {
     pub listeners: RefCell<Vec<Function>>,
     pub progress_listeners: RefCell<Vec<Function>>,
     running: Cell<bool>,
+    /// What the tus server supports, learnt once from `OPTIONS`.
+    support: RefCell<Option<ServerSupport>>,
     /// The server answered that it has no dedup check: every file is uploaded.
     no_dedup: Cell<bool>,
     /// Set when new work arrived while a run was going: it takes another round.
@@ -107,7 +109,7 @@ pub struct EngineConfig {
     pub catalog: Catalog,
     pub catalog_name: String,
     pub server: Server,
-    pub hasher: HashWorker,
+    pub hasher: HashPool,
     pub chunk_size: u64,
     pub concurrency: usize,
     pub dedup: bool,
@@ -167,6 +169,7 @@ impl Engine {
                 progress_listeners: RefCell::default(),
                 running: Cell::new(false),
                 no_dedup: Cell::new(!config.dedup),
+                support: RefCell::default(),
                 more: Cell::new(false),
                 halted: Cell::new(None),
                 hold: Cell::new(None),
@@ -409,26 +412,34 @@ impl Engine {
         self.emit_progress();
     }
 
-    /// Hashes what needs hashing and asks the server, in batches, which it already has.
+    /// Hashes what needs hashing (one file per worker at a time) and asks the server, in
+    /// batches, which it already has.
     async fn prepare(self: &Rc<Self>, batch: Vec<Asset>) -> Result<(), Stop> {
-        let mut hashed = Vec::with_capacity(batch.len());
-        for mut asset in batch {
-            self.wait_until_unpaused().await;
-            if self.cancelled.borrow().contains(&asset.id) {
-                continue;
-            }
-            if asset.sha256.is_none() {
-                match self.hash(&mut asset).await? {
-                    true => {}
-                    false => continue,
+        let queue = RefCell::new(VecDeque::from(batch));
+        let hashed = RefCell::new(Vec::with_capacity(queue.borrow().len()));
+        let hashers = (0..self.hasher.size()).map(|_| async {
+            loop {
+                let Some(mut asset) = queue.borrow_mut().pop_front() else {
+                    return Ok::<(), Stop>(());
+                };
+                self.wait_until_unpaused().await;
+                if self.cancelled.borrow().contains(&asset.id) {
+                    continue;
                 }
+                if asset.sha256.is_none() && !self.hash(&mut asset).await? {
+                    continue;
+                }
+                if asset.status != AssetStatus::Checking {
+                    asset.enter(AssetStatus::Checking);
+                    self.save(&asset).await?;
+                }
+                hashed.borrow_mut().push(asset);
             }
-            if asset.status != AssetStatus::Checking {
-                asset.enter(AssetStatus::Checking);
-                self.save(&asset).await?;
-            }
-            hashed.push(asset);
+        });
+        for result in join_all(hashers).await {
+            result?;
         }
+        let hashed = hashed.into_inner();
         // The same bytes twice in one batch (two tabs, or one photo under two names) are
         // uploaded once: the later copy stays `checking` and becomes a duplicate next round.
         let mut claimed = HashSet::new();
@@ -574,6 +585,45 @@ impl Engine {
         }
     }
 
+    /// Asks the tus server once what it supports. If it cannot be asked now, ferry
+    /// assumes only the core protocol and asks again later.
+    async fn server_support(&self) -> ServerSupport {
+        if let Some(known) = self.support.borrow().clone() {
+            return known;
+        }
+        let server = self.server.borrow().clone();
+        let Ok(response) = server.send("OPTIONS", &server.uploads, &[], None).await else {
+            return ServerSupport::default();
+        };
+        let headers = response.headers();
+        let support =
+            ServerSupport::from_options(response.status(), |name| headers.get(name).ok().flatten());
+        *self.support.borrow_mut() = Some(support.clone());
+        support
+    }
+
+    /// The `Upload-Checksum` header for bytes `range` of `file`, when the server verifies
+    /// chunks. The whole file's digest is known; a part is hashed in a worker.
+    async fn chunk_checksum(
+        &self,
+        support: &ServerSupport,
+        file: &File,
+        range: &std::ops::Range<u64>,
+        file_digest: &str,
+    ) -> Option<tus::Header> {
+        if !support.sha256_checksums {
+            return None;
+        }
+        if range.start == 0 && range.end == file.size() as u64 {
+            return tus::sha256_checksum_header(file_digest);
+        }
+        let chunk = file
+            .slice_with_f64_and_f64(range.start as f64, range.end as f64)
+            .ok()?;
+        let digest = self.hasher.sha256(&chunk, |_| {}).await.ok()?;
+        tus::sha256_checksum_header(&digest)
+    }
+
     fn halt(&self, class: ErrorClass) {
         self.halted.set(Some(class));
         self.emit_progress();
@@ -668,6 +718,14 @@ impl Engine {
             return Ok(self.save(&asset).await?);
         };
         let kind = MediaKind::of_mime(&asset.mime);
+        let support = self.server_support().await;
+        if support.max_size.is_some_and(|max| asset.size > max) {
+            asset.fail(format!(
+                "The file is larger than this server accepts ({} bytes at most).",
+                support.max_size.unwrap_or_default()
+            ));
+            return Ok(self.save(&asset).await?);
+        }
         let mut upload = Upload::resume(
             asset.size,
             asset.upload_url.clone(),
@@ -694,7 +752,17 @@ impl Engine {
             let server = self.server.borrow().clone();
             match upload.next() {
                 Action::Create => {
-                    let result = create(&server, &asset, &digest).await;
+                    // A small file goes up in the creation request itself.
+                    let whole = 0..asset.size;
+                    let body = (support.creation_with_upload
+                        && asset.size > 0
+                        && asset.size <= upload.chunk_size())
+                    .then_some(&file);
+                    let checksum = match body {
+                        Some(file) => self.chunk_checksum(&support, file, &whole, &digest).await,
+                        None => None,
+                    };
+                    let result = create(&server, &asset, &digest, body, checksum).await;
                     upload.created(result, jitter());
                     if upload.url().is_some() {
                         asset.upload_url = upload.url().map(str::to_string);
@@ -723,7 +791,10 @@ impl Engine {
                         .map_err(|e| describe_js_error(&e));
                     let result = match chunk {
                         Ok(chunk) => {
-                            let headers = tus::chunk_headers(range.start);
+                            let mut headers = tus::chunk_headers(range.start);
+                            headers.extend(
+                                self.chunk_checksum(&support, &file, &range, &digest).await,
+                            );
                             match server.send("PATCH", &url, &headers, Some(&chunk)).await {
                                 Ok(response) => {
                                     let reply = reply_of(&response);
@@ -786,6 +857,8 @@ async fn create(
     server: &Server,
     asset: &Asset,
     digest: &str,
+    body: Option<&File>,
+    checksum: Option<tus::Header>,
 ) -> Result<(String, tus::Created), Failure> {
     let endpoint = server.uploads.clone();
     let modified = format!("{}", asset.last_modified as i64);
@@ -800,9 +873,13 @@ async fn create(
     if let Some(album) = &asset.album {
         metadata.push(("album", album.as_str()));
     }
-    let headers = tus::creation_headers(asset.size, &metadata);
+    let mut headers = tus::creation_headers(asset.size, &metadata);
+    if body.is_some() {
+        headers.push(("Content-Type", tus::CHUNK_CONTENT_TYPE.to_string()));
+        headers.extend(checksum);
+    }
     let response = server
-        .send("POST", &endpoint, &headers, None)
+        .send("POST", &endpoint, &headers, body.map(|f| f.as_ref()))
         .await
         .map_err(|e| Failure::network(e.to_string()))?;
     let created = tus::created(&reply_of(&response), asset.size)?;
