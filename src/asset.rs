@@ -66,6 +66,10 @@ pub struct Asset {
     /// The folder the file came from (its album), when a folder was picked or dropped.
     #[serde(default)]
     pub album: Option<String>,
+    /// `name|size|lastModified|album`: the same file picked again has the same
+    /// fingerprint, so it finds its unfinished record and its cached hash.
+    #[serde(default)]
+    pub fingerprint: String,
     /// When the asset was added to the catalog, in milliseconds since the Unix epoch.
     pub added_at: f64,
     pub status: AssetStatus,
@@ -98,6 +102,7 @@ impl Asset {
             last_modified,
             mime,
             album: None,
+            fingerprint: String::new(),
             added_at,
             status: AssetStatus::Pending,
             sha256: None,
@@ -108,6 +113,19 @@ impl Asset {
         }
     }
 
+    /// Sets the album (the folder the file came from) and the fingerprint that depends on it.
+    pub fn in_album(mut self, album: Option<String>) -> Self {
+        self.album = album;
+        self.fingerprint = format!(
+            "{}|{}|{}|{}",
+            self.name,
+            self.size,
+            self.last_modified,
+            self.album.as_deref().unwrap_or_default()
+        );
+        self
+    }
+
     /// Moves to `status`, resetting the progress counter that belongs to the old step.
     pub fn enter(&mut self, status: AssetStatus) {
         self.status = status;
@@ -115,6 +133,17 @@ impl Asset {
             AssetStatus::Uploaded | AssetStatus::Duplicate => self.size,
             _ => 0,
         };
+    }
+
+    /// Puts a failed or skipped asset back in the queue. A known checksum still holds
+    /// (the runner re-checks the file before sending), and a known upload URL is resumed.
+    pub fn requeue(&mut self) {
+        self.last_error = None;
+        self.enter(if self.sha256.is_some() {
+            AssetStatus::Checking
+        } else {
+            AssetStatus::Pending
+        });
     }
 
     /// Marks the asset failed with a reason the user can read.
@@ -147,6 +176,23 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
+    }
+
+    #[test]
+    fn the_same_file_in_the_same_album_has_the_same_fingerprint() {
+        let a = |id: &str, album: Option<&str>| {
+            Asset::new(id.into(), "a.jpg".into(), 3, 5.0, String::new(), 0.0)
+                .in_album(album.map(str::to_string))
+        };
+        assert_eq!(
+            a("1", Some("Trip")).fingerprint,
+            a("2", Some("Trip")).fingerprint
+        );
+        assert_ne!(
+            a("1", Some("Trip")).fingerprint,
+            a("1", Some("Home")).fingerprint
+        );
+        assert_ne!(a("1", None).fingerprint, a("1", Some("Trip")).fingerprint);
     }
 
     #[test]

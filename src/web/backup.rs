@@ -42,6 +42,11 @@ struct BackupOptions {
     settings: Option<Settings>,
     /// Albums (folders) to back up and to exclude: `{include: [], exclude: []}`.
     albums: Option<AlbumRules>,
+    /// Files up to this size (default 64 MiB) are kept in IndexedDB until backed up, so
+    /// a reload resumes them without picking them again. Browsers copy kept files.
+    keep_files_up_to: Option<u64>,
+    /// Kept files never make this origin's storage exceed this (default 1 GiB).
+    keep_files_budget: Option<u64>,
 }
 
 fn js_error(e: impl std::fmt::Display) -> JsValue {
@@ -53,13 +58,40 @@ fn js_error(e: impl std::fmt::Display) -> JsValue {
 #[wasm_bindgen]
 pub struct Backup {
     engine: Rc<Engine>,
+    keep: KeepFiles,
+}
+
+/// Which picked files are copied into IndexedDB so a reload can resume them.
+#[derive(Clone, Copy)]
+struct KeepFiles {
+    up_to: u64,
+    budget: u64,
+}
+
+/// Bytes this origin stores now and may store, from `navigator.storage.estimate()`.
+async fn storage_estimate() -> (u64, u64) {
+    let estimate = async {
+        let storage = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+            .and_then(|n| js_sys::Reflect::get(&n, &"storage".into()))
+            .ok()?;
+        let f: Function = js_sys::Reflect::get(&storage, &"estimate".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let promise: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
+        let result = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+        let number = |name: &str| js_sys::Reflect::get(&result, &name.into()).ok()?.as_f64();
+        Some((number("usage")? as u64, number("quota")? as u64))
+    };
+    estimate.await.unwrap_or((0, 0))
 }
 
 #[wasm_bindgen]
 impl Backup {
     /// Opens the catalog, starts the hashing worker, and resumes unfinished work.
     /// `options`: `{ apiKey, endpoint?, tusEndpoint?, catalogName?, hashWorkerUrl?,
-    /// chunkSize?, concurrency?, dedup?, settings?, albums? }`.
+    /// chunkSize?, concurrency?, dedup?, settings?, albums?, keepFilesUpTo?,
+    /// keepFilesBudget? }`.
     pub async fn open(options: JsValue) -> Result<Backup, JsError> {
         let options: BackupOptions = serde_wasm_bindgen::from_value(options)
             .map_err(|e| JsError::new(&format!("invalid Backup options: {e}")))?;
@@ -88,6 +120,10 @@ impl Backup {
                     super::http::describe_js_error(&e)
                 ))
             })?;
+        let keep = KeepFiles {
+            up_to: options.keep_files_up_to.unwrap_or(64 << 20),
+            budget: options.keep_files_budget.unwrap_or(1 << 30),
+        };
         let engine = Engine::new(EngineConfig {
             catalog,
             catalog_name,
@@ -106,7 +142,7 @@ impl Backup {
             albums: options.albums.unwrap_or_default(),
         });
         engine.kick();
-        Ok(Backup { engine })
+        Ok(Backup { engine, keep })
     }
 
     /// Calls `listener(asset)` whenever an asset's record or progress changes, including
@@ -155,51 +191,64 @@ impl Backup {
     /// to the new asset ids.
     pub fn add(&self, files: JsValue) -> Promise {
         let engine = self.engine.clone();
+        let keep = self.keep;
         future_to_promise(async move {
             let now = super::now_ms();
             let rules = engine.album_rules();
-            let mut items: Vec<(Asset, File)> = Vec::new();
+            let (mut stored, quota) = storage_estimate().await;
+            let budget = keep.budget.min(quota / 2);
+            let mut items: Vec<(Asset, Option<File>)> = Vec::new();
             let mut excluded = Vec::new();
             for entry in Array::from(&files).iter() {
-                let (file, path) = match entry.clone().dyn_into::<File>() {
-                    Ok(file) => {
-                        let path = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
-                            .ok()
-                            .and_then(|p| p.as_string())
-                            .unwrap_or_default();
-                        (file, path)
-                    }
-                    Err(_) => {
-                        let file = js_sys::Reflect::get(&entry, &"file".into())
-                            .ok()
-                            .and_then(|f| f.dyn_into::<File>().ok());
-                        let path = js_sys::Reflect::get(&entry, &"path".into())
-                            .ok()
-                            .and_then(|p| p.as_string())
-                            .unwrap_or_default();
-                        match file {
-                            Some(file) => (file, path),
-                            None => continue,
-                        }
-                    }
+                let Some((file, path)) = file_and_path(entry) else {
+                    continue;
                 };
-                let mut asset = Asset::new(
+                let new = Asset::new(
                     super::random_id(),
                     file.name(),
                     file.size() as u64,
                     file.last_modified(),
                     file.type_(),
                     now,
-                );
-                asset.album = album_of(&path).map(str::to_string);
-                if rules.admits(asset.album.as_deref()) {
-                    items.push((asset, file));
-                } else {
+                )
+                .in_album(album_of(&path).map(str::to_string));
+                if !rules.admits(new.album.as_deref()) {
+                    let mut asset = new;
                     asset.status = AssetStatus::Skipped;
                     asset.last_error =
                         Some("Its album is not backed up (see album settings).".into());
                     excluded.push(asset);
+                    continue;
                 }
+                // The same file picked again continues its unfinished record.
+                let asset = match engine
+                    .catalog
+                    .waiting(&new.fingerprint)
+                    .await
+                    .map_err(js_error)?
+                {
+                    Some(mut waiting) if !waiting.status.is_finished() => {
+                        waiting.last_error = None;
+                        waiting
+                    }
+                    Some(mut waiting)
+                        if matches!(waiting.status, AssetStatus::Failed | AssetStatus::Skipped) =>
+                    {
+                        waiting.requeue();
+                        waiting
+                    }
+                    _ => new,
+                };
+                let size = asset.size;
+                let kept = (size <= keep.up_to && stored + size <= budget).then(|| {
+                    stored += size;
+                    file.clone()
+                });
+                engine
+                    .live_files
+                    .borrow_mut()
+                    .insert(asset.id.clone(), file);
+                items.push((asset, kept));
             }
             engine.catalog.add(&items).await.map_err(js_error)?;
             let ids = Array::new();
@@ -290,6 +339,30 @@ impl Backup {
             }
             Ok(JsValue::UNDEFINED)
         })
+    }
+}
+
+/// A `File` with its place in a dropped folder: from `{file, path}`, or a `File` with
+/// its own `webkitRelativePath` (folder pickers), or a lone `File`.
+fn file_and_path(entry: JsValue) -> Option<(File, String)> {
+    let text = |object: &JsValue, name: &str| {
+        js_sys::Reflect::get(object, &name.into())
+            .ok()
+            .and_then(|p| p.as_string())
+            .unwrap_or_default()
+    };
+    match entry.clone().dyn_into::<File>() {
+        Ok(file) => {
+            let path = text(&file, "webkitRelativePath");
+            Some((file, path))
+        }
+        Err(_) => {
+            let file = js_sys::Reflect::get(&entry, &"file".into())
+                .ok()?
+                .dyn_into()
+                .ok()?;
+            Some((file, text(&entry, "path")))
+        }
     }
 }
 

@@ -19,8 +19,11 @@ const HASH_CACHE: &str = "hash_cache";
 const BY_ADDED_AT: &str = "addedAt";
 const BY_STATUS: &str = "status";
 const BY_SHA256: &str = "sha256";
+/// Fingerprint → id of the record still waiting to be backed up, so the same file picked
+/// again (after a reload lost its handle) continues that record instead of starting anew.
+const WAITING: &str = "waiting_by_fingerprint";
 /// Bump with each schema change and add a step to the upgrade below.
-const SCHEMA_VERSION: u32 = 2;
+const SCHEMA_VERSION: u32 = 3;
 
 /// A catalog operation failed; the message comes from the browser.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,9 @@ impl Catalog {
                     db.create_object_store(FILES).build()?;
                     db.create_object_store(HASH_CACHE).build()?;
                 }
+                if old < 3 {
+                    db.create_object_store(WAITING).build()?;
+                }
                 Ok(())
             })
             .await
@@ -80,23 +86,30 @@ impl Catalog {
         Ok(())
     }
 
-    /// Writes new records together with their files, in one transaction, so no record
-    /// exists without the file it needs.
-    pub async fn add(&self, items: &[(Asset, web_sys::File)]) -> Result<(), CatalogError> {
+    /// Writes records together with the files to keep for them, in one transaction, so
+    /// a kept file never exists without its record.
+    pub async fn add(&self, items: &[(Asset, Option<web_sys::File>)]) -> Result<(), CatalogError> {
         let tx = self
             .db
-            .transaction([ASSETS, FILES])
+            .transaction([ASSETS, FILES, WAITING])
             .with_mode(TransactionMode::Readwrite)
             .build()?;
         let assets = tx.object_store(ASSETS)?;
         let files = tx.object_store(FILES)?;
+        let waiting = tx.object_store(WAITING)?;
         for (asset, file) in items {
             assets.put(asset).serde()?;
-            let file: &JsValue = file.as_ref();
-            files
-                .put(file.clone())
-                .with_key(asset.id.as_str())
+            waiting
+                .put(asset.id.as_str())
+                .with_key(asset.fingerprint.as_str())
                 .primitive()?;
+            if let Some(file) = file {
+                let file: &JsValue = file.as_ref();
+                files
+                    .put(file.clone())
+                    .with_key(asset.id.as_str())
+                    .primitive()?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -109,16 +122,42 @@ impl Catalog {
         Ok(value.and_then(|v| v.dyn_into().ok()))
     }
 
-    /// Forgets the file handle of a finished asset.
-    pub async fn forget_file(&self, id: &str) -> Result<(), CatalogError> {
+    /// Forgets the kept file of an asset that no longer needs it. Once the asset is
+    /// backed up (`done`), picking the same file again starts a new record.
+    pub async fn forget_file(&self, asset: &Asset, done: bool) -> Result<(), CatalogError> {
         let tx = self
             .db
-            .transaction(FILES)
+            .transaction([FILES, WAITING])
             .with_mode(TransactionMode::Readwrite)
             .build()?;
-        tx.object_store(FILES)?.delete(id).primitive()?.await?;
+        tx.object_store(FILES)?
+            .delete(asset.id.as_str())
+            .primitive()?;
+        if done {
+            let waiting = tx.object_store(WAITING)?;
+            let current: Option<String> =
+                waiting.get(asset.fingerprint.as_str()).primitive()?.await?;
+            if current.as_deref() == Some(asset.id.as_str()) {
+                waiting.delete(asset.fingerprint.as_str()).primitive()?;
+            }
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The unfinished record of a file with this fingerprint, if one is waiting.
+    pub async fn waiting(&self, fingerprint: &str) -> Result<Option<Asset>, CatalogError> {
+        let id: Option<String> = {
+            let tx = self.db.transaction(WAITING).build()?;
+            tx.object_store(WAITING)?
+                .get(fingerprint)
+                .primitive()?
+                .await?
+        };
+        match id {
+            Some(id) => self.get(&id).await,
+            None => Ok(None),
+        }
     }
 
     /// Up to `limit` records in `status`, through the status index (no table scan).

@@ -4,7 +4,7 @@
 //! same file; other tabs hear about changes over a BroadcastChannel.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
 use futures_util::future::join_all;
@@ -71,7 +71,7 @@ struct RunTally {
     bytes_done: u64,
     bytes_total: u64,
     /// Bytes sent by uploads still in progress, by asset id.
-    in_flight: std::collections::HashMap<String, u64>,
+    in_flight: HashMap<String, u64>,
     current: Option<CurrentAsset>,
     throughput: Throughput,
 }
@@ -89,6 +89,9 @@ pub struct Engine {
     pub listeners: RefCell<Vec<Function>>,
     pub progress_listeners: RefCell<Vec<Function>>,
     running: Cell<bool>,
+    /// Files picked in this page, by asset id. Kept copies in IndexedDB are only for
+    /// resuming after the page closes.
+    pub live_files: RefCell<HashMap<String, File>>,
     /// What the tus server supports, learnt once from `OPTIONS`.
     support: RefCell<Option<ServerSupport>>,
     /// The server answered that it has no dedup check: every file is uploaded.
@@ -170,6 +173,7 @@ impl Engine {
                 running: Cell::new(false),
                 no_dedup: Cell::new(!config.dedup),
                 support: RefCell::default(),
+                live_files: RefCell::default(),
                 more: Cell::new(false),
                 halted: Cell::new(None),
                 hold: Cell::new(None),
@@ -228,7 +232,7 @@ impl Engine {
                 asset.status = AssetStatus::Skipped;
                 asset.last_error = Some("Cancelled".into());
                 self.save(&asset).await?;
-                self.catalog.forget_file(id).await?;
+                self.catalog.forget_file(&asset, false).await?;
             }
         }
         Ok(())
@@ -239,15 +243,7 @@ impl Engine {
         self.cancelled.borrow_mut().remove(id);
         if let Some(mut asset) = self.catalog.get(id).await? {
             if matches!(asset.status, AssetStatus::Failed | AssetStatus::Skipped) {
-                asset.last_error = None;
-                // A known checksum is still valid if the file did not change; the upload
-                // step re-checks that before sending anything.
-                let next = if asset.sha256.is_some() {
-                    AssetStatus::Checking
-                } else {
-                    AssetStatus::Pending
-                };
-                asset.enter(next);
+                asset.requeue();
                 self.save(&asset).await?;
             }
         }
@@ -455,7 +451,7 @@ impl Engine {
                         asset.server_id = Some(existing.to_string());
                         asset.enter(AssetStatus::Duplicate);
                         self.save(&asset).await?;
-                        self.catalog.forget_file(&asset.id).await?;
+                        self.done_with_file(&asset).await?;
                     }
                     None => {
                         asset.enter(AssetStatus::Uploading);
@@ -508,7 +504,11 @@ impl Engine {
 
     /// The asset's file, or `None` after settling the asset as skipped when it is gone.
     async fn file_of(&self, asset: &mut Asset) -> Result<Option<File>, Stop> {
-        let file = self.catalog.file(&asset.id).await?;
+        let live = self.live_files.borrow().get(&asset.id).cloned();
+        let file = match live {
+            Some(file) => Some(file),
+            None => self.catalog.file(&asset.id).await?,
+        };
         let file = match file {
             Some(file)
                 if file.size() as u64 == asset.size
@@ -523,7 +523,8 @@ impl Engine {
                 return Ok(None);
             }
             None => {
-                let reason = "This browser no longer has access to the file. Add it again.";
+                let reason = "The browser did not keep this file after the page closed. \
+                              Add it again to continue where its backup stopped.";
                 self.skip(asset, reason.into()).await?;
                 return Ok(None);
             }
@@ -535,7 +536,14 @@ impl Engine {
         asset.status = AssetStatus::Skipped;
         asset.last_error = Some(reason);
         self.save(asset).await?;
-        self.catalog.forget_file(&asset.id).await
+        self.live_files.borrow_mut().remove(&asset.id);
+        self.catalog.forget_file(asset, false).await
+    }
+
+    /// The asset is backed up: its file is no longer needed anywhere.
+    async fn done_with_file(&self, asset: &Asset) -> Result<(), CatalogError> {
+        self.live_files.borrow_mut().remove(&asset.id);
+        self.catalog.forget_file(asset, true).await
     }
 
     /// Asks the server which of `assets` it already has, retrying transient failures.
@@ -836,7 +844,7 @@ impl Engine {
                     asset.last_error = None;
                     asset.enter(AssetStatus::Uploaded);
                     self.save(&asset).await?;
-                    self.catalog.forget_file(&asset.id).await?;
+                    self.done_with_file(&asset).await?;
                     return Ok(());
                 }
                 Action::Fail { reason } => {
