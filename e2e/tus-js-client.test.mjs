@@ -49,7 +49,7 @@ test('tus-js-client uploads 1 byte, 5 MiB and 100 MiB in 8 MiB chunks', async (t
     ['hundred.mp4', 100 * MiB, false],
   ]) {
     const bytes = randomBytes(size);
-    const filetype = name.endsWith('.jpg') ? 'image/jpeg' : 'application/octet-stream';
+    const filetype = { jpg: 'image/jpeg', mp4: 'video/mp4' }[name.split('.').at(-1)] ?? 'application/octet-stream';
     const patches = [];
     await runUpload(server, bytes, {
       metadata: { filename: name, filetype },

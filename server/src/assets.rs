@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header::CACHE_CONTROL;
-use axum::http::HeaderValue;
-use axum::response::Response;
+use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,7 +20,7 @@ use tower_http::services::ServeFile;
 
 use crate::auth::AuthUser;
 use crate::tus::parse_sha256_hex;
-use crate::{db, AppError, AppState};
+use crate::{db, timestamps, AppError, AppState};
 
 const MAX_CHECK_BATCH: usize = 1000;
 const MAX_EXIST_BATCH: usize = 10_000;
@@ -28,7 +29,14 @@ const MAX_PAGE: i64 = 1000;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/assets", get(list))
+        .route(
+            "/assets",
+            get(list)
+                .post(crate::form::upload)
+                // The multipart fallback streams files to disk; its size is checked there.
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/assets/{id}", get(get_one).delete(trash))
         .route("/assets/bulk-upload-check", post(bulk_upload_check))
         .route("/assets/exist", post(exist))
         .route("/assets/{id}/original", get(original))
@@ -57,6 +65,7 @@ struct CheckResult {
 }
 
 /// `POST /api/assets/bulk-upload-check`: which files (by SHA-256) the user already has.
+/// Assets in the trash count as had: a re-run must not upload them again.
 async fn bulk_upload_check(
     State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
@@ -134,14 +143,18 @@ async fn exist(
 }
 
 #[derive(Deserialize)]
-struct Page {
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListQuery {
     limit: Option<i64>,
     cursor: Option<String>,
+    album: Option<String>,
+    updated_after: Option<String>,
 }
 
+/// One asset as clients see it, in every listing and in `GET /api/assets/{id}`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AssetItem {
+pub struct AssetItem {
     id: String,
     checksum: String,
     original_file_name: String,
@@ -151,13 +164,25 @@ struct AssetItem {
     file_size: i64,
     device_asset_id: Option<String>,
     device_id: Option<String>,
-    /// Albums are not implemented yet; always empty.
+    /// Names of the user's albums holding this asset, by name.
     albums: Vec<String>,
+    /// Moves forward on every change a client can see (trash, restore, albums, thumbnail).
+    updated_at: String,
+    is_favorite: bool,
+    /// Video length as `H:MM:SS.mmm`; `null` for photos and unknown lengths.
+    duration: Option<String>,
+    is_trashed: bool,
+    /// When the asset went into the trash; `null` when it is not there.
+    deleted_at: Option<String>,
+    /// Whether `GET .../thumbnail` has something (client-made, or a JPEG/PNG/WebP original).
+    has_thumbnail: bool,
 }
 
-impl From<db::Asset> for AssetItem {
-    fn from(a: db::Asset) -> Self {
+impl AssetItem {
+    fn new(a: db::Asset, albums: Vec<String>) -> Self {
         Self {
+            has_thumbnail: a.thumbnail_sha256.is_some()
+                || crate::thumbs::can_generate(&a.mime_type),
             id: a.id,
             checksum: a.checksum,
             original_file_name: a.original_file_name,
@@ -167,52 +192,194 @@ impl From<db::Asset> for AssetItem {
             file_size: a.file_size,
             device_asset_id: a.device_asset_id,
             device_id: a.device_id,
-            albums: Vec::new(),
+            albums,
+            updated_at: a.updated_at,
+            is_favorite: a.is_favorite,
+            duration: a.duration_ms.map(crate::media::format_duration),
+            is_trashed: a.deleted_at.is_some(),
+            deleted_at: a.deleted_at,
         }
     }
 }
 
+/// `assets` as items, with their album names (one query for the whole page).
+pub(crate) async fn to_items(
+    state: &AppState,
+    user_id: &str,
+    assets: Vec<db::Asset>,
+) -> Result<Vec<AssetItem>, AppError> {
+    let ids: Vec<String> = assets.iter().map(|a| a.id.clone()).collect();
+    let mut albums: HashMap<String, Vec<String>> = HashMap::new();
+    if !ids.is_empty() {
+        for (asset_id, name) in db::album_names(&state.pool, user_id, &ids).await? {
+            albums.entry(asset_id).or_default().push(name);
+        }
+    }
+    Ok(assets
+        .into_iter()
+        .map(|a| {
+            let names = albums.remove(&a.id).unwrap_or_default();
+            AssetItem::new(a, names)
+        })
+        .collect())
+}
+
+/// An entry of the sync feed (`updatedAfter`): an asset, or a deleted one.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum SyncItem {
+    Asset(Box<AssetItem>),
+    /// In the trash (`purged: false`) or gone for good (`purged: true`).
+    #[serde(rename_all = "camelCase")]
+    Deleted {
+        id: String,
+        deleted: bool,
+        deleted_at: String,
+        updated_at: String,
+        purged: bool,
+    },
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AssetPage {
-    items: Vec<AssetItem>,
+pub(crate) struct Paged<T> {
+    items: Vec<T>,
     next_cursor: Option<String>,
 }
 
-/// `GET /api/assets?limit=N&cursor=C`: newest `fileCreatedAt` first, keyset-paginated.
+impl<T> Paged<T> {
+    pub(crate) fn new(items: Vec<T>, next_cursor: Option<String>) -> Self {
+        Self { items, next_cursor }
+    }
+}
+
+pub(crate) fn page_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+}
+
+/// `GET /api/assets?limit=N&cursor=C[&album=NAME]`: the timeline (not the trash), newest
+/// `fileCreatedAt` first, keyset-paginated. With `updatedAfter=T` (RFC 3339 or unix ms) it
+/// is the sync feed instead: everything changed after T, oldest change first, with deleted
+/// assets as `{"id", "deleted": true, "deletedAt", "updatedAt", "purged"}`.
 async fn list(
     State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
-    page: Result<Query<Page>, QueryRejection>,
-) -> Result<Json<AssetPage>, AppError> {
-    let Query(page) = page?;
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    let after = page.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut assets = db::list_assets(
-        &state.pool,
-        &user.id,
-        after.as_ref().map(|(c, i)| (c.as_str(), i.as_str())),
-        limit + 1,
-    )
-    .await?;
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query?;
+    let limit = page_limit(query.limit);
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after = after.as_ref().map(|(c, i)| (c.as_str(), i.as_str()));
+    if let Some(updated_after) = query.updated_after.as_deref() {
+        if query.album.is_some() {
+            return Err(AppError::bad_request(
+                "album and updatedAfter cannot be combined",
+            ));
+        }
+        let since = timestamps::parse_client(updated_after).ok_or_else(|| {
+            AppError::bad_request("updatedAfter: expected RFC 3339 or unix milliseconds")
+        })?;
+        return Ok(Json(sync_feed(&state, &user.id, &since, after, limit).await?).into_response());
+    }
+    let album_id = match query.album.as_deref() {
+        None => None,
+        Some(name) => match db::album_id_by_name(&state.pool, &user.id, name.trim()).await? {
+            Some(id) => Some(id),
+            None => {
+                let empty: Paged<AssetItem> = Paged {
+                    items: Vec::new(),
+                    next_cursor: None,
+                };
+                return Ok(Json(empty).into_response());
+            }
+        },
+    };
+    Ok(Json(timeline(&state, &user.id, album_id.as_deref(), after, limit).await?).into_response())
+}
+
+/// A page of the timeline, of one album or of everything.
+pub(crate) async fn timeline(
+    state: &AppState,
+    user_id: &str,
+    album_id: Option<&str>,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> Result<Paged<AssetItem>, AppError> {
+    let mut assets = db::list_assets(&state.pool, user_id, album_id, after, limit + 1).await?;
     let next_cursor = if assets.len() as i64 > limit {
         assets.truncate(limit as usize);
-        assets.last().map(encode_cursor)
+        assets
+            .last()
+            .map(|a| encode_cursor(&a.file_created_at, &a.id))
     } else {
         None
     };
-    Ok(Json(AssetPage {
-        items: assets.into_iter().map(AssetItem::from).collect(),
+    Ok(Paged {
+        items: to_items(state, user_id, assets).await?,
         next_cursor,
-    }))
+    })
+}
+
+async fn sync_feed(
+    state: &AppState,
+    user_id: &str,
+    since: &str,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> Result<Paged<SyncItem>, AppError> {
+    let mut changes = db::changes_since(&state.pool, user_id, since, after, limit + 1).await?;
+    let next_cursor = if changes.len() as i64 > limit {
+        changes.truncate(limit as usize);
+        changes.last().map(|c| encode_cursor(&c.updated_at, &c.id))
+    } else {
+        None
+    };
+    let ids: Vec<String> = changes
+        .iter()
+        .filter(|c| !c.purged)
+        .map(|c| c.id.clone())
+        .collect();
+    let assets = db::assets_by_ids(&state.pool, user_id, &ids).await?;
+    let mut by_id: HashMap<String, AssetItem> = to_items(state, user_id, assets)
+        .await?
+        .into_iter()
+        .map(|item| (item.id.clone(), item))
+        .collect();
+    let items = changes
+        .into_iter()
+        .filter_map(|c| {
+            if c.purged {
+                return Some(SyncItem::Deleted {
+                    id: c.id,
+                    deleted: true,
+                    deleted_at: c.updated_at.clone(),
+                    updated_at: c.updated_at,
+                    purged: true,
+                });
+            }
+            // Gone between the two queries: the next sync shows its tombstone.
+            let item = by_id.remove(&c.id)?;
+            Some(match item.deleted_at.clone() {
+                Some(deleted_at) => SyncItem::Deleted {
+                    id: item.id,
+                    deleted: true,
+                    deleted_at,
+                    updated_at: item.updated_at,
+                    purged: false,
+                },
+                None => SyncItem::Asset(Box::new(item)),
+            })
+        })
+        .collect();
+    Ok(Paged { items, next_cursor })
 }
 
 /// Opaque to clients: the sort key of the last item returned.
-fn encode_cursor(asset: &db::Asset) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", asset.file_created_at, asset.id))
+pub(crate) fn encode_cursor(key: &str, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{key}|{id}"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(String, String), AppError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(String, String), AppError> {
     let bad = || AppError::bad_request("invalid cursor");
     let text =
         String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?).map_err(|_| bad())?;
@@ -220,16 +387,82 @@ fn decode_cursor(cursor: &str) -> Result<(String, String), AppError> {
     Ok((created.to_owned(), id.to_owned()))
 }
 
-/// `GET /api/assets/{id}/original`: the stored bytes, with Range support.
+/// The user's asset `id` (in the trash or not), else 404.
+pub(crate) async fn find_asset(
+    state: &AppState,
+    user_id: &str,
+    id: &str,
+) -> Result<db::Asset, AppError> {
+    db::asset_for_user(&state.pool, id, user_id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// `GET /api/assets/{id}`: one of the user's assets (also when in the trash).
+async fn get_one(
+    State(state): State<Arc<AppState>>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<AssetItem>, AppError> {
+    let asset = find_asset(&state, &user.id, &id).await?;
+    let mut items = to_items(&state, &user.id, vec![asset]).await?;
+    Ok(Json(items.pop().expect("one asset in, one item out")))
+}
+
+/// `DELETE /api/assets/{id}`: moves the asset to the trash (204; already there: 204).
+async fn trash(
+    State(state): State<Arc<AppState>>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    if !db::trash_asset(&state.pool, &user.id, &id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A strong entity tag: the quoted hex digest.
+pub(crate) fn etag(sha256: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{sha256}\"")).expect("hex is a valid header value")
+}
+
+/// Whether `If-None-Match` names `etag` (or is `*`), weak comparison as RFC 9110 says.
+pub(crate) fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let wanted = etag.to_str().unwrap_or_default();
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.trim_start_matches("W/") == wanted)
+}
+
+/// 304 with the validators a cache needs.
+pub(crate) fn not_modified_response(etag: HeaderValue, cache_control: &'static str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    response.headers_mut().insert(ETAG, etag);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    response
+}
+
+const ORIGINAL_CACHE: &str = "private, max-age=31536000, immutable";
+
+/// `GET /api/assets/{id}/original`: the stored bytes, with Range support, its SHA-256 as
+/// `ETag` and `If-None-Match` → 304.
 async fn original(
     State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, AppError> {
-    let asset = db::asset_for_user(&state.pool, &id, &user.id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let asset = find_asset(&state, &user.id, &id).await?;
+    let etag = etag(&asset.checksum);
+    if not_modified(request.headers(), &etag) {
+        return Ok(not_modified_response(etag, ORIGINAL_CACHE));
+    }
     let mime = asset
         .mime_type
         .parse()
@@ -240,10 +473,10 @@ async fn original(
         .map(Body::new);
     if response.status().is_success() {
         // An asset id always names the same bytes.
-        response.headers_mut().insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=31536000, immutable"),
-        );
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static(ORIGINAL_CACHE));
+        response.headers_mut().insert(ETAG, etag);
     }
     Ok(response)
 }

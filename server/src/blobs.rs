@@ -1,6 +1,8 @@
 //! Bytes on disk. Partial uploads live in `uploads/<upload-id>`; completed content lives in
 //! `blobs/<first 2 hex>/<sha256 hex>`, content-addressed and shared between users.
 //! A blob appears only by `rename` of an fsynced file, so it is never half-written.
+//! Thumbnails live in `thumbs/gen/<first 2 hex>/<sha256 hex>.webp` (made by the server from
+//! a blob, shared like the blob) and `thumbs/asset/<asset id>` (uploaded by the client).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use tokio::io::AsyncSeekExt;
 pub struct BlobStore {
     uploads: PathBuf,
     blobs: PathBuf,
+    thumbs: PathBuf,
 }
 
 impl BlobStore {
@@ -21,9 +24,12 @@ impl BlobStore {
         let store = Self {
             uploads: data_dir.join("uploads"),
             blobs: data_dir.join("blobs"),
+            thumbs: data_dir.join("thumbs"),
         };
         fs::create_dir_all(&store.uploads).await?;
         fs::create_dir_all(&store.blobs).await?;
+        fs::create_dir_all(store.thumbs.join("gen")).await?;
+        fs::create_dir_all(store.thumbs.join("asset")).await?;
         Ok(store)
     }
 
@@ -34,6 +40,46 @@ impl BlobStore {
 
     pub fn blob_path(&self, sha256_hex: &str) -> PathBuf {
         self.blobs.join(&sha256_hex[..2]).join(sha256_hex)
+    }
+
+    /// The server-made thumbnail of the blob `sha256_hex`.
+    pub fn generated_thumb_path(&self, sha256_hex: &str) -> PathBuf {
+        self.thumbs
+            .join("gen")
+            .join(&sha256_hex[..2])
+            .join(format!("{sha256_hex}.webp"))
+    }
+
+    /// The thumbnail the client uploaded for an asset (server-made ids only).
+    pub fn client_thumb_path(&self, asset_id: &str) -> PathBuf {
+        self.thumbs.join("asset").join(asset_id)
+    }
+
+    /// Writes `bytes` to `path` whole or not at all: temp file, fsync, rename.
+    pub async fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let dir = path.parent().expect("thumbnail paths have a parent");
+        fs::create_dir_all(dir).await?;
+        let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let result = async {
+            let mut file = File::create(&tmp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+            file.sync_all().await?;
+            fs::rename(&tmp, path).await?;
+            sync_dir(dir).await
+        }
+        .await;
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp).await;
+        }
+        result
+    }
+
+    /// Deletes a file if it exists.
+    pub async fn remove_file(&self, path: &Path) -> io::Result<()> {
+        match fs::remove_file(path).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     pub async fn create_partial(&self, upload_id: &str) -> io::Result<()> {
@@ -80,12 +126,12 @@ impl BlobStore {
         .map_err(io::Error::other)?
     }
 
-    /// Deletes a blob (callers check first that nothing references it). Missing is fine.
+    /// Deletes a blob and its server-made thumbnail (callers check first that nothing
+    /// references it). Missing is fine.
     pub async fn remove_blob(&self, sha256_hex: &str) -> io::Result<()> {
-        match fs::remove_file(self.blob_path(sha256_hex)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.remove_file(&self.generated_thumb_path(sha256_hex))
+            .await?;
+        self.remove_file(&self.blob_path(sha256_hex)).await
     }
 
     /// Moves a fully received, fsynced partial file into the blob store under its hash.

@@ -49,6 +49,9 @@ pub enum Command {
         /// The largest upload accepted, in bytes (advertised as Tus-Max-Size).
         #[arg(long, env = "FERRY_MAX_UPLOAD_BYTES", default_value_t = 64 << 30)]
         max_upload_bytes: u64,
+        /// Deleted assets stay in the trash this many days, then are purged for good.
+        #[arg(long, env = "FERRY_TRASH_DAYS", default_value_t = 30)]
+        trash_days: u32,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -102,6 +105,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             cors_origins,
             upload_expiry_secs,
             max_upload_bytes,
+            trash_days,
         } => match cors_origins
             .iter()
             .filter(|o| !o.trim().is_empty())
@@ -113,6 +117,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     cors_origins,
                     upload_expiry: Duration::from_secs(upload_expiry_secs),
                     max_upload_bytes,
+                    trash_retention: Duration::from_secs(u64::from(trash_days) * 24 * 60 * 60),
                 };
                 serve(data, &listen, www, config).await
             }

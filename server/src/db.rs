@@ -170,6 +170,8 @@ pub struct RemovedUser {
     pub upload_ids: Vec<String>,
     /// Blobs the user referenced; delete those no longer referenced by anyone.
     pub checksums: Vec<String>,
+    /// The user's assets, whose client-made thumbnails are to be deleted.
+    pub asset_ids: Vec<String>,
 }
 
 /// Deletes the user with their API keys, sessions, assets and uploads (one transaction).
@@ -197,8 +199,25 @@ pub async fn delete_user(
     .bind(&user_id)
     .fetch_all(&mut *tx)
     .await?;
+    let asset_ids = sqlx::query_scalar("SELECT id FROM assets WHERE user_id = ?")
+        .bind(&user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM album_assets WHERE album_id IN (SELECT id FROM albums WHERE user_id = ?)",
+    )
+    .bind(&user_id)
+    .execute(&mut *tx)
+    .await?;
     // Explicit deletes rather than relying on ON DELETE CASCADE alone.
-    for table in ["sessions", "api_keys", "uploads", "assets"] {
+    for table in [
+        "sessions",
+        "api_keys",
+        "uploads",
+        "albums",
+        "asset_tombstones",
+        "assets",
+    ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ?"))
             .bind(&user_id)
             .execute(&mut *tx)
@@ -212,6 +231,7 @@ pub async fn delete_user(
     Ok(Some(RemovedUser {
         upload_ids,
         checksums,
+        asset_ids,
     }))
 }
 
@@ -341,14 +361,18 @@ pub struct Upload {
     pub asset_id: Option<String>,
     /// Unix seconds; `None` only for rows older than the expiration extension.
     pub expires_at: Option<i64>,
+    /// `Upload-Metadata` `album`: the completed asset joins this album (created if missing).
+    pub album: Option<String>,
+    pub is_favorite: bool,
+    pub duration_ms: Option<i64>,
 }
 
 pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO uploads (id, user_id, upload_length, upload_offset, filename, filetype,
              declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
-             created_at, expires_at)
-         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, expires_at, album, is_favorite, duration_ms)
+         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&upload.id)
     .bind(&upload.user_id)
@@ -362,6 +386,9 @@ pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sql
     .bind(&upload.device_id)
     .bind(timestamps::now())
     .bind(upload.expires_at)
+    .bind(&upload.album)
+    .bind(upload.is_favorite)
+    .bind(upload.duration_ms)
     .execute(pool)
     .await?;
     Ok(())
@@ -376,7 +403,7 @@ pub async fn upload_for_user(
     sqlx::query_as(
         "SELECT id, user_id, upload_length, upload_offset, filename, filetype, declared_checksum,
              file_created_at, file_modified_at, device_asset_id, device_id, content_sha256,
-             asset_id, expires_at
+             asset_id, expires_at, album, is_favorite, duration_ms
          FROM uploads WHERE id = ? AND user_id = ?",
     )
     .bind(id)
@@ -444,15 +471,25 @@ pub async fn delete_upload(pool: &SqlitePool, id: &str) -> Result<(), sqlx::Erro
     Ok(())
 }
 
+/// What the server read from the stored bytes themselves (EXIF, QuickTime `mvhd`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaMeta {
+    pub created_at: Option<String>,
+    pub duration_ms: Option<i64>,
+}
+
 /// Records a finished upload as an asset of its user, in one transaction. If the user
-/// already has an asset with this content, that asset is reused. Returns the asset id.
+/// already has an asset with this content, that asset is reused (and stays where it is,
+/// even in the trash). `fileCreatedAt` is, in order: what the client sent, what the file
+/// says, `fileModifiedAt`, now. Returns the asset id and whether it was new.
 /// Call only after the blob is durable on disk.
 pub async fn complete_upload(
     pool: &SqlitePool,
     upload: &Upload,
     sha256: &str,
     mime_type: &str,
-) -> Result<String, sqlx::Error> {
+    meta: &MediaMeta,
+) -> Result<(String, bool), sqlx::Error> {
     let now = timestamps::now();
     let modified = upload
         .file_modified_at
@@ -461,6 +498,7 @@ pub async fn complete_upload(
     let created = upload
         .file_created_at
         .clone()
+        .or_else(|| meta.created_at.clone())
         .unwrap_or_else(|| modified.clone());
     let name = upload
         .filename
@@ -468,10 +506,11 @@ pub async fn complete_upload(
         .unwrap_or_else(|| format!("{}.bin", upload.id));
 
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO assets (id, user_id, checksum, original_file_name, mime_type, file_size,
-             file_created_at, file_modified_at, device_asset_id, device_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             file_created_at, file_modified_at, device_asset_id, device_id, created_at,
+             updated_at, is_favorite, duration_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (user_id, checksum) DO NOTHING",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -485,14 +524,29 @@ pub async fn complete_upload(
     .bind(&upload.device_asset_id)
     .bind(&upload.device_id)
     .bind(&now)
+    .bind(&now)
+    .bind(upload.is_favorite)
+    .bind(upload.duration_ms.or(meta.duration_ms))
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected()
+        == 1;
     let asset_id: String =
         sqlx::query_scalar("SELECT id FROM assets WHERE user_id = ? AND checksum = ?")
             .bind(&upload.user_id)
             .bind(sha256)
             .fetch_one(&mut *tx)
             .await?;
+    if let Some(album) = upload.album.as_deref() {
+        let album_id = ensure_album(&mut tx, &upload.user_id, album).await?;
+        add_to_album(
+            &mut tx,
+            &album_id,
+            &upload.user_id,
+            std::slice::from_ref(&asset_id),
+        )
+        .await?;
+    }
     sqlx::query(
         "UPDATE uploads SET upload_offset = upload_length, content_sha256 = ?, asset_id = ?
          WHERE id = ?",
@@ -503,7 +557,32 @@ pub async fn complete_upload(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(asset_id)
+    Ok((asset_id, inserted))
+}
+
+/// Fills in an upload row made before its length and metadata were known (the multipart
+/// fallback): everything arrived, so the offset is the length.
+pub async fn finish_form_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE uploads SET upload_length = ?1, upload_offset = ?1, filename = ?2, filetype = ?3,
+             file_created_at = ?4, file_modified_at = ?5, device_asset_id = ?6, device_id = ?7,
+             album = ?8, is_favorite = ?9, duration_ms = ?10
+         WHERE id = ?11",
+    )
+    .bind(upload.upload_length)
+    .bind(&upload.filename)
+    .bind(&upload.filetype)
+    .bind(&upload.file_created_at)
+    .bind(&upload.file_modified_at)
+    .bind(&upload.device_asset_id)
+    .bind(&upload.device_id)
+    .bind(&upload.album)
+    .bind(upload.is_favorite)
+    .bind(upload.duration_ms)
+    .bind(&upload.id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -517,11 +596,21 @@ pub struct Asset {
     pub file_modified_at: String,
     pub device_asset_id: Option<String>,
     pub device_id: Option<String>,
+    pub updated_at: String,
+    /// Set while the asset is in the trash.
+    pub deleted_at: Option<String>,
+    pub is_favorite: bool,
+    pub duration_ms: Option<i64>,
+    /// SHA-256 of a thumbnail the client uploaded.
+    pub thumbnail_sha256: Option<String>,
 }
 
 const ASSET_COLUMNS: &str = "id, checksum, original_file_name, mime_type, file_size,
-    file_created_at, file_modified_at, device_asset_id, device_id";
+    file_created_at, file_modified_at, device_asset_id, device_id,
+    COALESCE(updated_at, created_at) AS updated_at, deleted_at, is_favorite, duration_ms,
+    thumbnail_sha256";
 
+/// One of the user's assets, in the trash or not.
 pub async fn asset_for_user(
     pool: &SqlitePool,
     id: &str,
@@ -536,7 +625,24 @@ pub async fn asset_for_user(
     .await
 }
 
-/// `(checksum, asset id)` for those of `checksums` already in the user's library.
+/// The user's assets among `ids`, in no particular order.
+pub async fn assets_by_ids(
+    pool: &SqlitePool,
+    user_id: &str,
+    ids: &[String],
+) -> Result<Vec<Asset>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ASSET_COLUMNS} FROM assets
+         WHERE user_id = ? AND id IN (SELECT value FROM json_each(?))"
+    ))
+    .bind(user_id)
+    .bind(serde_json::to_string(ids).expect("strings serialize"))
+    .fetch_all(pool)
+    .await
+}
+
+/// `(checksum, asset id)` for those of `checksums` already in the user's library. Assets
+/// in the trash count: a client re-running its backup must not upload them again.
 pub async fn assets_by_checksum(
     pool: &SqlitePool,
     user_id: &str,
@@ -571,37 +677,360 @@ pub async fn existing_device_asset_ids(
     .await
 }
 
-/// Newest first; `after` is the `(file_created_at, id)` of the last item of the previous page.
+/// The timeline: assets not in the trash, newest `fileCreatedAt` first, optionally only
+/// those of one album. `after` is the `(file_created_at, id)` of the last item of the
+/// previous page.
 pub async fn list_assets(
+    pool: &SqlitePool,
+    user_id: &str,
+    album_id: Option<&str>,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> Result<Vec<Asset>, sqlx::Error> {
+    let mut sql =
+        format!("SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = ? AND deleted_at IS NULL");
+    if album_id.is_some() {
+        sql.push_str(" AND id IN (SELECT asset_id FROM album_assets WHERE album_id = ?)");
+    }
+    if after.is_some() {
+        sql.push_str(" AND (file_created_at < ? OR (file_created_at = ? AND id < ?))");
+    }
+    sql.push_str(" ORDER BY file_created_at DESC, id DESC LIMIT ?");
+    let mut query = sqlx::query_as(&sql).bind(user_id);
+    if let Some(album_id) = album_id {
+        query = query.bind(album_id);
+    }
+    if let Some((created, id)) = after {
+        query = query.bind(created).bind(created).bind(id);
+    }
+    query.bind(limit).fetch_all(pool).await
+}
+
+/// The trash: most recently deleted first; `after` is the `(deleted_at, id)` of the last
+/// item of the previous page.
+pub async fn list_trash(
     pool: &SqlitePool,
     user_id: &str,
     after: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<Asset>, sqlx::Error> {
-    match after {
-        None => {
-            sqlx::query_as(&format!(
-                "SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = ?
-                 ORDER BY file_created_at DESC, id DESC LIMIT ?"
-            ))
-            .bind(user_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-        }
-        Some((created, id)) => {
-            sqlx::query_as(&format!(
-                "SELECT {ASSET_COLUMNS} FROM assets
-                 WHERE user_id = ? AND (file_created_at < ? OR (file_created_at = ? AND id < ?))
-                 ORDER BY file_created_at DESC, id DESC LIMIT ?"
-            ))
-            .bind(user_id)
-            .bind(created)
-            .bind(created)
-            .bind(id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-        }
+    let mut sql =
+        format!("SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = ? AND deleted_at IS NOT NULL");
+    if after.is_some() {
+        sql.push_str(" AND (deleted_at < ? OR (deleted_at = ? AND id < ?))");
     }
+    sql.push_str(" ORDER BY deleted_at DESC, id DESC LIMIT ?");
+    let mut query = sqlx::query_as(&sql).bind(user_id);
+    if let Some((deleted, id)) = after {
+        query = query.bind(deleted).bind(deleted).bind(id);
+    }
+    query.bind(limit).fetch_all(pool).await
+}
+
+/// One entry of the sync feed: an asset (maybe in the trash) or the tombstone of a purged one.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Change {
+    pub id: String,
+    pub updated_at: String,
+    pub purged: bool,
+}
+
+/// Everything of the user's that changed after `updated_after`: assets (in the trash or
+/// not) and tombstones of purged assets, oldest change first. `after` is the
+/// `(updated_at, id)` of the last item of the previous page.
+pub async fn changes_since(
+    pool: &SqlitePool,
+    user_id: &str,
+    updated_after: &str,
+    after: Option<(&str, &str)>,
+    limit: i64,
+) -> Result<Vec<Change>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT id, updated_at, purged FROM (
+             SELECT id, updated_at, 0 AS purged FROM assets
+             WHERE user_id = ?1 AND updated_at > ?2
+             UNION ALL
+             SELECT asset_id, deleted_at, 1 FROM asset_tombstones
+             WHERE user_id = ?1 AND deleted_at > ?2
+         )",
+    );
+    if after.is_some() {
+        sql.push_str(" WHERE updated_at > ?4 OR (updated_at = ?4 AND id > ?5)");
+    }
+    sql.push_str(" ORDER BY updated_at, id LIMIT ?3");
+    let mut query = sqlx::query_as(&sql)
+        .bind(user_id)
+        .bind(updated_after)
+        .bind(limit);
+    if let Some((updated, id)) = after {
+        query = query.bind(updated).bind(id);
+    }
+    query.fetch_all(pool).await
+}
+
+/// Moves the user's asset to the trash (already there: unchanged). `false` if the user has
+/// no such asset.
+pub async fn trash_asset(pool: &SqlitePool, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE assets SET updated_at = CASE WHEN deleted_at IS NULL THEN ?1 ELSE updated_at END,
+             deleted_at = COALESCE(deleted_at, ?1)
+         WHERE id = ?2 AND user_id = ?3",
+    )
+    .bind(timestamps::now())
+    .bind(id)
+    .bind(user_id)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Takes the user's asset out of the trash. `false` if it is not in the user's trash.
+pub async fn restore_asset(
+    pool: &SqlitePool,
+    user_id: &str,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE assets SET deleted_at = NULL, updated_at = ?1
+         WHERE id = ?2 AND user_id = ?3 AND deleted_at IS NOT NULL",
+    )
+    .bind(timestamps::now())
+    .bind(id)
+    .bind(user_id)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// What purging an asset left for the caller to clean up on disk.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Purged {
+    pub id: String,
+    pub checksum: String,
+    pub thumbnail_sha256: Option<String>,
+}
+
+/// Deletes an asset of the user's trash for good, leaving a tombstone; also forgets the
+/// completed uploads that made it (so a retried final PATCH cannot bring it back).
+/// `None` if it is not in the user's trash.
+pub async fn purge_asset(
+    pool: &SqlitePool,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<Purged>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let purged: Option<Purged> = sqlx::query_as(
+        "SELECT id, checksum, thumbnail_sha256 FROM assets
+         WHERE id = ? AND user_id = ? AND deleted_at IS NOT NULL",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(purged) = purged else {
+        return Ok(None);
+    };
+    sqlx::query("DELETE FROM uploads WHERE asset_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM album_assets WHERE asset_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM assets WHERE id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO asset_tombstones (asset_id, user_id, deleted_at) VALUES (?, ?, ?)
+         ON CONFLICT (asset_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(timestamps::now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(purged))
+}
+
+/// `(user_id, asset id)` of assets that went into the trash before `cutoff`.
+pub async fn trash_older_than(
+    pool: &SqlitePool,
+    cutoff: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT user_id, id FROM assets WHERE deleted_at IS NOT NULL AND deleted_at < ? LIMIT 1000",
+    )
+    .bind(cutoff)
+    .fetch_all(pool)
+    .await
+}
+
+/// Records a thumbnail the client uploaded for its asset.
+pub async fn set_thumbnail(
+    pool: &SqlitePool,
+    user_id: &str,
+    id: &str,
+    sha256: &str,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE assets SET thumbnail_sha256 = ?, updated_at = ? WHERE id = ? AND user_id = ?",
+    )
+    .bind(sha256)
+    .bind(timestamps::now())
+    .bind(id)
+    .bind(user_id)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+// ---------------------------------------------------------------------------------------
+// Albums
+
+/// The id of the user's album `name`, creating it if missing.
+pub async fn ensure_album(
+    tx: &mut sqlx::SqliteConnection,
+    user_id: &str,
+    name: &str,
+) -> Result<String, sqlx::Error> {
+    let now = timestamps::now();
+    sqlx::query(
+        "INSERT INTO albums (id, user_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, name) DO NOTHING",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(user_id)
+    .bind(name)
+    .bind(&now)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_scalar("SELECT id FROM albums WHERE user_id = ? AND name = ?")
+        .bind(user_id)
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await
+}
+
+/// Adds those of `asset_ids` that are the user's assets and not yet in the album; other
+/// ids are ignored. Bumps `updated_at` of the assets added. Returns how many were added.
+pub async fn add_to_album(
+    tx: &mut sqlx::SqliteConnection,
+    album_id: &str,
+    user_id: &str,
+    asset_ids: &[String],
+) -> Result<u64, sqlx::Error> {
+    let now = timestamps::now();
+    let ids = serde_json::to_string(asset_ids).expect("strings serialize");
+    let new: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM assets WHERE user_id = ?1 AND id IN (SELECT value FROM json_each(?2))
+           AND id NOT IN (SELECT asset_id FROM album_assets WHERE album_id = ?3)",
+    )
+    .bind(user_id)
+    .bind(&ids)
+    .bind(album_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let new_json = serde_json::to_string(&new).expect("strings serialize");
+    let added = sqlx::query(
+        "INSERT OR IGNORE INTO album_assets (album_id, asset_id, added_at)
+         SELECT ?1, value, ?2 FROM json_each(?3)",
+    )
+    .bind(album_id)
+    .bind(&now)
+    .bind(&new_json)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "UPDATE assets SET updated_at = ?1
+         WHERE user_id = ?2 AND id IN (SELECT value FROM json_each(?3))",
+    )
+    .bind(&now)
+    .bind(user_id)
+    .bind(&new_json)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE albums SET updated_at = ? WHERE id = ?")
+        .bind(&now)
+        .bind(album_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(added)
+}
+
+/// `POST /api/albums/{name}/assets`: creates the album if missing and adds the user's
+/// assets among `asset_ids`. Returns how many were added.
+pub async fn add_assets_to_named_album(
+    pool: &SqlitePool,
+    user_id: &str,
+    name: &str,
+    asset_ids: &[String],
+) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let album_id = ensure_album(&mut tx, user_id, name).await?;
+    let added = add_to_album(&mut tx, &album_id, user_id, asset_ids).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+pub async fn album_id_by_name(
+    pool: &SqlitePool,
+    user_id: &str,
+    name: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM albums WHERE user_id = ? AND name = ?")
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AlbumSummary {
+    pub name: String,
+    /// Assets in the album and not in the trash.
+    pub asset_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub async fn list_albums(
+    pool: &SqlitePool,
+    user_id: &str,
+) -> Result<Vec<AlbumSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT al.name, COUNT(a.id) AS asset_count, al.created_at, al.updated_at
+         FROM albums al
+         LEFT JOIN album_assets aa ON aa.album_id = al.id
+         LEFT JOIN assets a ON a.id = aa.asset_id AND a.deleted_at IS NULL
+         WHERE al.user_id = ?
+         GROUP BY al.id ORDER BY al.name",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// `(asset id, album name)` for the user's albums holding any of `asset_ids`, by name.
+pub async fn album_names(
+    pool: &SqlitePool,
+    user_id: &str,
+    asset_ids: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT aa.asset_id, al.name FROM album_assets aa JOIN albums al ON al.id = aa.album_id
+         WHERE al.user_id = ? AND aa.asset_id IN (SELECT value FROM json_each(?))
+         ORDER BY al.name",
+    )
+    .bind(user_id)
+    .bind(serde_json::to_string(asset_ids).expect("strings serialize"))
+    .fetch_all(pool)
+    .await
 }

@@ -18,6 +18,9 @@ pub enum AppError {
     LoginFailed,
     #[error("not found")]
     NotFound,
+    /// The asset has no thumbnail: none was uploaded and its type cannot be decoded here.
+    #[error("this asset has no thumbnail (only JPEG, PNG and WebP are made server-side; PUT one)")]
+    NoThumbnail,
     /// A 404 with a message, for the CLI ("there is no user named ...").
     #[error("{0}")]
     NotFoundNamed(String),
@@ -27,6 +30,8 @@ pub enum AppError {
     OffsetMismatch { client: u64, server: u64 },
     #[error("Content-Type must be application/offset+octet-stream")]
     UnsupportedMediaType,
+    #[error("{0}")]
+    UnsupportedMediaTypeNamed(String),
     #[error("Tus-Resumable: 1.0.0 is required")]
     TusVersion,
     #[error("another request is writing to this upload")]
@@ -101,9 +106,10 @@ impl AppError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::LoginFailed => (StatusCode::UNAUTHORIZED, "login-failed"),
             Self::NotFound | Self::NotFoundNamed(_) => (StatusCode::NOT_FOUND, "not-found"),
+            Self::NoThumbnail => (StatusCode::NOT_FOUND, "no-thumbnail"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
             Self::OffsetMismatch { .. } => (StatusCode::CONFLICT, "offset-mismatch"),
-            Self::UnsupportedMediaType => {
+            Self::UnsupportedMediaType | Self::UnsupportedMediaTypeNamed(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
             }
             Self::TusVersion => (StatusCode::PRECONDITION_FAILED, "tus-version"),

@@ -2,15 +2,20 @@
 //! catalog of each user's assets, and the PWA served as static files.
 //!
 //! Data layout under the data directory: `ferry.sqlite` (WAL), `uploads/<upload-id>`
-//! (partial uploads), `blobs/<first 2 hex>/<sha256 hex>` (completed content).
+//! (partial uploads), `blobs/<first 2 hex>/<sha256 hex>` (completed content), `thumbs/`.
 
+pub mod albums;
 pub mod assets;
 pub mod auth;
 pub mod blobs;
 pub mod cli;
 pub mod db;
 mod error;
+mod form;
+pub mod media;
+pub mod thumbs;
 pub mod timestamps;
+pub mod trash;
 pub mod tus;
 pub mod users;
 mod www;
@@ -53,6 +58,8 @@ pub struct Config {
     pub upload_expiry: Duration,
     /// The largest `Upload-Length` accepted (advertised as `Tus-Max-Size`).
     pub max_upload_bytes: u64,
+    /// Assets stay in the trash this long, then the sweep purges them.
+    pub trash_retention: Duration,
 }
 
 impl Default for Config {
@@ -61,6 +68,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             upload_expiry: Duration::from_secs(24 * 60 * 60),
             max_upload_bytes: 64 << 30,
+            trash_retention: Duration::from_secs(30 * 24 * 60 * 60),
         }
     }
 }
@@ -73,6 +81,11 @@ pub struct AppState {
     /// The PWA, served at `/`.
     pub www: PathBuf,
     pub config: Config,
+    /// Held while deciding that a blob is unreferenced and deleting it, and while an upload
+    /// records its content and moves it into place: the two never interleave.
+    pub blob_gc: tokio::sync::Mutex<()>,
+    /// Thumbnails decoded at once (decoding a photo takes a core and tens of MB).
+    pub thumb_slots: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -85,12 +98,15 @@ impl AppState {
             upload_locks: tus::UploadLocks::default(),
             www: www.into(),
             config: Config::default(),
+            blob_gc: tokio::sync::Mutex::new(()),
+            thumb_slots: tokio::sync::Semaphore::new(1),
         })
     }
 }
 
 /// Deletes the blob `sha256` if no asset and no upload references it any more.
 pub async fn release_blob(state: &AppState, sha256: &str) -> Result<bool, AppError> {
+    let _gc = state.blob_gc.lock().await;
     if db::blob_is_referenced(&state.pool, sha256).await? {
         return Ok(false);
     }
@@ -104,6 +120,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(tus::routes())
         .merge(assets::routes())
         .merge(auth::routes())
+        .merge(trash::routes())
+        .merge(albums::routes())
+        .merge(thumbs::routes())
         .route("/users/me", get(users::me))
         .fallback(|| async { AppError::NotFound });
     let router = Router::new()
@@ -137,6 +156,8 @@ pub const CORS_ALLOW_HEADERS: &[&str] = &[
     "upload-draft-interop-version",
     "x-http-method-override",
     "x-requested-with",
+    "if-none-match",
+    "range",
 ];
 
 /// The response headers tus and RUFH clients read, and the asset id ferry adds.
@@ -173,6 +194,7 @@ fn cors_layer(origins: &[String]) -> Option<TusCorsLayer> {
             Method::GET,
             Method::HEAD,
             Method::POST,
+            Method::PUT,
             Method::PATCH,
             Method::DELETE,
             Method::OPTIONS,

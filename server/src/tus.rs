@@ -23,7 +23,7 @@ use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::{unix_now, AuthUser};
-use crate::{db, timestamps, AppError, AppState};
+use crate::{db, media, timestamps, AppError, AppState};
 
 const TUS_VERSION: &str = "1.0.0";
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
@@ -251,14 +251,14 @@ async fn find_upload(state: &AppState, id: &str, user: &db::User) -> Result<db::
     Ok(upload)
 }
 
-fn next_expiry(state: &AppState) -> i64 {
+pub(crate) fn next_expiry(state: &AppState) -> i64 {
     let secs = i64::try_from(state.config.upload_expiry.as_secs()).unwrap_or(i64::MAX);
     unix_now().saturating_add(secs)
 }
 
 /// Checks that an upload of `length` bytes fits the user's quota next to their library.
 /// Returns the bytes left (`None`: no quota). Over quota: 413 at creation, 507 on append.
-async fn check_quota(
+pub(crate) async fn check_quota(
     state: &AppState,
     user: &db::User,
     length: i64,
@@ -310,7 +310,7 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, AppError> {
     Ok(deleted)
 }
 
-/// Runs `sweep_expired` now and then every `every`, forever.
+/// Runs `sweep_expired` and `trash::sweep_trash` now and then every `every`, forever.
 pub async fn sweep_forever(state: Arc<AppState>, every: Duration) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -320,6 +320,11 @@ pub async fn sweep_forever(state: Arc<AppState>, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(uploads = n, "deleted expired uploads"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        match crate::trash::sweep_trash(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(assets = n, "purged assets from the trash"),
+            Err(e) => tracing::warn!(error = %e, "trash sweep failed"),
         }
     }
 }
@@ -408,7 +413,20 @@ async fn write_chunk(
 /// against the checksum the client declared, move it into the blob store, then (only
 /// then) record the asset. Returns the asset id. Safe to retry after a crash midway.
 async fn complete(state: &AppState, upload: &db::Upload) -> Result<String, AppError> {
-    let sha256 = if state.blobs.partial_exists(&upload.id).await? {
+    Ok(complete_with(state, upload, None).await?.0)
+}
+
+/// `complete`, for a caller that may already know the SHA-256 of the partial file.
+/// Also returns whether the asset is new (`false`: the user already had these bytes).
+pub(crate) async fn complete_with(
+    state: &AppState,
+    upload: &db::Upload,
+    known_sha256: Option<String>,
+) -> Result<(String, bool), AppError> {
+    let partial_exists = state.blobs.partial_exists(&upload.id).await?;
+    let sha256 = if let (true, Some(sha256)) = (partial_exists, known_sha256) {
+        sha256
+    } else if partial_exists {
         state.blobs.hash_partial(&upload.id).await?
     } else if let Some(sha256) = upload.content_sha256.clone() {
         sha256 // crashed after the blob was moved into place
@@ -430,14 +448,49 @@ async fn complete(state: &AppState, upload: &db::Upload) -> Result<String, AppEr
         }
     }
 
-    db::set_upload_content_sha256(&state.pool, &upload.id, &sha256).await?;
-    state.blobs.promote(&upload.id, &sha256).await?;
-    let mime_type = upload.filetype.clone().unwrap_or_else(|| {
-        mime_guess::from_path(upload.filename.as_deref().unwrap_or_default())
-            .first_or_octet_stream()
-            .to_string()
-    });
-    Ok(db::complete_upload(&state.pool, upload, &sha256, &mime_type).await?)
+    {
+        let _gc = state.blob_gc.lock().await;
+        db::set_upload_content_sha256(&state.pool, &upload.id, &sha256).await?;
+        state.blobs.promote(&upload.id, &sha256).await?;
+    }
+    let blob = state.blobs.blob_path(&sha256);
+    let upload_filetype = upload.filetype.clone();
+    let upload_filename = upload.filename.clone();
+    let wants_file_meta = upload.file_created_at.is_none() || upload.duration_ms.is_none();
+    let (mime_type, meta) = tokio::task::spawn_blocking(move || {
+        let sniffed = media::read_head(&blob)
+            .ok()
+            .and_then(|h| media::sniff_mime(&h));
+        let mime_type = mime_type_of(upload_filetype, upload_filename, sniffed);
+        let meta = if wants_file_meta {
+            media::read_meta(&blob, &mime_type)
+        } else {
+            db::MediaMeta::default()
+        };
+        (mime_type, meta)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    Ok(db::complete_upload(&state.pool, upload, &sha256, &mime_type, &meta).await?)
+}
+
+/// The client's `filetype` if it is a real media type, else what the bytes are, else a
+/// guess from the file name.
+fn mime_type_of(
+    filetype: Option<String>,
+    filename: Option<String>,
+    sniffed: Option<&str>,
+) -> String {
+    let generic = |t: &str| t.is_empty() || t == "application/octet-stream";
+    if let Some(t) = filetype.filter(|t| !generic(t) && t.parse::<mime_guess::Mime>().is_ok()) {
+        return t;
+    }
+    if let Some(t) = sniffed {
+        return t.to_owned();
+    }
+    mime_guess::from_path(filename.unwrap_or_default())
+        .first_or_octet_stream()
+        .to_string()
 }
 
 fn upload_headers(status: StatusCode, upload: &db::Upload, asset_id: Option<&str>) -> Response {
@@ -522,7 +575,34 @@ fn metadata_to_upload(header: Option<&HeaderValue>) -> Result<db::Upload, AppErr
     upload.file_created_at = timestamp("fileCreatedAt")?;
     upload.device_asset_id = text("deviceAssetId")?;
     upload.device_id = text("deviceId")?;
+    upload.album = text("album")?
+        .map(|a| crate::albums::validate_name(&a))
+        .transpose()?;
+    upload.is_favorite = text("isFavorite")?
+        .map(|v| {
+            parse_bool(&v).ok_or_else(|| {
+                AppError::bad_request("Upload-Metadata isFavorite: expected true or false")
+            })
+        })
+        .transpose()?
+        .unwrap_or(false);
+    upload.duration_ms = text("duration")?
+        .map(|v| {
+            media::parse_duration(&v).ok_or_else(|| {
+                AppError::bad_request("Upload-Metadata duration: expected H:MM:SS.fff or seconds")
+            })
+        })
+        .transpose()?;
     Ok(upload)
+}
+
+/// `true`/`false` (also `1`/`0`), as clients send booleans in metadata and forms.
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" | "" => Some(false),
+        _ => None,
+    }
 }
 
 /// Lowercase SHA-256 hex, or `None` if `s` is not 64 hex digits.
@@ -618,7 +698,7 @@ fn header_value(s: &str) -> HeaderValue {
 }
 
 /// 128 random bits, hex.
-fn new_upload_id() -> String {
+pub(crate) fn new_upload_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)

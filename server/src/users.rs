@@ -95,6 +95,10 @@ pub async fn remove_user(state: &AppState, name: &str) -> Result<usize, AppError
     for upload_id in &removed.upload_ids {
         state.blobs.discard_partial(upload_id).await?;
     }
+    for asset_id in &removed.asset_ids {
+        let path = state.blobs.client_thumb_path(asset_id);
+        state.blobs.remove_file(&path).await?;
+    }
     let mut deleted = 0;
     for checksum in &removed.checksums {
         if crate::release_blob(state, checksum).await? {
