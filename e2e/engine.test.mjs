@@ -344,3 +344,34 @@ test('files from folders get their folder as album, and excluded albums are skip
   assert.equal(items.length, 1);
   assert.equal(items[0].checksum, camera.sha256);
 });
+
+test('Wi-Fi only: on cellular the backup waits for Wi-Fi, and goes on Wi-Fi or when cellular is allowed', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const photo = randomFile(dir, 'IMG_9.jpg', 256 * 1024);
+  const video = randomFile(dir, 'VID_9.mp4', 256 * 1024);
+  const page = await browser.newPage();
+  // Desktop Chromium does not expose navigator.connection.type (only Android and ChromeOS
+  // do), so this one browser fact is stood in for; everything else is real.
+  await page.addInitScript(() => {
+    const connection = { type: 'cellular', saveData: false };
+    Object.defineProperty(Navigator.prototype, 'connection', { get: () => connection, configurable: true });
+  });
+  await openEngine(page, server);
+  await addFiles(page, [photo.path]);
+  await page.waitForFunction(() => window.backup.progress().reason === 'Waiting for Wi-Fi', null, { timeout: 15_000 });
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.equal((await api(server, '/api/assets')).items.length, 0, 'nothing sent on cellular');
+
+  await page.evaluate(() => window.backup.setSettings({ wifiOnly: true, cellularPhotos: true }));
+  await waitForAll(page, ['uploaded'], 1, 15_000);
+  await serverHas(server, [photo]);
+
+  // Videos still wait for Wi-Fi, until the device joins one.
+  await addFiles(page, [video.path]);
+  await page.waitForFunction(() => window.backup.progress().reason === 'Waiting for Wi-Fi', null, { timeout: 15_000 });
+  await page.evaluate(() => { navigator.connection.type = 'wifi'; });
+  await waitForAll(page, ['uploaded'], 2, 15_000);
+  await serverHas(server, [photo, video]);
+});
