@@ -203,6 +203,9 @@ test('a re-run over unchanged files hashes nothing and sends nothing', async (t)
   assert.equal(chunks.sent.length, sentBefore, 'no bytes were sent');
   assert.equal(checks.length - checksBefore, 1, '20 files were checked in one request');
   assert.equal((await api(server, '/api/assets')).items.length, 20);
+  const stats = await page.evaluate(() => window.backup.stats());
+  assert.deepEqual({ ...stats, lastBackupAt: typeof stats.lastBackupAt },
+    { total: 40, waiting: 0, uploaded: 20, duplicates: 20, failed: 0, skipped: 0, lastBackupAt: 'number' });
 });
 
 test('two tabs open at once upload each file once', async (t) => {

@@ -170,6 +170,50 @@ impl Backup {
         serde_wasm_bindgen::to_value(&self.engine.device().capabilities()).unwrap_or(JsValue::NULL)
     }
 
+    /// Resolves to the catalog's statistics: `{total, waiting, uploaded, duplicates,
+    /// failed, skipped, lastBackupAt}` (`lastBackupAt` in ms since the epoch, or null).
+    /// Counted through indexes, so it stays quick with 100,000 assets.
+    pub fn stats(&self) -> Promise {
+        let engine = self.engine.clone();
+        future_to_promise(async move {
+            let count = |status| engine.catalog.count(status);
+            let uploaded = count(AssetStatus::Uploaded).await.map_err(js_error)?;
+            let duplicates = count(AssetStatus::Duplicate).await.map_err(js_error)?;
+            let failed = count(AssetStatus::Failed).await.map_err(js_error)?;
+            let skipped = count(AssetStatus::Skipped).await.map_err(js_error)?;
+            let mut waiting = 0;
+            for status in [
+                AssetStatus::Pending,
+                AssetStatus::Hashing,
+                AssetStatus::Checking,
+                AssetStatus::Uploading,
+            ] {
+                waiting += count(status).await.map_err(js_error)?;
+            }
+            let last = engine
+                .catalog
+                .fact(super::runner::LAST_BACKUP_AT)
+                .await
+                .map_err(js_error)?;
+            let stats = js_sys::Object::new();
+            let set = |key: &str, value: JsValue| js_sys::Reflect::set(&stats, &key.into(), &value);
+            set(
+                "total",
+                (uploaded + duplicates + failed + skipped + waiting).into(),
+            )?;
+            set("waiting", waiting.into())?;
+            set("uploaded", uploaded.into())?;
+            set("duplicates", duplicates.into())?;
+            set("failed", failed.into())?;
+            set("skipped", skipped.into())?;
+            set(
+                "lastBackupAt",
+                last.map_or(JsValue::NULL, JsValue::from_f64),
+            )?;
+            Ok(stats.into())
+        })
+    }
+
     /// Resolves to the catalog's asset records, oldest first (at most `limit`).
     pub fn assets(&self, limit: u32) -> Promise {
         let engine = self.engine.clone();

@@ -23,7 +23,9 @@ const BY_SHA256: &str = "sha256";
 /// again (after a reload lost its handle) continues that record instead of starting anew.
 const WAITING: &str = "waiting_by_fingerprint";
 /// Bump with each schema change and add a step to the upgrade below.
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
+/// Small facts about the backup as a whole, e.g. `lastBackupAt`.
+const META: &str = "meta";
 
 /// A catalog operation failed; the message comes from the browser.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,9 @@ impl Catalog {
                 }
                 if old < 3 {
                     db.create_object_store(WAITING).build()?;
+                }
+                if old < 4 {
+                    db.create_object_store(META).build()?;
                 }
                 Ok(())
             })
@@ -176,6 +181,42 @@ impl Catalog {
             .serde()?
             .await?;
         Ok(records.collect::<Result<Vec<Asset>, _>>()?)
+    }
+
+    /// How many records are in `status`, counted by the status index (no table scan).
+    pub async fn count(&self, status: AssetStatus) -> Result<u32, CatalogError> {
+        let tx = self.db.transaction(ASSETS).build()?;
+        let count = tx
+            .object_store(ASSETS)?
+            .index(BY_STATUS)?
+            .count()
+            .with_query::<&str, _>(status.as_str())
+            .primitive()?
+            .await?;
+        Ok(count)
+    }
+
+    /// A number stored under `key` in the catalog's facts.
+    pub async fn fact(&self, key: &str) -> Result<Option<f64>, CatalogError> {
+        let tx = self.db.transaction(META).build()?;
+        let value: Option<JsValue> = tx.object_store(META)?.get(key).primitive()?.await?;
+        Ok(value.and_then(|v| v.as_f64()))
+    }
+
+    /// Stores a number under `key` in the catalog's facts.
+    pub async fn set_fact(&self, key: &str, value: f64) -> Result<(), CatalogError> {
+        let tx = self
+            .db
+            .transaction(META)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(META)?
+            .put(JsValue::from_f64(value))
+            .with_key(key)
+            .primitive()?
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The SHA-256 recorded for an unchanged file, if it was hashed before.

@@ -32,6 +32,8 @@ use crate::upload::{Action, Failure, Upload};
 const ROUND: u32 = 200;
 /// The server accepts this many checksums per dedup request.
 const CHECK_BATCH: usize = 1_000;
+/// The catalog fact holding when an asset was last backed up (ms since the epoch).
+pub const LAST_BACKUP_AT: &str = "lastBackupAt";
 /// How often a held backup looks again at the network, battery and settings.
 const POLICY_POLL_MS: u32 = 1_000;
 
@@ -542,6 +544,9 @@ impl Engine {
 
     /// The asset is backed up: its file is no longer needed anywhere.
     async fn done_with_file(&self, asset: &Asset) -> Result<(), CatalogError> {
+        self.catalog
+            .set_fact(LAST_BACKUP_AT, super::now_ms())
+            .await?;
         self.live_files.borrow_mut().remove(&asset.id);
         self.catalog.forget_file(asset, true).await
     }
