@@ -161,11 +161,13 @@ test('backup status, statistics, timeline by day, full view, settings and sign-o
   assert.equal(await text(page, '#account-name'), 'e2e');
   assert.equal(await text(page, '#account-server'), server.url);
   assert.equal(await page.isChecked('[data-setting="wifiOnly"]'), true);
-  assert.equal(await page.isDisabled('[data-setting="cellularPhotos"]'), true);
-  await page.click('[data-setting="wifiOnly"]');
+  // Mobile data for photos is an exception to Wi-Fi only; with Wi-Fi only off it does not apply.
+  assert.equal(await page.isDisabled('[data-setting="cellularPhotos"]'), false);
   await page.click('[data-setting="cellularPhotos"]');
+  await page.click('[data-setting="wifiOnly"]');
+  assert.equal(await page.isDisabled('[data-setting="cellularPhotos"]'), true);
   const saved = JSON.parse(await page.evaluate(() => localStorage.getItem('ferry.settings')));
-  assert.deepEqual(saved, { backgroundBackup: true, wifiOnly: false, requireCharging: false, cellularPhotos: true, cellularVideos: false });
+  assert.deepEqual(saved, { backgroundBackup: true, wifiOnly: false, requireCharging: false, cellularPhotos: true, cellularVideos: false, paused: false });
   const hasType = await page.evaluate(() => Boolean(navigator.connection?.type));
   const note = await text(page, '[data-note="wifiOnly"]');
   assert.equal(note === '', hasType, `network type note: "${note}"`);
@@ -182,7 +184,7 @@ test('backup status, statistics, timeline by day, full view, settings and sign-o
   assert.deepEqual(problems, []);
 });
 
-test('a quota error shows under Failed uploads with its reason, and the quota bar', async (t) => {
+test('full storage stops the backup and keeps the queue; after a Cancel, Try again finishes', async (t) => {
   const server = await startServer(t);
   const key = addUser(server, 'small', ['--quota', String(100 * 1024)]);
   const browser = await launchBrowser(t);
@@ -195,21 +197,33 @@ test('a quota error shows under Failed uploads with its reason, and the quota ba
   await signInWithKey(page, server.url, key);
   await page.waitForFunction(() => document.getElementById('quota-text').textContent === '0 B of 100 KB used');
   await page.setInputFiles('#files', [fits.path, big.path]);
-  await waitForRows(page, 'failed', 1, problems);
+
+  // The 413 stops the whole backup. Nothing is marked failed: the files stay queued.
+  await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'stopped', null, { timeout: 60_000 });
+  assert.equal(await text(page, '#status-title'), 'Your storage is full');
+  assert.match(await text(page, '#status-count'), /The backup stopped\. Nothing is lost: \d files? (is|are) still queued/);
+  assert.equal(await page.isVisible('#quota-retry'), true, 'a Try again button');
+  assert.equal(await page.isVisible('#failed'), false, 'nothing is listed as failed');
+  assert.equal(await text(page, '#stat-failed'), '0');
+  const statuses = await page.$$eval('#assets li', (r) => r.map((li) => [li.dataset.name, li.dataset.status]));
+  const bigStatus = statuses.find(([n]) => n === big.name)[1];
+  assert.ok(['pending', 'hashing', 'checking', 'uploading'].includes(bigStatus), `the refused file is still queued: ${bigStatus}`);
+  assert.equal(await page.$$eval('#assets b', (b) => b.length), 0, 'names are text, not markup');
+
+  // Try again alone meets the same full storage and stops again.
+  await page.click('#quota-retry');
+  await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'stopped', null, { timeout: 30_000 });
+
+  // Cancel the file that cannot fit, then Try again: the rest finishes.
+  await page.click(`#assets li[data-name="${big.name}"] button[data-action="cancel"]`);
+  await page.click('#quota-retry');
   await waitForRows(page, 'uploaded', 1, problems);
-  await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'failed');
-  assert.equal(await text(page, '#status-title'), '1 upload failed');
-  assert.equal(await text(page, '#status-count'), '1 of 2 backed up');
-  assert.equal(await page.isVisible('#failed'), true);
-  assert.equal(await text(page, '#failed-title'), '1 upload failed');
-  const failed = await page.$$eval('#failed-list li', (li) => li.map((l) => ({
-    name: l.querySelector('.name').textContent, reason: l.querySelector('.reason').textContent,
-  })));
-  assert.equal(failed.length, 1);
-  assert.equal(failed[0].name, 'too big <b>.jpg');
-  assert.ok(failed[0].reason.length > 0, 'a reason is shown');
-  assert.equal(await page.$$eval('#failed-list b', (b) => b.length), 0, 'names are text, not markup');
-  assert.equal(await text(page, '#stat-failed'), '1');
+  await waitForRows(page, 'skipped', 1, problems);
+  await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done', null, { timeout: 30_000 });
+  assert.equal(await text(page, '#status-title'), 'Backup complete');
+  assert.equal(await text(page, '#status-count'), '1 of 1 backed up');
+  assert.equal(await page.isVisible('#quota-retry'), false);
+  assert.equal(await text(page, `#assets li[data-name="${big.name}"] .detail`), 'Cancelled');
   await page.waitForFunction(() => document.getElementById('quota-text').textContent === '40 KB of 100 KB used');
   // The refused uploads are the only problems the page saw.
   assert.ok(problems.every((p) => /\b413\b/.test(p)), problems.join('; '));

@@ -4,7 +4,8 @@
 // Writes PNGs to e2e/artifacts/. Not a test of behaviour; the e2e suites are *.test.mjs.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { launchBrowser, randomFile, startServer, tempDir } from './support.mjs';
 
@@ -77,7 +78,7 @@ async function tusUpload(server, key, { name, type, bytes, createdAt }) {
 test('screenshots', async (t) => {
   const server = await startServer(t);
   // A user with a quota, so the storage bar and a quota failure show.
-  const key = execFileSync(SERVER_BIN, ['user', 'add', 'alex', '--quota', String(50 * MB), '--data', server.data],
+  let key = execFileSync(SERVER_BIN, ['user', 'add', 'alex', '--quota', String(50 * MB), '--data', server.data],
     { encoding: 'utf8' }).trim().split('\n').at(-1).trim();
   const browser = await launchBrowser(t);
   const dir = tempDir(t);
@@ -92,6 +93,12 @@ test('screenshots', async (t) => {
   await tusUpload(server, key, { name: 'Birthday cake.mp4', type: 'video/mp4', bytes: randomFile(dir, 'v.mp4', 300 * 1024).bytes, createdAt: day(3, 3) });
   await tusUpload(server, key, { name: 'IMG_4410.HEIC', type: 'image/heic', bytes: randomFile(dir, 'h.heic', 200 * 1024).bytes, createdAt: day(9, 3) });
   const tooBig = randomFile(dir, 'Drone flight 4K.mov', 60 * MB);
+  // A folder of two albums, picked with "Choose a folder".
+  const folder = join(dir, 'Phone');
+  for (const [album, names] of [['Camera', ['PXL_1.jpg', 'PXL_2.jpg', 'PXL_3.jpg']], ['Screenshots', ['Screenshot_1.png']]]) {
+    mkdirSync(join(folder, album), { recursive: true });
+    for (const n of names) randomFile(join(folder, album), n, 20 * 1024);
+  }
 
   for (const [name, viewport, scheme] of [
     ['desktop', { width: 1280, height: 800 }, 'light'],
@@ -99,8 +106,11 @@ test('screenshots', async (t) => {
     ['phone', { width: 390, height: 844 }, 'light'],
     ['phone-dark', { width: 390, height: 844 }, 'dark'],
   ]) {
+    // A real JPEG (trailing bytes make it new to the server), so the current file has a thumbnail.
+    const jpeg = join(dir, `IMG_${name}_2041.jpg`);
+    writeFileSync(jpeg, Buffer.concat([photos[0], randomFile(dir, 'tail', 1536 * 1024).bytes]));
     const files = [
-      randomFile(dir, `IMG_${name}_2041.jpg`, 2 * MB),
+      { path: jpeg },
       randomFile(dir, `Beach day 🌊 ${name} with a very long file name that has to wrap somewhere.heic`, 900 * 1024),
       randomFile(dir, `VID_${name}_0007.mp4`, 5 * MB),
     ];
@@ -120,19 +130,34 @@ test('screenshots', async (t) => {
     await cdp.send('Network.emulateNetworkConditions', {
       offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 1.5 * MB,
     });
-    await page.setInputFiles('#files', [...files, tooBig].map((f) => f.path));
+    await page.setInputFiles('#files', files.map((f) => f.path));
     await page.waitForFunction(() => document.getElementById('current-rate').textContent.includes('left'), null, { timeout: 60_000 });
     await page.screenshot({ path: `${out}${name}-backup-progress.png`, fullPage: true });
     await cdp.send('Network.emulateNetworkConditions', {
       offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
     });
     await cdp.detach();
+    await page.setInputFiles('#files', [tooBig.path]);
+    // The drone video does not fit: the backup stops with storage full.
+    await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'stopped', null, { timeout: 60_000 });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${out}${name}-backup-full.png`, fullPage: true });
+    await page.click('#assets li[data-name="Drone flight 4K.mov"] button[data-action="cancel"]');
+    await page.click('#quota-retry');
     await page.waitForFunction(() => {
       const rows = [...document.querySelectorAll('#assets li')];
-      return rows.length === 4 && rows.every((li) => ['uploaded', 'duplicate', 'failed'].includes(li.dataset.status));
+      return rows.length === 4 && rows.every((li) => ['uploaded', 'duplicate', 'skipped'].includes(li.dataset.status));
     }, null, { timeout: 60_000 });
+    await page.setInputFiles('#folder', folder);
+    await page.waitForFunction(() => document.querySelectorAll('#album-list li').length === 2);
+    await page.selectOption('select[data-album="Screenshots"]', 'exclude');
+    await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done', null, { timeout: 60_000 });
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${out}${name}-backup.png`, fullPage: true });
+    await page.click('#pause-button');
+    await page.waitForTimeout(100);
+    await page.screenshot({ path: `${out}${name}-backup-paused.png` });
+    await page.click('#pause-button');
 
     await page.click('#tabs a[href="#/timeline"]');
     await page.waitForFunction(() => document.querySelectorAll('.tile[data-thumb="shown"]').length >= 6, null, { timeout: 30_000 })
@@ -149,6 +174,16 @@ test('screenshots', async (t) => {
 
     await page.click('#tabs a[href="#/settings"]');
     await page.screenshot({ path: `${out}${name}-settings.png`, fullPage: true });
+
+    // The key is revoked while files wait: the app asks to sign in again.
+    const ids = execFileSync(SERVER_BIN, ['key', 'list', 'alex', '--data', server.data], { encoding: 'utf8' })
+      .trim().split('\n').slice(1).map((l) => l.split('\t')[0]);
+    for (const id of ids) execFileSync(SERVER_BIN, ['key', 'revoke', id, '--data', server.data]);
+    await page.click('#tabs a[href="#/backup"]');
+    await page.setInputFiles('#files', [randomFile(dir, `IMG_${name}_late.jpg`, 64 * 1024).path]);
+    await page.waitForSelector('#sign-in:not([hidden])', { timeout: 30_000 });
+    await page.screenshot({ path: `${out}${name}-sign-in-again.png` });
+    key = execFileSync(SERVER_BIN, ['key', 'create', 'alex', '--data', server.data], { encoding: 'utf8' }).trim().split('\n').at(-1).trim();
     await context.close();
   }
 });

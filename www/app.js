@@ -6,12 +6,18 @@ import { Api, HttpError, login } from './lib/api.js';
 import { BackupView } from './views/backup.js';
 import { TimelineView } from './views/timeline.js';
 import { SettingsView } from './views/settings.js';
+import { SettingsStore, engineSettings } from './lib/settings.js';
 
 const KEY = 'ferry.apiKey'; // an API key, or the token from password sign-in
 const USER = 'ferry.user'; // `{ id, name }`, so the app can open offline
 const SESSION = 'ferry.session'; // '1' when KEY is a session token from password sign-in
 const VIEWS = ['backup', 'timeline', 'settings'];
 const $ = (id) => document.getElementById(id);
+
+/** The running app once signed in: `{ user, backupView }`. */
+let session = null;
+/** Resolves when the wasm engine is loaded. */
+let wasmReady = null;
 
 registerServiceWorker();
 
@@ -82,10 +88,26 @@ function trackOnline() {
 
 async function start(key, user, offline) {
   const api = new Api(key);
-  const backup = await Backup.open({ apiKey: key, catalogName: `ferry:${location.origin}:${user.id}` });
+  const store = new SettingsStore();
+  const backup = await Backup.open({
+    apiKey: key,
+    catalogName: `ferry:${location.origin}:${user.id}`,
+    settings: engineSettings(store.settings),
+    albums: store.albums,
+  });
+  // Every change of a switch, the Pause button or an album rule reaches the engine at once.
+  store.subscribe((settings, albums) => {
+    backup.setSettings(engineSettings(settings));
+    backup.setAlbumRules(albums);
+  });
   const timeline = new TimelineView({ api });
-  const settings = new SettingsView({ user, onSignOut: signOut });
-  const backupView = new BackupView({ backup, api, user, announce, onUploaded: () => timeline.markStale() });
+  const settings = new SettingsView({ user, store, capabilities: backup.capabilities(), onSignOut: signOut });
+  const backupView = new BackupView({
+    backup, api, user, store, announce,
+    onUploaded: () => timeline.markStale(),
+    onSignInNeeded: (reason) => askToSignInAgain(reason),
+  });
+  session = { user, backupView };
   await backupView.load();
   if (offline) $('offline-banner').hidden = false;
 
@@ -93,7 +115,7 @@ async function start(key, user, offline) {
   let current = null;
   const route = (focus) => {
     const name = VIEWS.find((v) => location.hash === `#/${v}`) ?? 'backup';
-    if (name === current) return;
+    if (name === current || !$('sign-in').hidden) return;
     views[current]?.hide?.();
     for (const v of VIEWS) $(v).hidden = v !== name;
     for (const link of document.querySelectorAll('#tabs a')) {
@@ -108,6 +130,8 @@ async function start(key, user, offline) {
   };
   addEventListener('hashchange', () => route(true));
   route(false);
+  session.showViews = () => { current = null; route(false); };
+  if (!$('sign-in').hidden) return; // the key stopped working while the catalog loaded
   $('tabs').hidden = false;
   document.body.dataset.ready = 'true';
 }
@@ -122,22 +146,58 @@ function signInError(e) {
   return 'Could not reach the server. Check your connection and try again.';
 }
 
-function showSignIn(wasm) {
+/**
+ * The server stopped accepting the key mid-backup: the sign-in screen comes back with the
+ * reason, the queue waits, and signing in again as the same user resumes it.
+ */
+function askToSignInAgain(reason) {
+  document.body.dataset.ready = 'false';
+  $('tabs').hidden = true;
+  for (const v of VIEWS) $(v).hidden = true;
+  showSignIn(`${reason ?? 'The server no longer accepts your key.'} Your backup is waiting; nothing is lost.`);
+  $('username').value = session?.user?.name ?? '';
+  announce('Sign in again to continue the backup.');
+}
+
+/** Shows the sign-in screen, with `message` above the forms when there is one. */
+function showSignIn(message = '') {
   $('sign-in-server').textContent = location.host;
+  $('sign-in-message').textContent = message;
+  $('sign-in-message').hidden = !message;
   $('sign-in').hidden = false;
+}
+
+/** Back from signing in again: the same user resumes; another user gets a fresh start. */
+function resumeSession(key, user) {
+  if (session.user.id !== user.id) {
+    location.reload();
+    return;
+  }
+  session.backupView.signedIn(key);
+  $('tabs').hidden = false;
+  session.showViews();
+  document.body.dataset.ready = 'true';
+}
+
+function wireSignIn() {
   const busy = (form, on) => {
     for (const el of form.elements) el.disabled = on;
     form.setAttribute('aria-busy', String(on));
   };
-  const finish = async (key, user, session) => {
+  const finish = async (key, user, isSessionToken) => {
     localStorage.setItem(KEY, key);
-    if (session) localStorage.setItem(SESSION, '1');
+    if (isSessionToken) localStorage.setItem(SESSION, '1');
     else localStorage.removeItem(SESSION);
     localStorage.setItem(USER, JSON.stringify({ id: user.id, name: user.name }));
     $('password').value = '';
     $('api-key').value = '';
     $('sign-in').hidden = true;
-    await wasm;
+    $('sign-in-message').hidden = true;
+    if (session) {
+      resumeSession(key, user);
+      return;
+    }
+    await wasmReady;
     await start(key, user, false);
   };
 
@@ -186,24 +246,29 @@ function showSignIn(wasm) {
 
 async function main() {
   trackOnline();
-  const wasm = init();
+  wasmReady = init();
+  wireSignIn();
   const saved = localStorage.getItem(KEY);
   if (saved) {
     let who;
     try {
       who = await whoAmI(saved);
     } catch (e) {
-      showSignIn(wasm);
+      showSignIn();
       $('login-error').textContent = signInError(e);
       return;
     }
     if (who) {
-      await wasm;
+      await wasmReady;
       return start(saved, who.user, who.offline);
     }
+    const name = cachedUser()?.name;
     forget();
+    showSignIn('The server no longer accepts the saved key. Sign in again; anything waiting to upload continues.');
+    if (name) $('username').value = name;
+    return;
   }
-  showSignIn(wasm);
+  showSignIn();
 }
 
 main().catch(showFatal);

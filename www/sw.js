@@ -6,7 +6,7 @@
 // than NETWORK_TIMEOUT_MS (flaky mobile data). `/api/` is never cached or intercepted:
 // it goes to the network as if there were no service worker.
 
-const CACHE = 'ferry-shell-v1';
+const CACHE = 'ferry-shell-v2';
 const NETWORK_TIMEOUT_MS = 4000;
 const SHELL = [
   './',
@@ -22,6 +22,7 @@ const SHELL = [
   'hash-worker.js',
   'lib/api.js',
   'lib/format.js',
+  'lib/settings.js',
   'views/backup.js',
   'views/settings.js',
   'views/timeline.js',

@@ -1,7 +1,9 @@
 // The Backup view: the status card of seed 002 ("✓ Backup complete · 1,234 of 1,234
-// backed up · Last backup: 2 hours ago"), the current upload, the picker and drop zone,
-// failed uploads, this browser's files, storage quota and statistics. Everything shown is
-// read from the engine's catalog records; names are set as text only.
+// backed up · Last backup: 2 hours ago") driven by the engine's progress (current file,
+// "12 of 50 · 2.4 MB / 5.1 MB", speed, time left, why it waits or stopped), Pause and
+// Resume, the file and folder pickers and the drop zone, failed uploads with Retry and
+// Retry all, albums with include and exclude rules, this browser's files with Cancel and
+// Retry, storage quota and statistics. Names and server text are set as text only.
 import { ago, bytes, count, duration } from '../lib/format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -17,31 +19,71 @@ const STATUS_WORDS = {
   uploaded: 'Backed up',
   duplicate: 'Already backed up',
   failed: 'Failed',
+  skipped: 'Skipped',
 };
 
 const VERBS = { pending: 'Waiting:', hashing: 'Reading', checking: 'Checking', uploading: 'Uploading' };
 
+/** Images every browser can draw, for the current file's thumbnail. */
+const DRAWABLE = /^image\/(jpeg|png|gif|webp|avif|bmp|svg\+xml)$/;
+/** Files a folder carries that are not photos: not worth a row. */
+const JUNK = /^(\..*|thumbs\.db|desktop\.ini)$/i;
+
 /** How often progress is read out to screen readers while a backup runs. */
 const ANNOUNCE_EVERY_MS = 15_000;
-/** The window over which upload speed is measured. */
-const SPEED_WINDOW_MS = 8_000;
+
+const fileKey = (name, size, lastModified) => `${name}\u0000${size}\u0000${lastModified}`;
+
+/** Why the engine stopped: 'quota', 'auth', or 'other'; null when it did not. */
+export function haltKind(progress) {
+  if (progress?.state !== 'halted') return null;
+  const reason = progress.reason ?? '';
+  if (/storage|full|quota/i.test(reason)) return 'quota';
+  if (/key|sign in|signed in/i.test(reason)) return 'auth';
+  return 'other';
+}
+
+/** Reads `readEntries` to the end: it answers in batches. */
+async function readAll(reader) {
+  const all = [];
+  for (;;) {
+    const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+    if (batch.length === 0) return all;
+    all.push(...batch);
+  }
+}
+
+/** A dropped file or folder as `{file, path}` items, folders walked recursively. */
+async function walk(entry, out) {
+  if (entry.isFile) {
+    const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+    out.push({ file, path: entry.fullPath.replace(/^\/+/, '') });
+  } else if (entry.isDirectory) {
+    for (const child of await readAll(entry.createReader())) await walk(child, out);
+  }
+}
 
 export class BackupView {
-  constructor({ backup, api, user, announce, onUploaded }) {
+  constructor({ backup, api, user, store, announce, onUploaded, onSignInNeeded }) {
     this.backup = backup;
     this.api = api;
+    this.store = store;
     this.announce = announce;
     this.onUploaded = onUploaded;
+    this.onSignInNeeded = onSignInNeeded;
     this.records = new Map();
     this.rows = new Map();
     this.dirty = new Set();
     this.scheduled = false;
-    this.batch = new Set(); // ids queued since the engine was last idle
-    this.samples = []; // [time, uploaded bytes of the batch], for speed and ETA
-    this.currentId = null;
+    this.progress = backup.progress();
+    this.files = new Map(); // name+size+lastModified → File picked in this page, for thumbnails
+    this.thumb = { id: null, url: null };
     this.lastAnnounce = 0;
+    this.lastTitle = '';
     this.wasActive = false;
     this.failedKey = '';
+    this.albumsKey = '';
+    this.authNotified = false;
     this.lastBackupKey = `ferry.lastBackup:${user.id}`;
     this.lastBackupAt = Number(localStorage.getItem(this.lastBackupKey)) || 0;
     this.quotaTimer = null;
@@ -50,15 +92,17 @@ export class BackupView {
 
   async load() {
     this.backup.onChange((asset) => this.change(asset));
+    this.backup.onProgress((p) => { this.progress = p; this.schedule(); });
     for (const asset of await this.backup.assets(100000)) {
       this.records.set(asset.id, asset);
       this.dirty.add(asset.id);
       if (DONE.has(asset.status)) this.lastBackupAt = Math.max(this.lastBackupAt, asset.addedAt);
     }
     this.wasActive = this.activeCount() > 0;
-    for (const asset of this.records.values()) if (ACTIVE.has(asset.status)) this.batch.add(asset.id);
     this.flush();
     this.wireIntake();
+    this.wireActions();
+    this.store.subscribe(() => { this.albumsKey = ''; this.schedule(); });
     this.refreshQuota();
     addEventListener('online', () => { this.refreshQuota(); this.schedule(); });
     addEventListener('offline', () => { this.schedule(); if (!this.quotaKnown) this.quotaUnavailable(); });
@@ -67,13 +111,19 @@ export class BackupView {
 
   show() { this.renderCard(); }
 
+  /** After signing in again with a new key: the engine and the API use it. */
+  signedIn(key) {
+    this.api.key = key;
+    this.backup.signIn(key);
+    // The engine cleared its halt; read it now so the old "sign in again" is not acted on.
+    this.progress = this.backup.progress();
+    this.schedule();
+    this.refreshQuota();
+  }
+
   change(asset) {
     const before = this.records.get(asset.id);
     this.records.set(asset.id, asset);
-    if (ACTIVE.has(asset.status)) {
-      this.batch.add(asset.id);
-      this.currentId = asset.id;
-    }
     if (DONE.has(asset.status) && !DONE.has(before?.status)) {
       this.lastBackupAt = Date.now();
       localStorage.setItem(this.lastBackupKey, String(this.lastBackupAt));
@@ -84,7 +134,7 @@ export class BackupView {
     this.schedule();
   }
 
-  /** Coalesces the engine's frequent progress events into one render per frame. */
+  /** Coalesces the engine's frequent events into one render per frame. */
   schedule() {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -100,18 +150,33 @@ export class BackupView {
     this.renderCard();
     this.renderStats();
     this.renderFailed();
+    this.renderAlbums();
+  }
+
+  // --- Intake -------------------------------------------------------------------------
+
+  add(items) {
+    if (!items || items.length === 0) return;
+    navigator.storage?.persist?.().catch(() => {});
+    const kept = items.filter((item) => {
+      const file = item.file ?? item;
+      const path = item.path ?? file.webkitRelativePath ?? '';
+      return !(path.includes('/') && JUNK.test(file.name));
+    });
+    for (const item of kept) {
+      const file = item.file ?? item;
+      this.files.set(fileKey(file.name, file.size, file.lastModified), file);
+    }
+    this.backup.add(kept).catch((e) => {
+      console.warn(e);
+      this.announce(`Could not add the files: ${e?.message ?? e}`);
+    });
   }
 
   wireIntake() {
-    const add = (files) => {
-      if (!files || files.length === 0) return;
-      navigator.storage?.persist?.().catch(() => {});
-      this.backup.add([...files]).catch((e) => {
-        console.warn(e);
-        this.announce(`Backup stopped: ${e?.message ?? e}`);
-      });
-    };
-    $('files').addEventListener('change', (e) => { add(e.target.files); e.target.value = ''; });
+    for (const id of ['files', 'folder']) {
+      $(id).addEventListener('change', (e) => { this.add([...e.target.files]); e.target.value = ''; });
+    }
     const zone = $('drop-zone');
     const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
     // The whole page accepts drops while the Backup view is shown; the zone lights up.
@@ -125,15 +190,84 @@ export class BackupView {
       if (!hasFiles(e)) return;
       e.preventDefault();
       zone.classList.remove('over');
-      if (!$('backup').hidden) add(e.dataTransfer.files);
+      if ($('backup').hidden) return;
+      // Entries must be taken while the event runs; the DataTransfer empties afterwards.
+      const loose = [];
+      const entries = [];
+      for (const item of e.dataTransfer.items ?? []) {
+        if (item.kind !== 'file') continue;
+        const entry = item.webkitGetAsEntry?.();
+        if (entry) entries.push(entry);
+        else if (item.getAsFile()) loose.push(item.getAsFile());
+      }
+      if (entries.length === 0 && loose.length === 0) {
+        this.add([...e.dataTransfer.files]);
+        return;
+      }
+      (async () => {
+        const out = [...loose];
+        for (const entry of entries) await walk(entry, out);
+        this.add(out);
+      })().catch((err) => {
+        console.warn(err);
+        this.announce(`Could not read the dropped folder: ${err?.message ?? err}`);
+      });
     });
   }
+
+  // --- Actions ------------------------------------------------------------------------
+
+  wireActions() {
+    const act = (e) => {
+      const button = e.target.closest('button[data-action]');
+      if (!button) return;
+      const id = button.closest('li[data-id]')?.dataset.id;
+      if (!id) return;
+      button.disabled = true;
+      const done = button.dataset.action === 'cancel' ? this.backup.cancel(id) : this.backup.retry(id);
+      done.catch((err) => this.announce(`That did not work: ${err?.message ?? err}`))
+        .finally(() => { button.disabled = false; });
+    };
+    $('assets').addEventListener('click', act);
+    $('failed-list').addEventListener('click', act);
+    $('retry-all').addEventListener('click', async () => {
+      $('retry-all').disabled = true;
+      try {
+        await this.backup.retryAll();
+        this.announce('Retrying the failed uploads.');
+      } catch (err) {
+        this.announce(`That did not work: ${err?.message ?? err}`);
+      } finally {
+        $('retry-all').disabled = false;
+      }
+    });
+    $('pause-button').addEventListener('click', () => {
+      const paused = !this.store.settings.paused;
+      this.store.set({ paused });
+      this.announce(paused ? 'Backup paused.' : 'Backup resumed.');
+    });
+    $('quota-retry').addEventListener('click', () => {
+      this.backup.resume();
+      this.progress = this.backup.progress();
+      if (this.store.settings.paused) this.store.set({ paused: false });
+      this.schedule();
+      this.refreshQuota();
+      this.announce('Trying again.');
+    });
+    $('album-list').addEventListener('change', (e) => {
+      const select = e.target.closest('select[data-album]');
+      if (select) this.store.setAlbum(select.dataset.album, select.value);
+    });
+  }
+
+  // --- Rendering ----------------------------------------------------------------------
 
   renderRow(asset, list) {
     let row = this.rows.get(asset.id);
     if (!row) {
       row = document.createElement('li');
-      for (const [tag, cls] of [['span', 'name'], ['span', 'status'], ['progress', 'bar'], ['span', 'detail']]) {
+      row.dataset.id = asset.id;
+      for (const [tag, cls] of [['span', 'name'], ['span', 'status'], ['progress', 'bar'], ['span', 'detail'], ['span', 'actions']]) {
         const part = document.createElement(tag);
         part.className = cls;
         row.append(part);
@@ -149,9 +283,29 @@ export class BackupView {
     bar.max = Math.max(asset.size, 1);
     bar.value = DONE.has(asset.status) ? bar.max : asset.doneBytes;
     bar.setAttribute('aria-label', `${asset.name} progress`);
-    row.querySelector('.detail').textContent = asset.status === 'failed'
-      ? asset.lastError ?? 'Unknown error'
-      : DONE.has(asset.status) ? bytes(asset.size) : `${bytes(asset.doneBytes)} / ${bytes(asset.size)}`;
+    let detail;
+    if (asset.status === 'failed') detail = asset.lastError ?? 'Unknown error';
+    else if (asset.status === 'skipped') detail = asset.lastError ?? 'Skipped';
+    else if (DONE.has(asset.status)) detail = bytes(asset.size);
+    else detail = `${bytes(asset.doneBytes)} / ${bytes(asset.size)}`;
+    row.querySelector('.detail').textContent = detail;
+    const action = ACTIVE.has(asset.status) ? 'cancel'
+      : asset.status === 'failed' || asset.status === 'skipped' ? 'retry' : '';
+    const actions = row.querySelector('.actions');
+    if (actions.dataset.action !== action) {
+      actions.dataset.action = action;
+      actions.replaceChildren(...(action ? [this.actionButton(action, asset.name)] : []));
+    }
+  }
+
+  actionButton(action, name) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'small';
+    button.dataset.action = action;
+    button.textContent = action === 'cancel' ? 'Cancel' : 'Retry';
+    button.setAttribute('aria-label', `${button.textContent} ${name}`);
+    return button;
   }
 
   activeCount() {
@@ -161,111 +315,171 @@ export class BackupView {
   }
 
   tally() {
-    const t = { total: 0, uploaded: 0, duplicate: 0, failed: 0, active: 0 };
+    const t = { total: 0, uploaded: 0, duplicate: 0, failed: 0, skipped: 0, active: 0 };
     for (const a of this.records.values()) {
       t.total += 1;
       if (a.status === 'uploaded') t.uploaded += 1;
       else if (a.status === 'duplicate') t.duplicate += 1;
       else if (a.status === 'failed') t.failed += 1;
+      else if (a.status === 'skipped') t.skipped += 1;
       else t.active += 1;
     }
     t.done = t.uploaded + t.duplicate;
+    // Skipped files were left out on purpose (cancelled, excluded album, gone from disk).
+    t.wanted = t.total - t.skipped;
     return t;
   }
 
+  /** The status card: what the backup is doing, or why it waits or stopped. */
   renderCard() {
     const t = this.tally();
-    const card = $('status-card');
+    const p = this.progress ?? {};
+    const paused = Boolean(this.store.settings.paused);
+    const halt = haltKind(p);
+    const counted = `${count(t.done)} of ${count(t.wanted)} backed up`;
     let state;
     let title;
-    let line;
-    if (t.total === 0) {
+    let line = counted;
+    if (halt === 'quota') {
+      state = 'stopped';
+      title = 'Your storage is full';
+      const waiting = t.active === 1 ? '1 file is' : `${count(t.active)} files are`;
+      line = `The backup stopped. Nothing is lost: ${waiting} still queued and will upload when there is space. ${counted}.`;
+    } else if (halt === 'auth') {
+      state = 'stopped';
+      title = 'Sign in again to continue';
+      line = `${p.reason} Nothing is lost. ${counted}.`;
+    } else if (halt) {
+      state = 'stopped';
+      title = 'Backup stopped';
+      line = `${p.reason ?? ''} ${counted}.`.trim();
+    } else if (paused) {
+      state = 'waiting';
+      title = 'Paused';
+      line = t.active > 0 ? `${counted} · ${count(t.active)} waiting` : `${counted} · new files wait until you resume`;
+    } else if (t.active > 0) {
+      if (p.state === 'held' && p.reason) {
+        state = 'waiting';
+        title = p.reason;
+      } else if (!navigator.onLine) {
+        state = 'waiting';
+        title = 'Waiting for a connection';
+      } else {
+        state = 'active';
+        title = 'Backing up…';
+      }
+    } else if (t.total === 0) {
       state = 'empty';
       title = 'No backups yet';
       line = `Choose photos and videos to back them up to ${location.host}.`;
-    } else if (t.active > 0) {
-      state = navigator.onLine ? 'active' : 'waiting';
-      title = navigator.onLine ? 'Backing up…' : 'Waiting for network';
-      line = `${count(t.done)} of ${count(t.total)} backed up`;
     } else if (t.failed > 0) {
       state = 'failed';
       title = t.failed === 1 ? '1 upload failed' : `${count(t.failed)} uploads failed`;
-      line = `${count(t.done)} of ${count(t.total)} backed up`;
     } else {
       state = 'done';
       title = 'Backup complete';
-      line = `${count(t.done)} of ${count(t.total)} backed up`;
     }
+    const card = $('status-card');
     card.dataset.state = state;
+    card.dataset.halt = halt ?? '';
+    card.dataset.paused = String(paused && !halt);
     $('status-title').textContent = title;
     $('status-count').textContent = line;
     $('status-last').textContent = this.lastBackupAt ? `Last backup: ${ago(this.lastBackupAt)}` : '';
     $('stat-last').textContent = this.lastBackupAt ? ago(this.lastBackupAt) : 'Never';
-    this.renderCurrent(t);
-    this.announceProgress(t);
+
+    const pause = $('pause-button');
+    pause.textContent = paused ? 'Resume' : 'Pause';
+    pause.setAttribute('aria-pressed', String(paused));
+    pause.classList.toggle('primary', paused);
+    pause.hidden = (t.total === 0 && !paused) || Boolean(halt);
+    $('quota-retry').hidden = !(halt === 'quota' || halt === 'other');
+
+    this.renderCurrent(t, p, halt);
+    this.announceProgress(t, title, state);
+    if (halt === 'auth' && !this.authNotified) {
+      this.authNotified = true;
+      this.onSignInNeeded?.(p.reason);
+    } else if (halt !== 'auth') {
+      this.authNotified = false;
+    }
   }
 
-  renderCurrent(t) {
+  /** The file being worked on, the run's progress bar, speed and time left. */
+  renderCurrent(t, p, halt) {
     const box = $('current');
-    if (t.active === 0) {
+    if (t.active === 0 || halt) {
       box.hidden = true;
-      this.batch.clear();
-      this.samples = [];
-      this.currentId = null;
+      this.setThumb(null);
       return;
     }
-    let current = this.records.get(this.currentId);
+    let current = p.current ? this.records.get(p.current.id) : null;
     if (!current || !ACTIVE.has(current.status)) {
-      current = [...this.records.values()].find((a) => ACTIVE.has(a.status) && a.status !== 'pending')
-        ?? [...this.records.values()].find((a) => ACTIVE.has(a.status));
-      this.currentId = current.id;
+      const active = [...this.records.values()].filter((a) => ACTIVE.has(a.status));
+      current = active.find((a) => a.status === 'uploading') ?? active.find((a) => a.status !== 'pending') ?? active[0];
     }
-    let batchDone = 0;
-    let uploadedBytes = 0;
-    let remainingBytes = 0;
-    for (const id of this.batch) {
-      const a = this.records.get(id);
-      if (!a) continue;
-      if (!ACTIVE.has(a.status)) batchDone += 1;
-      if (a.status === 'uploaded') uploadedBytes += a.size;
-      else if (a.status === 'uploading') { uploadedBytes += a.doneBytes; remainingBytes += a.size - a.doneBytes; }
-      else if (ACTIVE.has(a.status)) remainingBytes += a.size;
-    }
-    const now = performance.now();
-    this.samples.push([now, uploadedBytes]);
-    while (this.samples.length > 2 && now - this.samples[0][0] > SPEED_WINDOW_MS) this.samples.shift();
-    const [t0, b0] = this.samples[0];
-    const speed = now - t0 >= 2000 ? ((uploadedBytes - b0) * 1000) / (now - t0) : 0;
-
     box.hidden = false;
     $('current-verb').textContent = VERBS[current.status] ?? '';
     $('current-name').textContent = current.name;
+    this.setThumb(current);
+
     const bar = $('current-bar');
-    bar.max = Math.max(current.size, 1);
-    bar.value = Math.min(current.doneBytes, bar.max);
-    bar.setAttribute('aria-label', `${current.name} progress`);
-    const index = Math.min(batchDone + 1, this.batch.size);
-    $('current-detail').textContent = `${count(index)} of ${count(this.batch.size)} · ${bytes(current.doneBytes)} / ${bytes(current.size)}`;
-    $('current-rate').textContent = speed > 0
-      ? ` · ${bytes(speed)}/s · about ${duration(remainingBytes / speed)} left`
-      : '';
+    let detail;
+    if (p.total > 0) {
+      const index = Math.min(p.done + 1, p.total);
+      detail = `${count(index)} of ${count(p.total)} · ${bytes(p.bytesDone)} / ${bytes(p.bytesTotal)}`;
+      bar.max = Math.max(p.bytesTotal, 1);
+      bar.value = Math.min(p.bytesDone, bar.max);
+    } else {
+      // Another tab is running the backup: show what the catalog says.
+      detail = `${count(Math.min(t.done + 1, t.wanted))} of ${count(t.wanted)} · ${bytes(current.doneBytes)} / ${bytes(current.size)}`;
+      bar.max = Math.max(current.size, 1);
+      bar.value = Math.min(current.doneBytes, bar.max);
+    }
+    $('current-detail').textContent = detail;
+    const moving = p.state === 'running' && !this.store.settings.paused;
+    const speed = moving && p.bytesPerSecond > 0 ? ` · ${bytes(p.bytesPerSecond)}/s` : '';
+    const eta = moving && Number.isFinite(p.etaSeconds) && p.etaSeconds >= 0
+      ? ` · about ${duration(p.etaSeconds)} left` : '';
+    $('current-rate').textContent = `${speed}${eta}`;
   }
 
-  announceProgress(t) {
+  /** A small picture of the current file while this page still holds it. */
+  setThumb(asset) {
+    const img = $('current-thumb');
+    if (asset?.id === this.thumb.id) return;
+    if (this.thumb.url) URL.revokeObjectURL(this.thumb.url);
+    this.thumb = { id: asset?.id ?? null, url: null };
+    const file = asset && this.files.get(fileKey(asset.name, asset.size, asset.lastModified));
+    if (!file || !DRAWABLE.test(file.type)) {
+      img.hidden = true;
+      img.removeAttribute('src');
+      return;
+    }
+    this.thumb.url = URL.createObjectURL(file);
+    img.onerror = () => { img.hidden = true; };
+    img.onload = () => { img.hidden = false; };
+    img.src = this.thumb.url;
+  }
+
+  announceProgress(t, title, state) {
     const active = t.active > 0;
     const now = Date.now();
-    if (active && !this.wasActive) {
+    if (state === 'waiting' || state === 'stopped') {
+      if (title !== this.lastTitle) this.announce(`${title}.`);
+    } else if (active && !this.wasActive) {
       this.announce(`Backing up ${count(t.active)} ${t.active === 1 ? 'file' : 'files'}.`);
       this.lastAnnounce = now;
     } else if (active && now - this.lastAnnounce > ANNOUNCE_EVERY_MS) {
-      this.announce(`Backing up: ${count(t.done)} of ${count(t.total)} backed up.`);
+      this.announce(`Backing up: ${count(t.done)} of ${count(t.wanted)} backed up.`);
       this.lastAnnounce = now;
     } else if (!active && this.wasActive) {
       this.announce(t.failed > 0
-        ? `Backup finished. ${count(t.done)} of ${count(t.total)} backed up, ${count(t.failed)} failed.`
-        : `Backup complete. ${count(t.done)} of ${count(t.total)} backed up.`);
+        ? `Backup finished. ${count(t.done)} of ${count(t.wanted)} backed up, ${count(t.failed)} failed.`
+        : `Backup complete. ${count(t.done)} of ${count(t.wanted)} backed up.`);
       this.refreshQuota();
     }
+    this.lastTitle = title;
     this.wasActive = active;
   }
 
@@ -275,9 +489,10 @@ export class BackupView {
     $('stat-uploaded').textContent = count(t.uploaded);
     $('stat-duplicate').textContent = count(t.duplicate);
     $('stat-failed').textContent = count(t.failed);
+    $('stat-skipped').textContent = count(t.skipped);
     $('summary').textContent = t.total === 0
       ? 'Nothing backed up from this browser yet.'
-      : `${count(t.total)} ${t.total === 1 ? 'file' : 'files'} · ${count(t.done)} backed up${t.failed ? ` · ${count(t.failed)} failed` : ''}`;
+      : `${count(t.total)} ${t.total === 1 ? 'file' : 'files'} · ${count(t.done)} backed up${t.failed ? ` · ${count(t.failed)} failed` : ''}${t.skipped ? ` · ${count(t.skipped)} skipped` : ''}`;
   }
 
   renderFailed() {
@@ -287,16 +502,77 @@ export class BackupView {
     this.failedKey = key;
     $('failed').hidden = failed.length === 0;
     $('failed-title').textContent = failed.length === 1 ? '1 upload failed' : `${count(failed.length)} uploads failed`;
-    const list = $('failed-list');
-    list.replaceChildren(...failed.reverse().map((a) => {
+    $('retry-all').hidden = failed.length < 2;
+    $('failed-list').replaceChildren(...failed.reverse().map((a) => {
       const li = document.createElement('li');
+      li.dataset.id = a.id;
+      const text = document.createElement('div');
+      text.className = 'failed-text';
       const name = document.createElement('span');
       name.className = 'name';
       name.textContent = a.name;
       const reason = document.createElement('span');
       reason.className = 'reason';
       reason.textContent = a.lastError ?? 'Unknown error';
-      li.append(name, reason);
+      text.append(name, reason);
+      li.append(text, this.actionButton('retry', a.name));
+      return li;
+    }));
+  }
+
+  /** Albums (folders) seen in this browser, with their include or exclude rule. */
+  renderAlbums() {
+    const albums = new Map();
+    for (const a of this.records.values()) {
+      if (!a.album) continue;
+      const k = a.album.toLowerCase();
+      const entry = albums.get(k) ?? { name: a.album, count: 0 };
+      entry.count += 1;
+      albums.set(k, entry);
+    }
+    const { include, exclude } = this.store.albums;
+    for (const name of [...include, ...exclude]) {
+      if (!albums.has(name.toLowerCase())) albums.set(name.toLowerCase(), { name, count: 0 });
+    }
+    const sorted = [...albums.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const key = JSON.stringify([sorted, include, exclude]);
+    if (key === this.albumsKey) return;
+    this.albumsKey = key;
+
+    // Albums appear once a folder was chosen or dropped; the drop zone says so.
+    $('albums').hidden = sorted.length === 0;
+    const summary = $('albums-summary');
+    if (include.length === 0) {
+      summary.textContent = exclude.length === 0
+        ? 'Every album is backed up. Include some to back up only those, or exclude any you want to leave out.'
+        : 'Every album is backed up except the excluded ones. Rules apply to files added from now on.';
+    } else {
+      summary.textContent = 'Only included albums are backed up, and exclusion wins. Rules apply to files added from now on.';
+    }
+    $('album-list').replaceChildren(...sorted.map(({ name, count: n }) => {
+      const li = document.createElement('li');
+      const text = document.createElement('div');
+      text.className = 'album-text';
+      const label = document.createElement('span');
+      label.className = 'album-name';
+      label.textContent = name;
+      const meta = document.createElement('span');
+      meta.className = 'album-meta';
+      const backed = this.store.admits(name);
+      meta.textContent = `${count(n)} ${n === 1 ? 'file' : 'files'} · ${backed ? 'backed up' : 'not backed up'}`;
+      li.classList.toggle('off', !backed);
+      text.append(label, meta);
+      const select = document.createElement('select');
+      select.dataset.album = name;
+      select.setAttribute('aria-label', `Rule for album ${name}`);
+      for (const [value, words] of [['', 'Default'], ['include', 'Include'], ['exclude', 'Exclude']]) {
+        const option = document.createElement('option');
+        option.value = value;
+        option.textContent = words;
+        select.append(option);
+      }
+      select.value = this.store.albumMode(name);
+      li.append(text, select);
       return li;
     }));
   }

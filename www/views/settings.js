@@ -1,6 +1,6 @@
-// The Settings view: the backup toggles of seed 002, saved as one JSON object in
-// localStorage under `ferry.settings` (the engine will read this policy later), notes on
-// what this browser cannot report, the signed-in account, sign-out and install.
+// The Settings view: the backup switches of seed 002, kept in the shared settings store
+// (localStorage `ferry.settings`) and applied by the engine as soon as they change; notes
+// on what this browser cannot report; the signed-in account, sign-out and install.
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,74 +12,60 @@ addEventListener('beforeinstallprompt', (e) => {
   document.getElementById('install').hidden = false;
 });
 
-export const SETTINGS_KEY = 'ferry.settings';
-
-export const DEFAULT_SETTINGS = Object.freeze({
-  backgroundBackup: true,
-  wifiOnly: true,
-  requireCharging: false,
-  cellularPhotos: false,
-  cellularVideos: false,
-});
-
-export function loadSettings() {
-  try {
-    return { ...DEFAULT_SETTINGS, ...JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? '{}') };
-  } catch {
-    return { ...DEFAULT_SETTINGS };
-  }
-}
-
 /** What this browser cannot do for each setting, in words; empty when it can. */
-function limitations() {
+function limitations(caps) {
   return {
     backgroundBackup: 'SyncManager' in globalThis
       ? ''
       : 'This browser does not support Background Sync, so backups run only while ferry is open.',
-    wifiOnly: navigator.connection?.type
+    wifiOnly: caps.networkType
       ? ''
-      : 'This browser does not report the network type, so ferry cannot tell Wi-Fi from mobile data here.',
-    requireCharging: typeof navigator.getBattery === 'function'
+      : 'This browser does not report the network type, so Wi-Fi only cannot be enforced here: ferry uploads whenever it is online.',
+    requireCharging: caps.battery
       ? ''
-      : 'This browser does not report whether the device is charging.',
+      : 'This browser does not report the battery, so ferry cannot tell whether the device is charging and uploads anyway.',
+    webLocks: caps.webLocks
+      ? ''
+      : 'This browser lacks Web Locks: keep ferry open in one tab at a time.',
   };
 }
 
 export class SettingsView {
-  constructor({ user, onSignOut }) {
-    this.settings = loadSettings();
+  constructor({ user, store, capabilities, onSignOut }) {
+    this.store = store;
     $('account-name').textContent = user.name ?? '';
     $('account-server').textContent = location.origin;
     $('sign-out').addEventListener('click', onSignOut);
 
-    const notes = limitations();
+    const notes = limitations(capabilities ?? {});
     for (const note of document.querySelectorAll('[data-note]')) {
       note.textContent = notes[note.dataset.note] ?? '';
       note.hidden = !note.textContent;
     }
     for (const input of document.querySelectorAll('[data-setting]')) {
-      input.checked = Boolean(this.settings[input.dataset.setting]);
-      input.addEventListener('change', () => {
-        this.settings[input.dataset.setting] = input.checked;
-        localStorage.setItem(SETTINGS_KEY, JSON.stringify(this.settings));
-        this.renderDependencies();
-      });
+      input.addEventListener('change', () => store.set({ [input.dataset.setting]: input.checked }));
     }
-    this.renderDependencies();
+    store.subscribe(() => this.render());
+    this.render();
     this.setUpInstall();
   }
 
-  /** With Wi-Fi only on, the mobile-data choices do not apply. */
-  renderDependencies() {
-    const wifiOnly = this.settings.wifiOnly;
+  render() {
+    const { settings } = this.store;
+    for (const input of document.querySelectorAll('[data-setting]')) {
+      input.checked = Boolean(settings[input.dataset.setting]);
+    }
+    // The mobile-data choices are exceptions to Wi-Fi only; with it off, mobile data is
+    // used for everything and they do not apply.
+    const off = !settings.wifiOnly;
     for (const key of ['cellularPhotos', 'cellularVideos']) {
       const input = document.querySelector(`[data-setting="${key}"]`);
-      input.disabled = wifiOnly;
-      input.closest('.toggle').classList.toggle('disabled', wifiOnly);
+      input.disabled = off;
+      input.closest('.toggle').classList.toggle('disabled', off);
     }
     for (const hint of document.querySelectorAll('[data-cellular-hint]')) {
       hint.dataset.original ??= hint.textContent;
-      hint.textContent = wifiOnly ? 'Turn off “Use Wi-Fi only” to choose.' : hint.dataset.original;
+      hint.textContent = off ? 'Mobile data is used for everything while “Use Wi-Fi only” is off.' : hint.dataset.original;
     }
   }
 
