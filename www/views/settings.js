@@ -15,9 +15,6 @@ addEventListener('beforeinstallprompt', (e) => {
 /** What this browser cannot do for each setting, in words; empty when it can. */
 function limitations(caps) {
   return {
-    backgroundBackup: 'SyncManager' in globalThis
-      ? ''
-      : 'This browser does not support Background Sync, so backups run only while ferry is open.',
     wifiOnly: caps.networkType
       ? ''
       : 'This browser does not report the network type, so Wi-Fi only cannot be enforced here: ferry uploads whenever it is online.',
