@@ -103,6 +103,18 @@ pub enum Hold {
 }
 
 impl Hold {
+    /// A stable code for programs (the serde name).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Paused => "paused",
+            Self::Offline => "offline",
+            Self::WaitingForWifi => "waiting-for-wifi",
+            Self::WaitingForCharging => "waiting-for-charging",
+            Self::LowBattery => "low-battery",
+        }
+    }
+
+    /// What it means, in words for the person whose backup it is.
     pub fn explain(self) -> &'static str {
         match self {
             Self::Paused => "Paused",
@@ -268,6 +280,20 @@ mod tests {
         assert_eq!(Link::from_browser(true, None, false), Link::Unknown);
         assert_eq!(MediaKind::of_mime("video/mp4"), MediaKind::Video);
         assert_eq!(MediaKind::of_mime("image/heic"), MediaKind::Photo);
+    }
+
+    #[test]
+    fn hold_codes_are_their_serde_names() {
+        use Hold::*;
+        for hold in [
+            Paused,
+            Offline,
+            WaitingForWifi,
+            WaitingForCharging,
+            LowBattery,
+        ] {
+            assert_eq!(serde_json::to_value(hold).unwrap(), hold.code());
+        }
     }
 
     #[test]

@@ -153,7 +153,9 @@ impl Backup {
     }
 
     /// Calls `listener(progress)` with the overall state: `{state: idle|running|held|halted,
-    /// reason, done, total, bytesDone, bytesTotal, current, bytesPerSecond, etaSeconds}`.
+    /// reason, reasonCode, done, total, bytesDone, bytesTotal, current, bytesPerSecond,
+    /// etaSeconds}`. `reasonCode` is one of `paused`, `offline`, `waiting-for-wifi`,
+    /// `waiting-for-charging`, `low-battery` (held) or `auth`, `quota` (halted).
     /// Returns a function that unsubscribes.
     #[wasm_bindgen(js_name = onProgress)]
     pub fn on_progress(&self, listener: Function) -> Function {

@@ -44,6 +44,9 @@ pub struct ProgressState {
     /// `idle`, `running`, `held` (see `reason`) or `halted` (see `reason`).
     pub state: &'static str,
     pub reason: Option<String>,
+    /// The reason as a stable code to switch on: `paused`, `offline`,
+    /// `waiting-for-wifi`, `waiting-for-charging`, `low-battery`, `auth` or `quota`.
+    pub reason_code: Option<&'static str>,
     /// Assets finished in this run, and all assets this run has taken on.
     pub done: u32,
     pub total: u32,
@@ -312,15 +315,27 @@ impl Engine {
         let tally = self.tally.borrow();
         let bytes_done =
             (tally.bytes_done + tally.in_flight.values().sum::<u64>()).min(tally.bytes_total);
-        let (state, reason) = match (self.halted.get(), self.hold.get(), self.running.get()) {
-            (Some(class), _, _) => ("halted", Some(class.explain().to_string())),
-            (None, Some(hold), true) => ("held", Some(hold.explain().to_string())),
-            (None, _, true) => ("running", None),
-            (None, _, false) => ("idle", None),
-        };
+        let (state, reason, reason_code) =
+            match (self.halted.get(), self.hold.get(), self.running.get()) {
+                (Some(class), _, _) => (
+                    "halted",
+                    Some(class.explain().to_string()),
+                    Some(if class == ErrorClass::Quota {
+                        "quota"
+                    } else {
+                        "auth"
+                    }),
+                ),
+                (None, Some(hold), true) => {
+                    ("held", Some(hold.explain().to_string()), Some(hold.code()))
+                }
+                (None, _, true) => ("running", None, None),
+                (None, _, false) => ("idle", None, None),
+            };
         ProgressState {
             state,
             reason,
+            reason_code,
             done: tally.done,
             total: tally.total,
             bytes_done,

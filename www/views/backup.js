@@ -37,10 +37,7 @@ const fileKey = (name, size, lastModified) => `${name}\u0000${size}\u0000${lastM
 /** Why the engine stopped: 'quota', 'auth', or 'other'; null when it did not. */
 export function haltKind(progress) {
   if (progress?.state !== 'halted') return null;
-  const reason = progress.reason ?? '';
-  if (/storage|full|quota/i.test(reason)) return 'quota';
-  if (/key|sign in|signed in/i.test(reason)) return 'auth';
-  return 'other';
+  return ['quota', 'auth'].includes(progress.reasonCode) ? progress.reasonCode : 'other';
 }
 
 /** Reads `readEntries` to the end: it answers in batches. */
