@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod policy;
 pub mod progress;
 pub mod retry;
+pub mod rufh;
 pub mod tus;
 pub mod upload;
 

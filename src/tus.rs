@@ -62,6 +62,8 @@ pub fn offset_headers() -> Vec<Header> {
 /// What a tus server said it supports, in its answer to `OPTIONS`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerSupport {
+    /// The server speaks tus (it answered with `Tus-Version`).
+    pub tus: bool,
     /// Small files can be sent in the creation request itself (one round trip).
     pub creation_with_upload: bool,
     pub termination: bool,
@@ -89,6 +91,7 @@ impl ServerSupport {
         let extensions = list("Tus-Extension");
         let has = |name: &str| extensions.iter().any(|e| e == name);
         Self {
+            tus: header("Tus-Version").is_some(),
             creation_with_upload: has("creation-with-upload"),
             termination: has("termination"),
             sha256_checksums: has("checksum")
@@ -399,13 +402,15 @@ mod tests {
     #[test]
     fn options_answer_tells_what_the_server_supports() {
         let headers = |name: &str| match name {
+            "Tus-Version" => Some("1.0.0".into()),
             "Tus-Extension" => Some("creation,creation-with-upload, Termination,checksum".into()),
             "Tus-Checksum-Algorithm" => Some("md5,sha1,sha256".into()),
             "Tus-Max-Size" => Some("1073741824".into()),
             _ => None,
         };
         let support = ServerSupport::from_options(204, headers);
-        assert!(support.creation_with_upload && support.termination && support.sha256_checksums);
+        assert!(support.tus && support.creation_with_upload && support.termination);
+        assert!(support.sha256_checksums);
         assert_eq!(support.max_size, Some(1 << 30));
 
         let sha1_only = |name: &str| match name {

@@ -12,10 +12,12 @@ use super::catalog::Catalog;
 use super::hash_worker::HashPool;
 use super::http::Server;
 use super::runner::{Engine, EngineConfig};
+use super::transfer::Requested;
 use crate::albums::{album_of, AlbumRules};
 use crate::asset::{Asset, AssetStatus};
 use crate::chunks::DEFAULT_CHUNK_SIZE;
 use crate::policy::Settings;
+use crate::rufh::InteropVersion;
 
 /// Options for `Backup.open`.
 #[derive(Deserialize)]
@@ -36,6 +38,10 @@ struct BackupOptions {
     /// Ask the server which files it already has before uploading. Defaults to true;
     /// set false for a plain tus server without ferry's dedup check.
     dedup: Option<bool>,
+    /// `auto` (default: tus when the server advertises it, else RUFH), `tus` or `rufh`.
+    protocol: Option<String>,
+    /// RUFH draft interop version: 6, 7 or 8 (default).
+    rufh_version: Option<u32>,
     /// Files uploading at once. Defaults to 3.
     concurrency: Option<usize>,
     /// Wi-Fi, cellular, charging and pause settings. Defaults: Wi-Fi only.
@@ -90,8 +96,8 @@ async fn storage_estimate() -> (u64, u64) {
 impl Backup {
     /// Opens the catalog, starts the hashing worker, and resumes unfinished work.
     /// `options`: `{ apiKey, endpoint?, tusEndpoint?, catalogName?, hashWorkerUrl?,
-    /// chunkSize?, concurrency?, dedup?, settings?, albums?, keepFilesUpTo?,
-    /// keepFilesBudget? }`.
+    /// protocol?, rufhVersion?, chunkSize?, concurrency?, dedup?, settings?, albums?,
+    /// keepFilesUpTo?, keepFilesBudget? }`.
     pub async fn open(options: JsValue) -> Result<Backup, JsError> {
         let options: BackupOptions = serde_wasm_bindgen::from_value(options)
             .map_err(|e| JsError::new(&format!("invalid Backup options: {e}")))?;
@@ -120,6 +126,21 @@ impl Backup {
                     super::http::describe_js_error(&e)
                 ))
             })?;
+        let rufh_version = match options.rufh_version {
+            None => InteropVersion::default(),
+            Some(n) => InteropVersion::from_number(n)
+                .ok_or_else(|| JsError::new(&format!("rufhVersion must be 6, 7 or 8, not {n}")))?,
+        };
+        let protocol = match options.protocol.as_deref().unwrap_or("auto") {
+            "auto" => Requested::Auto,
+            "tus" => Requested::Tus,
+            "rufh" => Requested::Rufh(rufh_version),
+            other => {
+                return Err(JsError::new(&format!(
+                    "protocol must be \"auto\", \"tus\" or \"rufh\", not {other:?}"
+                )))
+            }
+        };
         let keep = KeepFiles {
             up_to: options.keep_files_up_to.unwrap_or(64 << 20),
             budget: options.keep_files_budget.unwrap_or(1 << 30),
@@ -140,6 +161,7 @@ impl Backup {
             dedup: options.dedup.unwrap_or(true),
             settings: options.settings.unwrap_or_default(),
             albums: options.albums.unwrap_or_default(),
+            protocol,
         });
         engine.kick();
         Ok(Backup { engine, keep })

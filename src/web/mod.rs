@@ -8,6 +8,7 @@ pub mod hash;
 mod hash_worker;
 mod http;
 mod runner;
+mod transfer;
 
 /// `crypto.randomUUID()`, available on the page and in workers alike.
 pub(crate) fn random_id() -> String {

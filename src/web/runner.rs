@@ -18,7 +18,8 @@ use web_sys::{BroadcastChannel, File};
 use super::catalog::{Catalog, CatalogError};
 use super::device::Device;
 use super::hash_worker::HashPool;
-use super::http::{describe_js_error, reply_of, resolve_url, ApiError, Server};
+use super::http::{describe_js_error, ApiError, Server};
+use super::transfer::{AppendError, Protocol, Requested, Transfer};
 use crate::albums::AlbumRules;
 use crate::asset::{Asset, AssetStatus};
 use crate::dedup::{Candidate, CheckRequest, CheckResponse};
@@ -97,6 +98,8 @@ pub struct Engine {
     /// Files picked in this page, by asset id. Kept copies in IndexedDB are only for
     /// resuming after the page closes.
     pub live_files: RefCell<HashMap<String, File>>,
+    /// The protocol the page asked for (`auto` follows discovery).
+    protocol: Requested,
     /// What the tus server supports, learnt once from `OPTIONS`.
     support: RefCell<Option<ServerSupport>>,
     /// The server answered that it has no dedup check: every file is uploaded.
@@ -123,6 +126,7 @@ pub struct EngineConfig {
     pub dedup: bool,
     pub settings: Settings,
     pub albums: AlbumRules,
+    pub protocol: Requested,
 }
 
 fn jitter() -> f64 {
@@ -178,6 +182,7 @@ impl Engine {
                 running: Cell::new(false),
                 no_dedup: Cell::new(!config.dedup),
                 support: RefCell::default(),
+                protocol: config.protocol,
                 live_files: RefCell::default(),
                 more: Cell::new(false),
                 halted: Cell::new(None),
@@ -634,12 +639,12 @@ impl Engine {
     /// chunks. The whole file's digest is known; a part is hashed in a worker.
     async fn chunk_checksum(
         &self,
-        support: &ServerSupport,
+        transfer: &Transfer<'_>,
         file: &File,
         range: &std::ops::Range<u64>,
         file_digest: &str,
     ) -> Option<tus::Header> {
-        if !support.sha256_checksums {
+        if transfer.protocol != Protocol::Tus || !transfer.support.sha256_checksums {
             return None;
         }
         if range.start == 0 && range.end == file.size() as u64 {
@@ -761,36 +766,42 @@ impl Engine {
             self.chunk_size,
             self.retry,
         );
+        let protocol = Protocol::choose(self.protocol, &support);
         loop {
             if self.halted.get().is_some() {
                 return Ok(());
             }
+            if !self.cancelled.borrow().contains(&asset.id) {
+                self.wait_until_allowed(kind).await;
+            }
+            // Cloned per step: signing in again replaces the key mid-upload.
+            let server = self.server.borrow().clone();
+            let transfer = Transfer {
+                server: &server,
+                protocol,
+                support: &support,
+            };
             if self.cancelled.borrow().contains(&asset.id) {
                 if let Some(url) = upload.url() {
-                    // Termination is a courtesy: the server's expiry sweep cleans up anyway.
-                    let server = self.server.borrow().clone();
-                    let _ = server
-                        .send("DELETE", url, &tus::offset_headers(), None)
-                        .await;
+                    transfer.cancel(url).await;
                 }
                 asset.upload_url = None;
                 return Ok(self.skip(&mut asset, "Cancelled".into()).await?);
             }
-            self.wait_until_allowed(kind).await;
-            let server = self.server.borrow().clone();
             match upload.next() {
                 Action::Create => {
                     // A small file goes up in the creation request itself.
-                    let whole = 0..asset.size;
-                    let body = (support.creation_with_upload
-                        && asset.size > 0
-                        && asset.size <= upload.chunk_size())
-                    .then_some(&file);
-                    let checksum = match body {
-                        Some(file) => self.chunk_checksum(&support, file, &whole, &digest).await,
-                        None => None,
+                    let whole = if transfer.sends_whole_at_creation(asset.size, upload.chunk_size())
+                    {
+                        let range = 0..asset.size;
+                        Some((
+                            &file,
+                            self.chunk_checksum(&transfer, &file, &range, &digest).await,
+                        ))
+                    } else {
+                        None
                     };
-                    let result = create(&server, &asset, &digest, body, checksum).await;
+                    let result = transfer.create(&asset, &digest, whole).await;
                     upload.created(result, jitter());
                     if upload.url().is_some() {
                         asset.upload_url = upload.url().map(str::to_string);
@@ -799,14 +810,7 @@ impl Engine {
                     }
                 }
                 Action::AskOffset { url } => {
-                    let result = match server
-                        .send("HEAD", &url, &tus::offset_headers(), None)
-                        .await
-                    {
-                        Ok(response) => tus::current_offset(&reply_of(&response), asset.size)
-                            .map_err(Failure::from),
-                        Err(e) => Err(Failure::network(e.to_string())),
-                    };
+                    let result = transfer.offset(&url, asset.size).await;
                     upload.offset_known(result, jitter());
                     asset.upload_url = upload.url().map(str::to_string);
                     asset.done_bytes = upload.offset();
@@ -814,33 +818,29 @@ impl Engine {
                 }
                 Action::Send { url, range } => {
                     let started = super::now_ms();
-                    let chunk = file
+                    let chunk = match file
                         .slice_with_f64_and_f64(range.start as f64, range.end as f64)
-                        .map_err(|e| describe_js_error(&e));
-                    let result = match chunk {
-                        Ok(chunk) => {
-                            let mut headers = tus::chunk_headers(range.start);
-                            headers.extend(
-                                self.chunk_checksum(&support, &file, &range, &digest).await,
-                            );
-                            match server.send("PATCH", &url, &headers, Some(&chunk)).await {
-                                Ok(response) => {
-                                    let reply = reply_of(&response);
-                                    tus::chunk_accepted(&reply, range.start, range.end)
-                                        .map(|offset| (offset, reply.asset_id))
-                                        .map_err(Failure::from)
-                                }
-                                Err(e) => {
-                                    // A vanished file also fails the request: tell them apart.
-                                    if !readable(&chunk).await {
-                                        let reason = "The file could not be read any more; it may have been moved or deleted.";
-                                        return Ok(self.skip(&mut asset, reason.into()).await?);
-                                    }
-                                    Err(Failure::network(e.to_string()))
-                                }
-                            }
+                    {
+                        Ok(chunk) => chunk,
+                        Err(e) => {
+                            let reason =
+                                format!("The file could not be read: {}", describe_js_error(&e));
+                            return Ok(self.skip(&mut asset, reason).await?);
                         }
-                        Err(e) => Err(Failure::network(e)),
+                    };
+                    let checksum = self.chunk_checksum(&transfer, &file, &range, &digest).await;
+                    let result = match transfer
+                        .append(&url, &chunk, range, asset.size, checksum)
+                        .await
+                    {
+                        Ok(accepted) => Ok(accepted),
+                        Err(AppendError::Refused(failure)) => Err(failure),
+                        // A vanished file also fails the request: tell them apart.
+                        Err(AppendError::NoAnswer(_)) if !readable(&chunk).await => {
+                            let reason = "The file could not be read any more; it may have been moved or deleted.";
+                            return Ok(self.skip(&mut asset, reason.into()).await?);
+                        }
+                        Err(AppendError::NoAnswer(e)) => Err(Failure::network(e)),
                     };
                     upload.chunk_sent(result, super::now_ms() - started, jitter());
                     asset.upload_url = upload.url().map(str::to_string);
@@ -878,42 +878,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// Creates the tus upload for `asset`, declaring its checksum so the server verifies it.
-async fn create(
-    server: &Server,
-    asset: &Asset,
-    digest: &str,
-    body: Option<&File>,
-    checksum: Option<tus::Header>,
-) -> Result<(String, tus::Created), Failure> {
-    let endpoint = server.uploads.clone();
-    let modified = format!("{}", asset.last_modified as i64);
-    let metadata = [
-        ("filename", asset.name.as_str()),
-        ("filetype", asset.mime.as_str()),
-        ("checksum", digest),
-        ("fileModifiedAt", modified.as_str()),
-        ("deviceAssetId", asset.id.as_str()),
-    ];
-    let mut metadata = metadata.to_vec();
-    if let Some(album) = &asset.album {
-        metadata.push(("album", album.as_str()));
-    }
-    let mut headers = tus::creation_headers(asset.size, &metadata);
-    if body.is_some() {
-        headers.push(("Content-Type", tus::CHUNK_CONTENT_TYPE.to_string()));
-        headers.extend(checksum);
-    }
-    let response = server
-        .send("POST", &endpoint, &headers, body.map(|f| f.as_ref()))
-        .await
-        .map_err(|e| Failure::network(e.to_string()))?;
-    let created = tus::created(&reply_of(&response), asset.size)?;
-    let url =
-        resolve_url(&created.location, &endpoint).map_err(|e| Failure::network(e.to_string()))?;
-    Ok((url, created))
 }
 
 /// Whether a slice of a file can still be read.
