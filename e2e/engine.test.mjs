@@ -378,3 +378,38 @@ test('Wi-Fi only: on cellular the backup waits for Wi-Fi, and goes on Wi-Fi or w
   await waitForAll(page, ['uploaded'], 2, 15_000);
   await serverHas(server, [photo, video]);
 });
+
+test('a file over 4 GiB (sparse on disk) is hashed and uploaded with bounded memory', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { createHash } = await import('node:crypto');
+  const { createReadStream } = await import('node:fs');
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const path = `${dir}/huge.mov`;
+  const size = 4 * 1024 * MIB + 12345; // past 2^32, so no 32-bit offset survives
+  execFileSync('truncate', ['-s', String(size), path]);
+  const hash = createHash('sha256');
+  for await (const part of createReadStream(path, { highWaterMark: 8 * MIB })) hash.update(part);
+  const sha256 = hash.digest('hex');
+
+  const page = await browser.newPage();
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  await openEngine(page, server);
+  await addFiles(page, [path]);
+  let peakHeap = 0;
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    peakHeap = Math.max(peakHeap, metrics.find((m) => m.name === 'JSHeapUsedSize').value);
+    const [asset] = await assets(page);
+    if (asset?.status === 'uploaded') break;
+    assert.ok(!['failed', 'skipped'].includes(asset?.status), `ended ${asset?.status}: ${asset?.lastError}`);
+    assert.ok(Date.now() < deadline, 'the upload finished in time');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  console.log(`# 4 GiB upload: page JS heap peaked at ${(peakHeap / MIB).toFixed(1)} MiB`);
+  assert.ok(peakHeap < 256 * MIB, `page heap stayed bounded: ${(peakHeap / MIB).toFixed(1)} MiB`);
+  await serverHas(server, [{ name: 'huge.mov', sha256, size }]);
+});
