@@ -84,9 +84,14 @@ pub fn chromium() -> Result {
 
 /// The e2e suite's npm packages (playwright-core and friends), from package-lock.json.
 pub fn e2e_packages() -> Result {
-    let e2e = root().join("e2e");
-    let marker = e2e.join("node_modules/.package-lock.json");
-    let lock = e2e.join("package-lock.json");
+    npm_packages(&root().join("e2e"))
+}
+
+/// The npm packages of the project in `dir`, exactly as its package-lock.json says,
+/// installed only when the lock changed since the last install.
+pub fn npm_packages(dir: &Path) -> Result {
+    let marker = dir.join("node_modules/.package-lock.json");
+    let lock = dir.join("package-lock.json");
     let fresh = match (marker.metadata(), lock.metadata()) {
         (Ok(m), Ok(l)) => m.modified().ok() >= l.modified().ok(),
         _ => false,
@@ -95,7 +100,7 @@ pub fn e2e_packages() -> Result {
         return Ok(());
     }
     run(Command::new("npm")
-        .current_dir(&e2e)
+        .current_dir(dir)
         .args(["ci", "--no-audit", "--no-fund"])
         // playwright-core downloads nothing on install; this keeps any other package honest.
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))

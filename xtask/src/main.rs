@@ -5,7 +5,9 @@
 //! builds the wasm package with `wasm-bindgen --target web`, and runs the suites. Nothing
 //! is downloaded from outside the package registries.
 
+mod bench;
 mod install;
+mod package;
 mod suites;
 
 use std::path::{Path, PathBuf};
@@ -18,13 +20,19 @@ commands:
   serve [--listen ADDR] [--data DIR]   build everything and start ferry (default 127.0.0.1:8080, ./data)
   test                                 fmt, clippy (native + wasm32), native tests, wasm tests in
                                        headless Chromium (page + worker), Playwright e2e
-  build                                build the wasm package into www/pkg and the server";
+  build                                build the wasm package into www/pkg and the server
+  package                              build the npm package (Uploader, <ferry-uploader>, wasm)
+                                       into target/npm/ferry
+  bench [--quick]                      ferry against tus-js-client, Uppy, @tus/server and hash-wasm
+                                       in headless Chromium; writes BENCHMARKS.md and bench/charts/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("test") => suites::run_all(),
+        Some("bench") => bench::run_bench(&args[1..]),
+        Some("package") => package::build(),
         Some("build") => build_wasm(Profile::Release).and_then(|_| build_server(Profile::Release)),
         _ => {
             eprintln!("{USAGE}");

@@ -90,7 +90,12 @@ pub fn run_all() -> Result {
                 ),
         ),
     );
-    let e2e = match build_wasm(Profile::Release).and_then(|_| build_server(Profile::Dev)) {
+    // The e2e suite also loads the npm package and builds its Vite example.
+    let e2e_build = build_wasm(Profile::Release)
+        .and_then(|_| build_server(Profile::Dev))
+        .and_then(|_| crate::package::build())
+        .and_then(|_| install::npm_packages(&root().join("package/examples/vite")));
+    let e2e = match e2e_build {
         Ok(()) => counted(
             Command::new("node")
                 .current_dir(root())
