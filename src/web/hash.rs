@@ -18,13 +18,24 @@ pub const SLICE_BYTES: u64 = 4 * 1024 * 1024;
 #[error("could not read the file: {0} (was it moved or deleted after it was added?)")]
 pub struct UnreadableFile(pub String);
 
+/// Files up to this size are hashed in one call to the browser's native SHA-256
+/// (WebCrypto `digest`), about three times faster than `sha2` compiled to wasm; larger
+/// ones are streamed so memory stays bounded. Most photos are far below it.
+pub const ONE_SHOT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Computes the lowercase hex SHA-256 of `blob`, calling `on_progress` with the number
-/// of bytes hashed after each slice.
+/// of bytes hashed (after each slice, or once at the end for a small file).
 pub async fn sha256_of_blob(
     blob: &Blob,
     mut on_progress: impl FnMut(u64),
 ) -> Result<String, UnreadableFile> {
     let size = blob.size() as u64;
+    if size <= ONE_SHOT_BYTES {
+        if let Some(digest) = native_sha256(blob).await? {
+            on_progress(size);
+            return Ok(digest);
+        }
+    }
     let mut hasher = Sha256::new();
     let mut buffer = Vec::new();
     let mut offset = 0;
@@ -38,6 +49,38 @@ pub async fn sha256_of_blob(
         on_progress(offset);
     }
     Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// The SHA-256 of `blob` from WebCrypto, or `None` where `crypto.subtle` is missing
+/// (insecure contexts).
+async fn native_sha256(blob: &Blob) -> Result<Option<String>, UnreadableFile> {
+    let subtle = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
+        .and_then(|c| js_sys::Reflect::get(&c, &"subtle".into()))
+        .ok()
+        .filter(|s| !s.is_undefined());
+    let Some(subtle) = subtle else {
+        return Ok(None);
+    };
+    let describe = |e: JsValue| UnreadableFile(crate::web::http::describe_js_error(&e));
+    let bytes = JsFuture::from(blob.array_buffer())
+        .await
+        .map_err(describe)?;
+    let digest: js_sys::Function = js_sys::Reflect::get(&subtle, &"digest".into())
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| UnreadableFile("crypto.subtle.digest is missing".into()))?;
+    let promise = digest
+        .call2(&subtle, &"SHA-256".into(), &bytes)
+        .map_err(describe)?;
+    let hash = JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .map_err(describe)?;
+    let hex: String = js_sys::Uint8Array::new(&hash)
+        .to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Some(hex))
 }
 
 async fn read_slice(

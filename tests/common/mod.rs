@@ -51,6 +51,22 @@ async fn hashes_a_50_mib_blob_in_slices_like_native_sha2() {
     assert_eq!(reports.last().copied(), Some(50 * 1024 * 1024));
 }
 
+#[wasm_bindgen_test]
+async fn small_files_are_hashed_in_one_native_call() {
+    let bytes: Vec<u8> = (0..5u32 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let expected = format!("{:x}", Sha256::digest(&bytes));
+    let mut reports = Vec::new();
+    let digest = sha256_of_blob(&blob_of(&bytes), |done| reports.push(done))
+        .await
+        .unwrap();
+    assert_eq!(digest, expected);
+    assert_eq!(
+        reports,
+        vec![5 * 1024 * 1024],
+        "one report: WebCrypto, not slices"
+    );
+}
+
 fn fresh_catalog_name() -> String {
     format!("ferry-test-{}", js_sys::Math::random().to_bits())
 }
