@@ -133,7 +133,7 @@ test('a page on another origin imports the package from a third origin and uploa
   // Unsupported protocols fail loudly, with a stable code.
   const refused = await page.evaluate(() => {
     try {
-      new window.Uploader({ endpoint: '/api', protocol: 'rufh' });
+      new window.Uploader({ endpoint: '/api', protocol: 'multipart' });
       return null;
     } catch (e) {
       return { isError: e instanceof Error, code: e.code, message: e.message };

@@ -151,8 +151,10 @@ export interface UploaderOptions {
   endpoint?: string;
   /** Where uploads are created, if not `{endpoint}/uploads`: any tus 1.0 server. */
   tusEndpoint?: string;
-  /** `'tus'` (tus 1.0), or `'auto'` (the engine discovers the protocol; tus when the server advertises it). `'rufh'` and `'multipart'` throw `unsupported` for now. */
+  /** `'tus'` (tus 1.0), `'rufh'` (IETF Resumable Uploads for HTTP, draft interop version `rufhVersion`), or `'auto'` (the engine discovers the protocol: tus when the server advertises it, RUFH otherwise). `'multipart'` throws `unsupported` for now. */
   protocol?: 'auto' | 'tus' | 'rufh' | 'multipart';
+  /** RUFH draft interop version: 6, 7 or 8 (default 8). */
+  rufhVersion?: 6 | 7 | 8;
   /** A static key: `{ 'x-api-key': key }` or `{ Authorization: 'Bearer token' }`. Other headers throw `unsupported`. */
   headers?: AuthHeaders | Record<string, string>;
   /** Same as `headers: { 'x-api-key': apiKey }`. */

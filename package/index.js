@@ -51,8 +51,8 @@ export function errorCodeFor(message) {
   return 'unknown';
 }
 
-const PROTOCOLS = ['auto', 'tus'];
-const NOT_YET = ['rufh', 'multipart'];
+const PROTOCOLS = ['auto', 'tus', 'rufh'];
+const NOT_YET = ['multipart'];
 const EVENTS = ['progress', 'asset-state', 'asset-progress', 'complete', 'error', 'paused', 'resumed'];
 
 /** `x-api-key` or `Authorization: Bearer …` from a headers object, case-insensitively. */
@@ -175,10 +175,10 @@ export class Uploader {
     const o = { ...options };
     const protocol = o.protocol ?? 'auto';
     if (NOT_YET.includes(protocol)) {
-      throw new FerryError('unsupported', `ferry-uploader: protocol "${protocol}" is not supported yet; use "auto" or "tus"`);
+      throw new FerryError('unsupported', `ferry-uploader: protocol "${protocol}" is not supported yet; use "auto", "tus" or "rufh"`);
     }
     if (!PROTOCOLS.includes(protocol)) {
-      throw new FerryError('invalid-options', `ferry-uploader: protocol must be "auto" or "tus", not ${JSON.stringify(protocol)}`);
+      throw new FerryError('invalid-options', `ferry-uploader: protocol must be "auto", "tus" or "rufh", not ${JSON.stringify(protocol)}`);
     }
     if (o.metadata && Object.keys(o.metadata).length) {
       throw new FerryError('unsupported', 'ferry-uploader: custom tus metadata is not supported yet; the engine sends filename, filetype, checksum, dates and album');
@@ -227,6 +227,7 @@ export class Uploader {
       catalogName: this.catalog,
       hashWorkerUrl: hashWorkerUrl(),
       protocol,
+      ...(o.rufhVersion ? { rufhVersion: o.rufhVersion } : {}),
       dedup: o.dedup ?? !(this.tusEndpoint && !this.endpoint),
       settings,
     };
