@@ -318,11 +318,13 @@ impl Backup {
                     .insert(asset.id.clone(), file);
                 items.push((asset, kept));
             }
+            items.extend(excluded.into_iter().map(|asset| (asset, None)));
+            // One transaction writes every record; listeners then hear of each.
             engine.catalog.add(&items).await.map_err(js_error)?;
             let ids = Array::new();
-            for asset in items.iter().map(|(a, _)| a).chain(&excluded) {
+            for (asset, _) in &items {
                 ids.push(&asset.id.as_str().into());
-                engine.save(asset).await.map_err(js_error)?;
+                engine.notify(asset);
             }
             engine.kick();
             Ok(ids.into())

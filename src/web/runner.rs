@@ -267,7 +267,8 @@ impl Engine {
         Ok(())
     }
 
-    fn notify(&self, asset: &Asset) {
+    /// Tells this tab's listeners, and the other tabs, about an asset's new state.
+    pub fn notify(&self, asset: &Asset) {
         let value = to_js(asset);
         self.tell(&self.listeners, &value);
         if let Some(channel) = &self.channel {
