@@ -1,0 +1,614 @@
+// `cargo xtask bench [--quick]`: ferry against its peers, side by side, in one run, in
+// Debian's Chromium (playwright-core, never a downloaded browser), on loopback only.
+// Writes BENCHMARKS.md and bench/charts/*.svg, and prints the key figures.
+//
+// Env: FERRY_SERVER_BIN (release ferry-server), FERRY_WWW (www/ with pkg/), CHROMIUM.
+import { mkdtempSync, rmSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+import { chromium } from 'playwright-core';
+import { seededFile, seededFiles } from './lib/files.mjs';
+import { countingProxy, procMemory, rendererPids, startFerryServer, startTusHost, WWW } from './lib/servers.mjs';
+import { writeReport } from './lib/report.mjs';
+
+const QUICK = process.argv.includes('--quick');
+const MIB = 1024 * 1024;
+const CFG = QUICK
+  ? { runs: 1, hash: [128, 128], small: [20, 5], large: [64], rerun: 1000, rerunRuns: 1, resume: 256, budget: 170 }
+  : { runs: 3, hash: [256, 256, 256, 256], small: [200, 5], large: [256, 256], rerun: 10000, rerunRuns: 1, resume: 1024, budget: 840 };
+const STARTED = Date.now();
+const left = () => Number(process.env.BENCH_BUDGET ?? CFG.budget) * 1000 - (Date.now() - STARTED);
+const log = (...a) => console.error(`[bench ${((Date.now() - STARTED) / 1000).toFixed(0).padStart(4)} s]`, ...a);
+
+function withTimeout(promise, ms, label) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${label}: timed out after ${(ms / 1000).toFixed(0)} s`)), ms); }),
+  ]);
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const pageErrors = new Map();
+const tmp = mkdtempSync(join(tmpdir(), 'ferry-bench-'));
+let browser;
+async function cleanup() {
+  await browser?.close().catch(() => {});
+  rmSync(tmp, { recursive: true, force: true });
+}
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, async () => { await cleanup(); process.exit(130); });
+
+async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** A fresh context (own IndexedDB and localStorage) with one page at `url`. */
+async function newPage(url) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const seen = new Set();
+  page.on('pageerror', (e) => {
+    pageErrors.set(e.message, (pageErrors.get(e.message) ?? 0) + 1);
+    if (!seen.has(e.message)) { seen.add(e.message); log(`pageerror: ${e.message}`); }
+  });
+  await page.goto(url);
+  return { context, page };
+}
+
+/** Picks `paths` through a real file input (a new one each time). */
+async function pick(page, paths) {
+  await page.evaluate(() => {
+    document.querySelector('#pick')?.remove();
+    document.body.append(Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'pick' }));
+  });
+  await page.setInputFiles('#pick', paths);
+}
+
+// ---------------------------------------------------------------------------------------
+// In-page helpers (installed with page.evaluate).
+
+/** Opens ferry's engine in the page and installs `window.benchAdd`. */
+async function openEngine(page, options) {
+  await page.evaluate(async (options) => {
+    const { default: init, Backup } = await import('/pkg/ferry.js');
+    await init();
+    window.backup = await Backup.open({ hashWorkerUrl: '/hash-worker.js', ...options });
+    window.benchState = new Map();
+    window.benchErrors = [];
+    window.benchSeen = {};
+    window.backup.onChange((a) => {
+      window.benchSeen[a.status] = (window.benchSeen[a.status] ?? 0) + 1;
+      window.benchState.set(a.id, a.status);
+      if (a.status === 'failed') window.benchErrors.push(`${a.name}: ${a.lastError}`);
+      window.benchCheck?.();
+    });
+    // Adds the picked files; resolves with the page's elapsed ms once every new asset is in `statuses`.
+    window.benchAdd = async (statuses) => {
+      const longTasks = [];
+      const observer = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push(e.duration); });
+      observer.observe({ type: 'longtask' });
+      window.benchSeen = {};
+      const t0 = performance.now();
+      let ids = null;
+      let resolve;
+      const done = new Promise((r) => { resolve = r; });
+      window.benchCheck = (via = 'event') => {
+        if (ids && ids.every((id) => statuses.includes(window.benchState.get(id)))) { window.benchVia = via; resolve(); }
+      };
+      ids = await window.backup.add(document.querySelector('#pick').files);
+      const tAdd = performance.now();
+      window.benchCheck();
+      const poll = setInterval(async () => {
+        for (const a of await window.backup.assets(1e6)) window.benchState.set(a.id, a.status);
+        window.benchCheck('poll');
+      }, 5000);
+      await done;
+      const ms = performance.now() - t0;
+      clearInterval(poll);
+      observer.disconnect();
+      return { ms, seen: window.benchSeen, addMs: tAdd - t0, via: window.benchVia, count: ids.length, longTasks: longTasks.length, longestTask: Math.max(0, ...longTasks) };
+    };
+  }, options);
+}
+
+async function installTus(page) {
+  await page.addScriptTag({ url: '/vendor/tus-js-client/dist/tus.min.js' });
+  await page.evaluate(() => {
+    const pool = async (items, n, fn) => {
+      let i = 0;
+      await Promise.all(Array.from({ length: n }, async () => { while (i < items.length) await fn(items[i++]); }));
+    };
+    const options = (file, endpoint, resolve, reject) => ({
+      endpoint, metadata: { filename: file.name, filetype: file.type }, onError: reject, onSuccess: resolve,
+    });
+    // Fresh upload of every picked file, `n` at a time, tus-js-client's defaults otherwise.
+    window.tusUploadAll = async (endpoint, n) => {
+      const longTasks = [];
+      const observer = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push(e.duration); });
+      observer.observe({ type: 'longtask' });
+      const files = [...document.querySelector('#pick').files];
+      const t0 = performance.now();
+      await pool(files, n, (file) => new Promise((resolve, reject) => {
+        new tus.Upload(file, options(file, endpoint, resolve, reject)).start();
+      }));
+      observer.disconnect();
+      return { ms: performance.now() - t0, count: files.length, longTasks: longTasks.length, longestTask: Math.max(0, ...longTasks) };
+    };
+    // The documented resume pattern: findPreviousUploads, resumeFromPreviousUpload, start.
+    window.tusResumeAll = async (endpoint, n) => {
+      const files = [...document.querySelector('#pick').files];
+      let resumed = 0;
+      const t0 = performance.now();
+      await pool(files, n, (file) => new Promise((resolve, reject) => {
+        const upload = new tus.Upload(file, options(file, endpoint, resolve, reject));
+        upload.findPreviousUploads().then((previous) => {
+          if (previous.length) { resumed += 1; upload.resumeFromPreviousUpload(previous[0]); }
+          upload.start();
+        }, reject);
+      }));
+      return { ms: performance.now() - t0, count: files.length, resumed };
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Hashing.
+
+async function benchHashing(host, files, results) {
+  const { context, page } = await newPage(`${host.url}/bench/blank.html`);
+  try {
+    await pick(page, files.map((f) => f.path));
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    results.cores = cores;
+    const systems = [
+      ['ferry, 1 worker', '/bench/ferry-hash-worker.js', 1],
+      [`ferry, pool of ${cores}`, '/bench/ferry-hash-worker.js', cores],
+      ['hash-wasm, 1 worker', '/bench/hashwasm-worker.js', 1],
+      ['WebCrypto digest, 1 worker', '/bench/webcrypto-worker.js', 1],
+    ];
+    for (let run = 0; run < CFG.runs; run++) {
+      // Rotate the order, so no system always gets the coldest or warmest page cache.
+      for (let k = 0; k < systems.length; k++) {
+        const [name, url, n] = systems[(k + run) % systems.length];
+        const out = await withTimeout(page.evaluate(async ({ url, n }) => {
+          const files = [...document.querySelector('#pick').files];
+          const workers = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+            const w = new Worker(url, { type: 'module' });
+            w.onerror = (e) => reject(new Error(`worker ${url}: ${e.message}`));
+            w.onmessage = ({ data }) => { if (data.ready) resolve(w); };
+          })));
+          const ask = (w, file) => new Promise((resolve, reject) => {
+            w.onmessage = ({ data }) => (data.error ? reject(new Error(data.error)) : resolve(data));
+            w.postMessage({ file });
+          });
+          // Warm up each worker (wasm compile, JIT) on 4 MiB first.
+          for (const w of workers) await ask(w, files[0].slice(0, 4 * 1024 * 1024));
+          const hexes = new Array(files.length);
+          let next = 0;
+          const t0 = performance.now();
+          await Promise.all(workers.map(async (w) => {
+            while (next < files.length) {
+              const i = next++;
+              hexes[i] = (await ask(w, files[i])).hex;
+            }
+          }));
+          const ms = performance.now() - t0;
+          for (const w of workers) w.terminate();
+          return { ms, hexes, bytes: files.reduce((s, f) => s + f.size, 0) };
+        }, { url, n }), 240_000, `hashing ${name}`);
+        const wrong = out.hexes.findIndex((h, i) => h !== files[i].sha256);
+        if (wrong >= 0) throw new Error(`${name} hashed ${files[wrong].name} to ${out.hexes[wrong]}, expected ${files[wrong].sha256}`);
+        const mbps = out.bytes / MIB / (out.ms / 1000);
+        (results.hashing[name] ??= []).push(mbps);
+        log(`hashing run ${run + 1}: ${name.padEnd(28)} ${mbps.toFixed(0)} MiB/s`);
+      }
+    }
+  } finally {
+    await context.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 2 + 5. Fresh backup wall time, with memory sampled over time.
+
+function sampler(page, serverPid) {
+  const samples = [];
+  let stop = false;
+  let pids = rendererPids();
+  const t0 = Date.now();
+  const loop = (async () => {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    while (!stop) {
+      let heap = 0;
+      try {
+        const { metrics } = await cdp.send('Performance.getMetrics');
+        heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+      } catch { /* page navigating */ }
+      if (samples.length % 20 === 0) pids = rendererPids();
+      const renderer = pids.reduce((s, p) => s + procMemory(p).rss, 0);
+      samples.push({ t: (Date.now() - t0) / 1000, renderer, heap, server: procMemory(serverPid).rss });
+      await sleep(250);
+    }
+    await cdp.detach().catch(() => {});
+  })();
+  return { samples, stop: async () => { stop = true; await loop; } };
+}
+
+const FRESH_SYSTEMS = ['ferry → ferry-server', 'ferry → @tus/server', 'tus-js-client → @tus/server', 'Uppy + @uppy/tus → @tus/server'];
+
+async function freshRun(system, paths, totalBytes, run, results) {
+  const onFerry = system === 'ferry → ferry-server';
+  const server = onFerry ? await startFerryServer(tmp) : await startTusHost(tmp);
+  const { context, page } = await newPage(onFerry ? `${server.url}/healthz` : `${server.url}/bench/blank.html`);
+  try {
+    if (system.startsWith('ferry')) {
+      await openEngine(page, onFerry
+        ? { apiKey: server.apiKey, catalogName: `bench-fresh-${run}` }
+        : { apiKey: 'bench', catalogName: `bench-fresh-${run}`, tusEndpoint: server.tusEndpoint, dedup: false });
+    } else if (system.startsWith('tus-js-client')) {
+      await installTus(page);
+    } else {
+      await page.addScriptTag({ url: '/vendor/uppy/dist/uppy.min.js' });
+    }
+    await pick(page, paths);
+    await sleep(500);
+    const mem = sampler(page, server.pid);
+    await sleep(750); // idle baseline
+    let out;
+    try {
+      const timeout = Math.max(30_000, Math.min(300_000, left() - 60_000));
+      if (system.startsWith('ferry')) {
+        out = await withTimeout(page.evaluate(() => window.benchAdd(['uploaded'])), timeout, system);
+        const errors = await page.evaluate(() => window.benchErrors);
+        if (errors.length) throw new Error(`${system}: ${errors.slice(0, 3).join('; ')}`);
+      } else if (system.startsWith('tus-js-client')) {
+        out = await withTimeout(page.evaluate((e) => window.tusUploadAll(e, 3), server.tusEndpoint), timeout, system);
+      } else {
+        out = await withTimeout(page.evaluate(async (endpoint) => {
+          const longTasks = [];
+          const observer = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push(e.duration); });
+          observer.observe({ type: 'longtask' });
+          const uppy = new Uppy.Uppy({ autoProceed: false });
+          uppy.use(Uppy.Tus, { endpoint });
+          const files = [...document.querySelector('#pick').files];
+          const t0 = performance.now();
+          uppy.addFiles(files.map((f) => ({ name: f.name, type: f.type, data: f, source: 'Local', isRemote: false })));
+          const result = await uppy.upload();
+          observer.disconnect();
+          if (result.failed.length) throw new Error(`Uppy: ${result.failed.length} failed: ${result.failed[0].error}`);
+          return { ms: performance.now() - t0, count: result.successful.length, longTasks: longTasks.length, longestTask: Math.max(0, ...longTasks), version: Uppy.Uppy.VERSION };
+        }, server.tusEndpoint), timeout, system);
+        results.uppyVersion = out.version;
+      }
+    } finally {
+      await mem.stop();
+    }
+    if (out.count !== paths.length) throw new Error(`${system}: ${out.count} of ${paths.length} files`);
+    if (onFerry) {
+      const res = await fetch(`${server.url}/api/assets?limit=1000`, { headers: { 'x-api-key': server.apiKey } });
+      const n = (await res.json()).items.length;
+      if (n !== paths.length) throw new Error(`ferry-server holds ${n} assets, expected ${paths.length}`);
+    }
+    const r = (results.fresh[system] ??= { wall: [], mbps: [], longTasks: [], longestTask: [], rendererPeak: [], rendererIdle: [], heapPeak: [], serverPeak: [] });
+    const idle = mem.samples.slice(0, 3);
+    r.wall.push(out.ms / 1000);
+    r.mbps.push(totalBytes / MIB / (out.ms / 1000));
+    r.longTasks.push(out.longTasks);
+    r.longestTask.push(out.longestTask);
+    r.rendererIdle.push(Math.min(...idle.map((s) => s.renderer)));
+    r.rendererPeak.push(Math.max(...mem.samples.map((s) => s.renderer)));
+    r.heapPeak.push(Math.max(...mem.samples.map((s) => s.heap)));
+    r.serverPeak.push(procMemory(server.pid).hwm);
+    if (run === 0) results.memory[system] = mem.samples;
+    log(`fresh run ${run + 1}: ${system.padEnd(32)} ${(out.ms / 1000).toFixed(1)} s${out.via ? ` (${out.via})` : ''}, ${(totalBytes / MIB / (out.ms / 1000)).toFixed(0)} MiB/s, renderer peak ${(r.rendererPeak.at(-1) / MIB).toFixed(0)} MiB, server peak ${(r.serverPeak.at(-1) / MIB).toFixed(0)} MiB`);
+  } finally {
+    await context.close();
+    await server.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Re-run over files already backed up.
+
+async function benchRerunFerry(paths, results, gate) {
+  const server = await startFerryServer(tmp);
+  const { context, page } = await newPage(`${server.url}/healthz`);
+  const counts = { checks: 0, patches: 0, creations: 0 };
+  page.on('request', (r) => {
+    if (r.url().endsWith('/bulk-upload-check')) counts.checks += 1;
+    if (r.method() === 'PATCH') counts.patches += 1;
+    if (r.method() === 'POST' && r.url().endsWith('/api/uploads')) counts.creations += 1;
+  });
+  const r = (results.rerun.ferry = { rerun: [] });
+  try {
+    const options = { apiKey: server.apiKey, catalogName: 'bench-rerun' };
+    // The first backup is setup, not a figure: 8 uploads at a time to save time.
+    await openEngine(page, { ...options, concurrency: Number(process.env.SETUP_CONC ?? 8) });
+    await pick(page, paths);
+    const first = await withTimeout(page.evaluate(() => window.benchAdd(['uploaded'])), Math.max(60_000, left() - 200_000), 'ferry first backup of the small files');
+    r.first = first.ms / 1000;
+    r.firstLongTasks = first.longTasks;
+    r.firstLongestTask = first.longestTask;
+    log(`re-run: ferry first backup of ${paths.length} files ${r.first.toFixed(1)} s (set-up)`);
+    await gate;
+    for (let run = 0; run < CFG.rerunRuns; run++) {
+      await page.reload();
+      await openEngine(page, options);
+      await pick(page, paths);
+      const before = { ...counts };
+      const out = await withTimeout(page.evaluate(() => window.benchAdd(['duplicate', 'uploaded'])), Math.max(30_000, Math.min(300_000, left() / 2)), 'ferry re-run');
+      r.rerun.push(out.ms / 1000);
+      r.addMs = out.addMs;
+      r.seen = out.seen;
+      r.requests = { checks: counts.checks - before.checks, patches: counts.patches - before.patches, creations: counts.creations - before.creations };
+      log(`re-run ${run + 1}: ferry ${(out.ms / 1000).toFixed(2)} s, add() resolved after ${(out.addMs / 1000).toFixed(2)} s (${JSON.stringify(r.requests)}; changes ${JSON.stringify(out.seen)})`);
+    }
+  } finally {
+    await context.close();
+    await server.close();
+  }
+}
+
+async function benchRerunTus(paths, results, gate) {
+  const host = await startTusHost(tmp);
+  const { context, page } = await newPage(`${host.url}/bench/blank.html`);
+  const heads = { n: 0 };
+  page.on('request', (r) => { if (r.method() === 'HEAD') heads.n += 1; });
+  const r = (results.rerun.tus = { rerun: [] });
+  try {
+    await installTus(page);
+    await pick(page, paths);
+    // The first upload is setup, not a figure: 8 at a time to save time.
+    const first = await withTimeout(page.evaluate((e) => window.tusUploadAll(e, 8), host.tusEndpoint), Math.max(60_000, left() - 120_000), 'tus-js-client first upload of the small files');
+    r.first = first.ms / 1000;
+    r.firstLongTasks = first.longTasks;
+    r.firstLongestTask = first.longestTask;
+    log(`re-run: tus-js-client first upload of ${paths.length} files ${r.first.toFixed(1)} s (set-up)`);
+    await gate;
+    for (let run = 0; run < CFG.rerunRuns; run++) {
+      await page.reload();
+      await installTus(page);
+      await pick(page, paths);
+      const before = heads.n;
+      const limit = Math.max(20_000, Math.min(300_000, left() - 20_000));
+      const t0 = Date.now();
+      try {
+        const out = await withTimeout(page.evaluate((e) => window.tusResumeAll(e, 3), host.tusEndpoint), limit, 'tus-js-client re-run');
+        if (out.resumed !== paths.length) throw new Error(`tus-js-client found ${out.resumed} of ${paths.length} previous uploads`);
+        r.rerun.push(out.ms / 1000);
+        r.heads = heads.n - before;
+        log(`re-run ${run + 1}: tus-js-client ${(out.ms / 1000).toFixed(2)} s (${r.heads} HEADs)`);
+      } catch (e) {
+        if (!/timed out/.test(e.message)) throw e;
+        r.timedOut = (Date.now() - t0) / 1000;
+        log(`re-run ${run + 1}: tus-js-client still running after ${r.timedOut.toFixed(0)} s; stopped`);
+        break;
+      }
+    }
+  } finally {
+    await context.close();
+    await host.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Resume waste: reload at 50 % of a large upload.
+
+async function resumeRun(system, file, results) {
+  const onFerry = system === 'ferry → ferry-server';
+  const server = onFerry ? await startFerryServer(tmp) : await startTusHost(tmp);
+  const proxy = await countingProxy(server.url);
+  const { context, page } = await newPage(onFerry ? `${proxy.url}/healthz` : `${proxy.url}/bench/blank.html`);
+  const patches = [];
+  const acked = [];
+  page.on('request', (r) => { if (r.method() === 'PATCH') patches.push(Number(r.headers()['upload-offset'])); });
+  page.on('response', (r) => {
+    const offset = r.headers()['upload-offset'];
+    if (r.request().method() === 'PATCH' && r.status() === 204 && offset) acked.push(Number(offset));
+  });
+  const endpoint = `${proxy.url}/files`;
+  const options = { apiKey: server.apiKey ?? 'bench', catalogName: 'bench-resume' };
+  try {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    const throttle = (bps) => cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bps });
+    if (onFerry) await openEngine(page, options); else await installTus(page);
+    await pick(page, [file.path]);
+    // Throttled so that the reload lands close to the half.
+    await throttle(QUICK ? 48 * MIB : 96 * MIB);
+    if (onFerry) {
+      await page.evaluate(() => { window.benchAdd(['uploaded']); });
+    } else {
+      await page.evaluate((endpoint) => {
+        const file = document.querySelector('#pick').files[0];
+        new tus.Upload(file, { endpoint, metadata: { filename: file.name, filetype: file.type } }).start();
+      }, endpoint);
+    }
+    const deadline = Date.now() + 120_000;
+    while (proxy.counter.uploadBody < file.size / 2) {
+      if (Date.now() > deadline) throw new Error(`${system}: the upload did not reach half in 120 s (${proxy.counter.uploadBody} bytes)`);
+      await sleep(10);
+    }
+    const atReload = proxy.counter.uploadBody;
+    const ackedBefore = Math.max(0, ...acked);
+    const sentBefore = patches.length;
+    await page.reload();
+    await throttle(-1);
+    let resumed;
+    if (onFerry) {
+      await openEngine(page, options);
+      await openEngine(page, options);
+      // The engine resumes by itself when the browser kept the File in IndexedDB; when it
+      // did not, the asset says "Add it again to continue where its backup stopped", so the
+      // file is picked again, as tus-js-client's is.
+      await sleep(1000);
+      const before = await page.evaluate(() => window.backup.assets(10));
+      resumed = { repicked: before[0]?.status === 'skipped' };
+      if (resumed.repicked) {
+        await pick(page, [file.path]);
+        await withTimeout(page.evaluate(() => window.benchAdd(['uploaded', 'duplicate'])), 180_000, `${system} after reload`);
+      } else {
+        await withTimeout((async () => {
+          for (;;) {
+            const all = await page.evaluate(() => window.backup.assets(10));
+            if (all.every((a) => a.status === 'uploaded')) return;
+            if (all[0]?.status === 'failed') throw new Error(`ferry: ${all[0].lastError}`);
+            await sleep(100);
+          }
+        })(), 180_000, `${system} after reload`);
+      }
+      const statuses = (await page.evaluate(() => window.backup.assets(10))).map((a) => a.status);
+      if (!statuses.includes('uploaded')) throw new Error(`ferry after reload: ${statuses}`);
+    } else {
+      await installTus(page);
+      await pick(page, [file.path]);
+      resumed = await withTimeout(page.evaluate((e) => window.tusResumeAll(e, 1), endpoint), 180_000, `${system} after reload`);
+      if (resumed.resumed !== 1) throw new Error('tus-js-client did not find its previous upload');
+    }
+    const resumeOffset = patches[sentBefore];
+    // ferry's chunks adapt (8 MiB first, up to 64 MiB): the chunk in flight at the reload is
+    // about the size of the one before it.
+    const chunk = onFerry && sentBefore >= 2 ? patches[sentBefore - 1] - patches[sentBefore - 2] : null;
+    const wire = proxy.counter.uploadBody;
+    const r = (results.resume[system] ??= []);
+    r.push({ atReload, ackedBefore: onFerry ? ackedBefore : null, resumeOffset, wire, twice: wire - file.size, size: file.size, chunk, repicked: resumed?.repicked ?? true });
+    log(`resume: ${system.padEnd(30)} reload at ${(atReload / MIB).toFixed(0)} MiB sent; resumed at ${(resumeOffset / MIB).toFixed(1)} MiB; bytes sent twice ${((wire - file.size) / MIB).toFixed(2)} MiB`);
+  } finally {
+    await context.close();
+    await proxy.close();
+    await server.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const meminfo = readFileSync('/proc/meminfo', 'utf8');
+  return {
+    cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? 'unknown',
+    cores: (cpuinfo.match(/^processor\s*:/gm) ?? []).length,
+    ram: Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) * 1024,
+    load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    node: process.version,
+    commit: (() => {
+      try {
+        const root = new URL('..', import.meta.url).pathname;
+        const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+        const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'server', 'www', 'Cargo.toml', 'Cargo.lock'], { cwd: root, encoding: 'utf8' }).trimEnd();
+        return dirty ? `${head} with uncommitted changes to ${[...new Set(dirty.split('\n').map((l) => l.slice(3).split('/')[0]))].join(', ')}` : head;
+      } catch { return 'unknown'; }
+    })(),
+  };
+}
+
+function sizes() {
+  const nm = new URL('./node_modules/', import.meta.url).pathname;
+  const gz = (paths) => paths.reduce((s, p) => s + gzipSync(readFileSync(p), { level: 9 }).length, 0);
+  const raw = (paths) => paths.reduce((s, p) => s + statSync(p).size, 0);
+  const ferry = ['pkg/ferry.js', 'pkg/ferry_bg.wasm', 'hash-worker.js'].map((p) => join(WWW, p));
+  const tus = [join(nm, 'tus-js-client/dist/tus.min.js')];
+  const uppy = [join(nm, 'uppy/dist/uppy.min.js')];
+  return {
+    'ferry (ferry.js + ferry_bg.wasm + hash-worker.js)': { raw: raw(ferry), gzip: gz(ferry) },
+    'tus-js-client (tus.min.js)': { raw: raw(tus), gzip: gz(tus) },
+    'Uppy, all plugins (uppy.min.js)': { raw: raw(uppy), gzip: gz(uppy) },
+  };
+}
+
+async function main() {
+  const results = {
+    quick: QUICK, runs: CFG.runs, cfg: CFG, machine: machine(), date: new Date().toISOString(),
+    hashing: {}, fresh: {}, memory: {}, rerun: {}, resume: {}, errors: {}, sizes: sizes(),
+  };
+  const only = process.env.BENCH_ONLY?.split(',');
+  const section = async (name, fn) => {
+    if (only && !only.some((o) => name.startsWith(o))) return;
+    try { await fn(); } catch (e) { results.errors[name] = e.message.split('\n').slice(0, 6).join(' '); log(`${name} FAILED: ${e.message}`); }
+  };
+  browser = await launch();
+  results.machine.chromium = browser.version();
+  const versions = JSON.parse(readFileSync(new URL('./package-lock.json', import.meta.url), 'utf8')).packages;
+  results.versions = Object.fromEntries(['tus-js-client', 'uppy', '@uppy/core', '@uppy/tus', '@tus/server', '@tus/file-store', 'hash-wasm', 'playwright-core']
+    .map((p) => [p, versions[`node_modules/${p}`]?.version]));
+  log(`${QUICK ? 'quick' : 'full'} run, ${CFG.runs} run(s) per figure, temp dir ${tmp}`);
+
+  // Inputs, generated from the fixed seed.
+  const files = join(tmp, 'files');
+  const hashFiles = CFG.hash.map((mib, i) => seededFile(join(files, 'hash'), `VID_${i}.mp4`, mib * MIB, 100 + i, { hash: true }));
+  const small = seededFiles(join(files, 'fresh'), 'IMG_', CFG.small[0], CFG.small[1] * MIB, CFG.small[1] * MIB, 1000);
+  const large = CFG.large.map((mib, i) => seededFile(join(files, 'fresh'), `MOV_${i}.mp4`, mib * MIB, 200 + i));
+  const freshPaths = [...small.map((f) => f.path), ...large.map((f) => f.path)];
+  const freshBytes = CFG.small[0] * CFG.small[1] * MIB + CFG.large.reduce((s, m) => s + m * MIB, 0);
+  log(`generated the hashing and fresh-backup files (${((CFG.hash.reduce((a, b) => a + b, 0) + freshBytes / MIB) / 1024).toFixed(2)} GiB)`);
+
+  const host = await startTusHost(tmp);
+  await section('hashing', () => benchHashing(host, hashFiles, results));
+  await host.close();
+
+  await section('fresh', async () => {
+    for (let run = 0; run < CFG.runs; run++) {
+      for (let k = 0; k < FRESH_SYSTEMS.length; k++) {
+        const system = FRESH_SYSTEMS[(k + run) % FRESH_SYSTEMS.length];
+        if (run > 0 && left() < 300_000) { log(`fresh: skipping ${system} run ${run + 1}, over time budget`); continue; }
+        try {
+          await freshRun(system, freshPaths, freshBytes, run, results);
+        } catch (e) {
+          (results.fresh[system] ??= { wall: [], mbps: [], longTasks: [], longestTask: [], rendererPeak: [], rendererIdle: [], heapPeak: [], serverPeak: [] }).error = e.message.split('\n')[0];
+          log(`fresh: ${system} FAILED: ${e.message}`);
+        }
+      }
+    }
+  });
+  rmSync(join(files, 'fresh'), { recursive: true, force: true });
+
+  // The re-run test's set-up (backing up the small files once with each system) runs
+  // alongside the resume test, whose figures are byte counts, not times; the timed re-runs
+  // then run alone, one after the other.
+  const rerunFiles = seededFiles(join(files, 'rerun'), 'P', CFG.rerun, 2048, 8192, 20000);
+  const rerunPaths = rerunFiles.map((f) => f.path);
+  const resumeFile = seededFile(join(files, 'resume'), 'LONG_VIDEO.mp4', CFG.resume * MIB, 7);
+  log(`generated ${CFG.rerun} small files and the ${CFG.resume} MiB file`);
+  let resumeDone;
+  const afterResume = new Promise((r) => { resumeDone = r; });
+  const rerunFerry = section('rerun-ferry', () => benchRerunFerry(rerunPaths, results, afterResume));
+  const rerunTus = section('rerun-tus', () => benchRerunTus(rerunPaths, results, Promise.all([afterResume, rerunFerry])));
+  await section('resume', async () => {
+    for (let run = 0; run < CFG.runs; run++) {
+      for (const system of run % 2 ? ['tus-js-client → @tus/server', 'ferry → ferry-server'] : ['ferry → ferry-server', 'tus-js-client → @tus/server']) {
+        if (run > 0 && left() < 240_000) { log(`resume: skipping run ${run + 1}, over time budget`); continue; }
+        await resumeRun(system, resumeFile, results);
+      }
+    }
+  });
+  resumeDone();
+  rmSync(join(files, 'resume'), { recursive: true, force: true });
+  rmSync(join(files, 'hash'), { recursive: true, force: true });
+  await rerunFerry;
+  await rerunTus;
+
+  results.pageErrors = Object.fromEntries(pageErrors);
+  results.elapsed = (Date.now() - STARTED) / 1000;
+  writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 1)}\n`);
+  const table = writeReport(results, new URL('..', import.meta.url).pathname);
+  console.log(table);
+  log(`done in ${results.elapsed.toFixed(0)} s`);
+  return Object.keys(results.errors).length === 0;
+}
+
+let ok = false;
+try {
+  ok = await main();
+} catch (e) {
+  log(`FAILED: ${e.stack}`);
+} finally {
+  await cleanup();
+}
+process.exit(ok ? 0 : 1);
