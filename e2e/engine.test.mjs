@@ -413,3 +413,27 @@ test('a file over 4 GiB (sparse on disk) is hashed and uploaded with bounded mem
   assert.ok(peakHeap < 256 * MIB, `page heap stayed bounded: ${(peakHeap / MIB).toFixed(1)} MiB`);
   await serverHas(server, [{ name: 'huge.mov', sha256, size }]);
 });
+
+test('the engine speaks RUFH (interop 6, 7 and 8) to ferry-server', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  for (const version of [6, 7, 8]) {
+    const files = [randomFile(dir, `rufh-v${version}-small.jpg`, 100 * 1024), randomFile(dir, `rufh-v${version}-big.mov`, 20 * MIB + version)];
+    const page = await browser.newPage();
+    const sent = [];
+    page.on('request', (r) => {
+      // OPTIONS is discovery, common to both protocols.
+      if (r.method() !== 'OPTIONS' && new URL(r.url()).pathname.startsWith('/api/uploads')) {
+        sent.push(r.headers()['upload-draft-interop-version']);
+      }
+    });
+    await page.goto(`${server.url}/healthz`);
+    await openEngine(page, server, { protocol: 'rufh', rufhVersion: version, catalogName: `rufh-${version}` });
+    await addFiles(page, files.map((f) => f.path));
+    await waitForAll(page, ['uploaded'], 2);
+    assert.ok(sent.length >= 3 && sent.every((v) => v === String(version)), `every request was RUFH v${version}: ${sent}`);
+    await serverHas(server, files);
+    await page.close();
+  }
+});

@@ -1,5 +1,6 @@
 //! The `ferry-server` command line: `serve`, `user add|list|remove`, `key create|list|revoke`.
 
+use std::future::IntoFuture;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +53,16 @@ pub enum Command {
         /// Deleted assets stay in the trash this many days, then are purged for good.
         #[arg(long, env = "FERRY_TRASH_DAYS", default_value_t = 30)]
         trash_days: u32,
+        /// On SIGTERM/SIGINT, stop accepting and give requests in flight this many seconds
+        /// to finish; uploads still streaming then keep (fsynced) what arrived and get 503.
+        #[arg(long, env = "FERRY_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+        shutdown_grace_secs: u64,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+        #[arg(long, env = "FERRY_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "FERRY_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -106,6 +117,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             upload_expiry_secs,
             max_upload_bytes,
             trash_days,
+            shutdown_grace_secs,
+            tls_cert,
+            tls_key,
         } => match cors_origins
             .iter()
             .filter(|o| !o.trim().is_empty())
@@ -119,7 +133,13 @@ pub async fn run(cli: Cli) -> ExitCode {
                     max_upload_bytes,
                     trash_retention: Duration::from_secs(u64::from(trash_days) * 24 * 60 * 60),
                 };
-                serve(data, &listen, www, config).await
+                let options = ServeOptions {
+                    listen,
+                    www,
+                    shutdown_grace: Duration::from_secs(shutdown_grace_secs),
+                    tls: tls_cert.zip(tls_key),
+                };
+                serve(data, options, config).await
             }
             Err(e) => Err(e),
         },
@@ -162,7 +182,31 @@ pub fn normalize_origin(origin: &str) -> Result<String, AppError> {
     Ok(origin)
 }
 
-async fn serve(data: &Path, listen: &str, www: PathBuf, config: Config) -> Result<(), AppError> {
+struct ServeOptions {
+    listen: String,
+    www: PathBuf,
+    shutdown_grace: Duration,
+    /// `(certificate chain, private key)`, both PEM.
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
+async fn serve(data: &Path, options: ServeOptions, config: Config) -> Result<(), AppError> {
+    let ServeOptions {
+        listen,
+        www,
+        shutdown_grace,
+        tls,
+    } = options;
+    #[cfg(feature = "tls")]
+    let tls = tls
+        .map(|(cert, key)| crate::tls::server_config(&cert, &key))
+        .transpose()?;
+    #[cfg(not(feature = "tls"))]
+    if tls.is_some() {
+        return Err(AppError::bad_request(
+            "this ferry-server was built without the `tls` feature; use a TLS-terminating proxy",
+        ));
+    }
     let mut state = AppState::open(data, www).await?;
     state.config = config;
     let state = Arc::new(state);
@@ -174,9 +218,10 @@ async fn serve(data: &Path, listen: &str, www: PathBuf, config: Config) -> Resul
         );
         println!("Sign in with this API key; it is shown only once.");
     }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, data = %data.display(), "listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%address, %scheme, data = %data.display(), "listening");
     if !state.config.cors_origins.is_empty() {
         tracing::info!(origins = ?state.config.cors_origins, "CORS allowed");
     }
@@ -184,10 +229,56 @@ async fn serve(data: &Path, listen: &str, www: PathBuf, config: Config) -> Resul
         Arc::clone(&state),
         Duration::from_secs(60),
     ));
-    println!("ferry is ready at http://{address}/");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    println!("ferry is ready at {scheme}://{address}/");
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        let listener = crate::tls::TlsListener::new(listener, tls)?;
+        return run_until_shutdown(listener, state, shutdown_grace).await;
+    }
+    run_until_shutdown(listener, state, shutdown_grace).await
+}
+
+/// Serves until SIGTERM/SIGINT; then stops accepting and lets requests in flight finish for
+/// up to `grace`. Uploads still streaming after that are cut cleanly: they stop reading,
+/// fsync and record what arrived, and answer 503 (`AppState::cut_uploads`). No acknowledged
+/// offset ever covers bytes that are not on disk, so nothing is torn even if a request is
+/// still running when the process exits.
+async fn run_until_shutdown<L>(
+    listener: L,
+    state: Arc<AppState>,
+    grace: Duration,
+) -> Result<(), AppError>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let notify = Arc::clone(&signalled);
+    let server = axum::serve(listener, app(Arc::clone(&state)))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            notify.notify_one();
+        })
+        .into_future();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => return Ok(result?),
+        () = signalled.notified() => {}
+    }
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "no longer accepting; finishing requests in flight"
+    );
+    if let Ok(result) = tokio::time::timeout(grace, &mut server).await {
+        tracing::info!("all requests finished");
+        return Ok(result?);
+    }
+    tracing::warn!("grace period over: cutting uploads still streaming");
+    state.cut_uploads.send_replace(true);
+    match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+        Ok(result) => result?,
+        Err(_) => tracing::warn!("requests still running; exiting anyway"),
+    }
     Ok(())
 }
 

@@ -365,14 +365,16 @@ pub struct Upload {
     pub album: Option<String>,
     pub is_favorite: bool,
     pub duration_ms: Option<i64>,
+    /// RUFH: the client has not said how long the upload is yet (`upload_length` is 0).
+    pub length_deferred: bool,
 }
 
 pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO uploads (id, user_id, upload_length, upload_offset, filename, filetype,
              declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
-             created_at, expires_at, album, is_favorite, duration_ms)
-         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, expires_at, album, is_favorite, duration_ms, length_deferred)
+         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&upload.id)
     .bind(&upload.user_id)
@@ -389,6 +391,7 @@ pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sql
     .bind(&upload.album)
     .bind(upload.is_favorite)
     .bind(upload.duration_ms)
+    .bind(upload.length_deferred)
     .execute(pool)
     .await?;
     Ok(())
@@ -403,7 +406,7 @@ pub async fn upload_for_user(
     sqlx::query_as(
         "SELECT id, user_id, upload_length, upload_offset, filename, filetype, declared_checksum,
              file_created_at, file_modified_at, device_asset_id, device_id, content_sha256,
-             asset_id, expires_at, album, is_favorite, duration_ms
+             asset_id, expires_at, album, is_favorite, duration_ms, length_deferred
          FROM uploads WHERE id = ? AND user_id = ?",
     )
     .bind(id)
@@ -419,6 +422,20 @@ pub async fn set_upload_offset(
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE uploads SET upload_offset = ? WHERE id = ?")
         .bind(offset)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// RUFH: the length of a deferred-length upload became known.
+pub async fn set_upload_length(
+    pool: &SqlitePool,
+    id: &str,
+    length: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET upload_length = ?, length_deferred = 0 WHERE id = ?")
+        .bind(length)
         .bind(id)
         .execute(pool)
         .await?;

@@ -58,6 +58,10 @@ pub enum AppError {
     ChecksumMismatch(String),
     #[error("{0}")]
     Conflict(String),
+    /// The server is shutting down: this request was cut short. Bytes it delivered were
+    /// kept and acknowledged (ask the upload's offset); retry against the restarted server.
+    #[error("the server is shutting down; what arrived was kept, resume from the upload's offset")]
+    ShuttingDown,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -130,6 +134,7 @@ impl AppError {
             Self::ChunkChecksumMismatch => (checksum, "chunk-checksum-mismatch"),
             Self::ChecksumMismatch(_) => (checksum, "checksum-mismatch"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting-down"),
             Self::Database(e) if is_sqlite_full(e) => {
                 (StatusCode::INSUFFICIENT_STORAGE, "storage-full")
             }

@@ -13,8 +13,11 @@ pub mod db;
 mod error;
 mod form;
 pub mod media;
+pub mod rufh;
 pub mod thumbs;
 pub mod timestamps;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod trash;
 pub mod tus;
 pub mod users;
@@ -86,6 +89,9 @@ pub struct AppState {
     pub blob_gc: tokio::sync::Mutex<()>,
     /// Thumbnails decoded at once (decoding a photo takes a core and tens of MB).
     pub thumb_slots: tokio::sync::Semaphore,
+    /// Set to `true` when shutdown's grace period is over: uploads still streaming stop
+    /// reading, fsync and record what they have, and answer 503.
+    pub cut_uploads: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -100,6 +106,7 @@ impl AppState {
             config: Config::default(),
             blob_gc: tokio::sync::Mutex::new(()),
             thumb_slots: tokio::sync::Semaphore::new(1),
+            cut_uploads: tokio::sync::watch::Sender::new(false),
         })
     }
 }
@@ -154,6 +161,8 @@ pub const CORS_ALLOW_HEADERS: &[&str] = &[
     "upload-defer-length",
     "upload-complete",
     "upload-draft-interop-version",
+    "repr-digest",
+    "content-disposition",
     "x-http-method-override",
     "x-requested-with",
     "if-none-match",

@@ -2,6 +2,9 @@
 //! termination, checksum (md5, sha1, sha256) and expiration. A completed upload becomes an
 //! asset (see `complete`); an unfinished one expires after a period without writes and is
 //! then deleted by `sweep_expired`.
+//!
+//! RUFH (`rufh.rs`) shares these routes: a request that says `Upload-Draft-Interop-Version`
+//! and not `Tus-Resumable` is handed to it by each handler below.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -23,15 +26,15 @@ use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::{unix_now, AuthUser};
-use crate::{db, media, timestamps, AppError, AppState};
+use crate::{db, media, rufh, timestamps, AppError, AppState};
 
 const TUS_VERSION: &str = "1.0.0";
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 
-static TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
-static UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
-static UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
-static UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
+pub(crate) static TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
+pub(crate) static UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
+pub(crate) static UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
+pub(crate) static UPLOAD_METADATA: HeaderName = HeaderName::from_static("upload-metadata");
 static UPLOAD_CHECKSUM: HeaderName = HeaderName::from_static("upload-checksum");
 static UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
 static TUS_MAX_SIZE: HeaderName = HeaderName::from_static("tus-max-size");
@@ -57,8 +60,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         .layer(DefaultBodyLimit::disable())
 }
 
-/// Every tus response says `Tus-Resumable`; every request but OPTIONS must say it too.
+/// Every tus response says `Tus-Resumable`; every request but OPTIONS must say it too,
+/// unless it is an RUFH request (`Upload-Draft-Interop-Version` and no `Tus-Resumable`).
 async fn tus_version(request: Request, next: Next) -> Response {
+    if rufh::is_rufh(request.headers()) && request.method() != Method::OPTIONS {
+        return next.run(request).await;
+    }
     let supported = request.method() == Method::OPTIONS
         || request
             .headers()
@@ -80,16 +87,26 @@ async fn tus_version(request: Request, next: Next) -> Response {
     response
 }
 
-async fn capabilities(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
+/// `OPTIONS`: tus discovery, plus what RUFH clients look for (`Accept-Patch` with
+/// `application/partial-upload`, `Upload-Limit`).
+async fn capabilities(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let max = state.config.max_upload_bytes;
+    let mut response = (
         StatusCode::NO_CONTENT,
         [
             ("tus-version", TUS_VERSION.to_owned()),
             ("tus-extension", EXTENSIONS.to_owned()),
             ("tus-checksum-algorithm", CHECKSUM_ALGORITHMS.to_owned()),
-            ("tus-max-size", state.config.max_upload_bytes.to_string()),
+            ("tus-max-size", max.to_string()),
+            ("accept-patch", rufh::PARTIAL_UPLOAD.to_owned()),
+            ("upload-limit", format!("max-size={max}")),
         ],
     )
+        .into_response();
+    if let Ok(Some(version)) = rufh::version(&headers) {
+        rufh::echo_version(&mut response, version);
+    }
+    response
 }
 
 /// `POST /api/uploads`
@@ -99,6 +116,9 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
+    if let Some(version) = rufh::request_version(&headers)? {
+        return Ok(rufh::create(&state, &user, version, &headers, body).await);
+    }
     if headers.contains_key("upload-defer-length") {
         return Err(AppError::bad_request(
             "Upload-Defer-Length is not supported",
@@ -153,12 +173,23 @@ async fn status(
     State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    if let Some(version) = rufh::request_version(&headers)? {
+        return Ok(rufh::status(&state, &user, version, &id).await);
+    }
     let upload = find_upload(&state, &id, &user).await?;
     let mut response = upload_headers(StatusCode::OK, &upload, upload.asset_id.as_deref());
-    response
-        .headers_mut()
-        .insert(UPLOAD_LENGTH.clone(), upload.upload_length.into());
+    if upload.length_deferred {
+        response.headers_mut().insert(
+            HeaderName::from_static("upload-defer-length"),
+            HeaderValue::from_static("1"),
+        );
+    } else {
+        response
+            .headers_mut()
+            .insert(UPLOAD_LENGTH.clone(), upload.upload_length.into());
+    }
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -173,7 +204,16 @@ async fn append(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    find_upload(&state, &id, &user).await?;
+    if let Some(version) = rufh::request_version(&headers)? {
+        return Ok(rufh::append(&state, &user, version, &id, &headers, body).await);
+    }
+    if find_upload(&state, &id, &user).await?.length_deferred {
+        return Err(AppError::Conflict(
+            "this upload was started with RUFH and its length is not known yet; \
+             continue it with RUFH (Upload-Draft-Interop-Version)"
+                .into(),
+        ));
+    }
     if !is_offset_octet_stream(&headers) {
         return Err(AppError::UnsupportedMediaType);
     }
@@ -228,16 +268,35 @@ async fn terminate(
     State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
-    find_upload(&state, &id, &user).await?;
-    let _lock = state.upload_locks.try_lock(&id).ok_or(AppError::Locked)?;
-    state.blobs.discard_partial(&id).await?;
-    db::delete_upload(&state.pool, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let version = rufh::request_version(&headers)?;
+    let result = cancel(&state, &user, &id).await;
+    Ok(match version {
+        Some(version) => rufh::reply(&state, version, result.map_err(Into::into)),
+        None => result?,
+    })
+}
+
+/// Deletes an upload's partial file and row (tus termination, RUFH cancellation).
+pub(crate) async fn cancel(
+    state: &AppState,
+    user: &db::User,
+    id: &str,
+) -> Result<Response, AppError> {
+    find_upload(state, id, user).await?;
+    let _lock = state.upload_locks.try_lock(id).ok_or(AppError::Locked)?;
+    state.blobs.discard_partial(id).await?;
+    db::delete_upload(&state.pool, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The user's upload `id`; 404 if it is not theirs, 410 if it expired unfinished.
-async fn find_upload(state: &AppState, id: &str, user: &db::User) -> Result<db::Upload, AppError> {
+pub(crate) async fn find_upload(
+    state: &AppState,
+    id: &str,
+    user: &db::User,
+) -> Result<db::Upload, AppError> {
     // Ids are server-made hex; anything else is unknown (and never reaches a file path).
     if !is_upload_id(id) {
         return Err(AppError::NotFound);
@@ -331,7 +390,7 @@ pub async fn sweep_forever(state: Arc<AppState>, every: Duration) {
 
 /// Streams the request body to the partial file at the upload's current offset, verifies
 /// `Upload-Checksum` if present, fsyncs, records the new offset, and returns it.
-async fn write_chunk(
+pub(crate) async fn write_chunk(
     state: &AppState,
     upload: &db::Upload,
     headers: &HeaderMap,
@@ -347,8 +406,15 @@ async fn write_chunk(
     let mut file = state.blobs.open_partial_at(&upload.id, start).await?;
     let mut written: u64 = 0;
     let mut body = body;
+    let mut cut = state.cut_uploads.subscribe();
     let mut outcome: Result<(), AppError> = loop {
-        match body.frame().await {
+        let frame = tokio::select! {
+            biased;
+            frame = body.frame() => frame,
+            // Shutdown ran out of grace: keep what arrived, acknowledge it, answer 503.
+            Ok(_) = cut.wait_for(|cut| *cut) => break Err(AppError::ShuttingDown),
+        };
+        match frame {
             None => break Ok(()),
             Some(Err(e)) => break Err(AppError::bad_request(format!("request body: {e}"))),
             Some(Ok(frame)) => {
@@ -493,7 +559,11 @@ fn mime_type_of(
         .to_string()
 }
 
-fn upload_headers(status: StatusCode, upload: &db::Upload, asset_id: Option<&str>) -> Response {
+pub(crate) fn upload_headers(
+    status: StatusCode,
+    upload: &db::Upload,
+    asset_id: Option<&str>,
+) -> Response {
     let mut response = status.into_response();
     let headers = response.headers_mut();
     headers.insert(UPLOAD_OFFSET.clone(), upload.upload_offset.into());
@@ -524,7 +594,7 @@ fn too_large(room: u64) -> AppError {
 
 /// Parses `Upload-Metadata` (`key base64value,key2,...`) into the fields ferry knows.
 /// Unknown keys are ignored, as tus allows.
-fn metadata_to_upload(header: Option<&HeaderValue>) -> Result<db::Upload, AppError> {
+pub(crate) fn metadata_to_upload(header: Option<&HeaderValue>) -> Result<db::Upload, AppError> {
     let mut upload = db::Upload::default();
     let Some(header) = header else {
         return Ok(upload);
@@ -670,7 +740,10 @@ fn is_offset_octet_stream(headers: &HeaderMap) -> bool {
 }
 
 /// A non-negative integer header: digits only (no sign), at most `i64::MAX`, else 400.
-fn number_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<u64>, AppError> {
+pub(crate) fn number_header(
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<u64>, AppError> {
     headers
         .get(name)
         .map(|v| {
@@ -693,7 +766,7 @@ fn to_db(n: u64) -> Result<i64, AppError> {
     i64::try_from(n).map_err(|_| AppError::bad_request("Upload-Length is too large"))
 }
 
-fn header_value(s: &str) -> HeaderValue {
+pub(crate) fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).expect("server-made ids are valid header values")
 }
 
