@@ -90,6 +90,17 @@ pub fn e2e_packages() -> Result {
 /// The npm packages of the project in `dir`, exactly as its package-lock.json says,
 /// installed only when the lock changed since the last install.
 pub fn npm_packages(dir: &Path) -> Result {
+    npm(dir, "ci")
+}
+
+/// The Vite example's packages. It depends on the built package through a `file:` link,
+/// and npm 11's `npm ci` then rejects its lock file as out of sync (it reports rollup's
+/// optional platform packages missing); `npm install` honours the same exact pins.
+pub fn vite_example_packages() -> Result {
+    npm(&root().join("package/examples/vite"), "install")
+}
+
+fn npm(dir: &Path, verb: &str) -> Result {
     let marker = dir.join("node_modules/.package-lock.json");
     let lock = dir.join("package-lock.json");
     let fresh = match (marker.metadata(), lock.metadata()) {
@@ -101,7 +112,7 @@ pub fn npm_packages(dir: &Path) -> Result {
     }
     run(Command::new("npm")
         .current_dir(dir)
-        .args(["ci", "--no-audit", "--no-fund"])
+        .args([verb, "--no-audit", "--no-fund"])
         // playwright-core downloads nothing on install; this keeps any other package honest.
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
 }

@@ -94,7 +94,7 @@ pub fn run_all() -> Result {
     let e2e_build = build_wasm(Profile::Release)
         .and_then(|_| build_server(Profile::Dev))
         .and_then(|_| crate::package::build())
-        .and_then(|_| install::npm_packages(&root().join("package/examples/vite")));
+        .and_then(|_| install::vite_example_packages());
     let e2e = match e2e_build {
         Ok(()) => counted(
             Command::new("node")

@@ -1,5 +1,5 @@
 // Builds this example with Vite 7 and checks that the package's worker and wasm survived
-// bundling: `cargo xtask package`, then `node check.mjs` (installs with `npm ci` if needed).
+// bundling: `cargo xtask package`, then `node check.mjs` (installs with `npm install` if needed).
 // The e2e suite (e2e/package.test.mjs) also runs the built app in Chromium and uploads.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ if (!existsSync(join(here, '../../../target/npm/ferry/index.js'))) {
   process.exit(1);
 }
 if (!existsSync(join(here, 'node_modules/.bin/vite'))) {
-  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' });
+  execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' });
 }
 const started = Date.now();
 execFileSync(join(here, 'node_modules/.bin/vite'), ['build'], { cwd: here, stdio: 'inherit' });
