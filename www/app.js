@@ -7,6 +7,7 @@ import { BackupView } from './views/backup.js';
 import { TimelineView } from './views/timeline.js';
 import { SettingsView } from './views/settings.js';
 import { SettingsStore, engineSettings } from './lib/settings.js';
+import { clearConfig, syncSupported, wireBackground } from './lib/background.js';
 
 const KEY = 'ferry.apiKey'; // an API key, or the token from password sign-in
 const USER = 'ferry.user'; // `{ id, name }`, so the app can open offline
@@ -37,7 +38,8 @@ function showFatal(e) {
 
 function registerServiceWorker() {
   if (!('serviceWorker' in navigator)) return;
-  navigator.serviceWorker.register('sw.js', { updateViaCache: 'none' })
+  // A module worker: it imports the engine (pkg/ferry.js) for background backup.
+  navigator.serviceWorker.register('sw.js', { type: 'module', updateViaCache: 'none' })
     .catch((e) => console.warn('service worker not registered:', e));
 }
 
@@ -75,6 +77,7 @@ async function signOut() {
     await new Api(key).fetch('/auth/logout', { method: 'POST' }).catch(() => {});
   }
   forget();
+  await clearConfig().catch(() => {});
   location.hash = '';
   location.reload();
 }
@@ -89,9 +92,10 @@ function trackOnline() {
 async function start(key, user, offline) {
   const api = new Api(key);
   const store = new SettingsStore();
+  const catalogName = `ferry:${location.origin}:${user.id}`;
   const backup = await Backup.open({
     apiKey: key,
-    catalogName: `ferry:${location.origin}:${user.id}`,
+    catalogName,
     settings: engineSettings(store.settings),
     albums: store.albums,
   });
@@ -100,14 +104,19 @@ async function start(key, user, offline) {
     backup.setSettings(engineSettings(settings));
     backup.setAlbumRules(albums);
   });
+  const background = wireBackground({ apiKey: key, catalogName, store, backup, engineSettings });
   const timeline = new TimelineView({ api });
-  const settings = new SettingsView({ user, store, capabilities: backup.capabilities(), onSignOut: signOut });
+  const settings = new SettingsView({
+    user, store, onSignOut: signOut,
+    capabilities: { ...backup.capabilities(), backgroundSync: syncSupported() },
+    onBackgroundOn: () => { background.save(); background.sync(); },
+  });
   const backupView = new BackupView({
     backup, api, user, store, announce,
     onUploaded: () => timeline.markStale(),
     onSignInNeeded: (reason) => askToSignInAgain(reason),
   });
-  session = { user, backupView };
+  session = { user, backupView, background };
   await backupView.load();
   if (offline) $('offline-banner').hidden = false;
 
@@ -174,6 +183,7 @@ function resumeSession(key, user) {
     return;
   }
   session.backupView.signedIn(key);
+  session.background.setKey(key);
   $('tabs').hidden = false;
   session.showViews();
   document.body.dataset.ready = 'true';

@@ -1,12 +1,25 @@
-// ferry's service worker: an offline app shell.
+// ferry's service worker: an offline app shell, and background backup.
+//
+// It is a module service worker (registered with `{type: 'module'}`), so it imports the
+// same ES modules as the page. Every module it imports is listed in SHELL below as well.
 //
 // The shell is precached at install. Requests for it are served network-first, revalidated
 // with the server (`cache: 'no-cache'`), so a fresh build is picked up whenever the server
 // is reachable; the cached copy answers when it is not, or when the network takes longer
 // than NETWORK_TIMEOUT_MS (flaky mobile data). `/api/` is never cached or intercepted:
 // it goes to the network as if there were no service worker.
+//
+// Background backup: on a `sync` event tagged `ferry-backup` the worker opens the wasm
+// engine (`Backup` from pkg/ferry.js) on the catalog the page uses and lets it drain the
+// queue, from the file copies the engine staged in IndexedDB. The engine takes the same
+// Web Lock as pages, so a page and the worker never upload at once. The worker stops
+// starting new work after DRAIN_MS (Chromium ends a sync handler after about 5 minutes),
+// waits for the steps in flight to be saved, and registers the sync again when work
+// remains. It leaves the work to a page that is open and visible.
+import init, { Backup } from './pkg/ferry.js';
+import { SYNC_TAG, loadConfig } from './lib/background.js';
 
-const CACHE = 'ferry-shell-v2';
+const CACHE = 'ferry-shell-v3';
 const NETWORK_TIMEOUT_MS = 4000;
 const SHELL = [
   './',
@@ -21,6 +34,7 @@ const SHELL = [
   'icons/apple-touch-icon-180.png',
   'hash-worker.js',
   'lib/api.js',
+  'lib/background.js',
   'lib/format.js',
   'lib/settings.js',
   'views/backup.js',
@@ -80,4 +94,148 @@ async function networkFirst(event, request, url) {
     fresh.then((response) => (response.ok ? response : cached), () => cached),
     late,
   ]).finally(() => clearTimeout(timer));
+}
+
+// --- Background backup ------------------------------------------------------------------
+
+/** No new work starts after this long; Chromium ends a sync handler at about 5 minutes. */
+const DRAIN_MS = 4 * 60_000;
+/** After asking the engine to stop, how long the steps in flight may take to be saved. */
+const STOP_GRACE_MS = 40_000;
+/** A backup held this long (offline, waiting for Wi-Fi or charging) is left for later. */
+const HELD_MS = 15_000;
+const POLL_MS = 500;
+const PROGRESS_TAG = 'ferry-progress';
+const FAILED_TAG = 'ferry-failed';
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/** The drain in progress, shared by sync events that arrive while it runs. */
+let draining = null;
+/** Its engine, so a page that opens can ask it to stop. */
+let engine = null;
+let wasm = null;
+
+self.addEventListener('sync', (event) => {
+  if (event.tag !== SYNC_TAG) return;
+  draining ??= drain(event.lastChance).finally(() => { draining = null; });
+  event.waitUntil(draining);
+});
+
+// A page that opens takes over: the engine finishes its steps in flight and releases the
+// Web Lock, so the page's own engine (which holds the picked files) runs.
+self.addEventListener('message', (event) => {
+  if (event.data?.type === 'ferry-page-open') engine?.stop();
+});
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const open = windows.find((w) => new URL(w.url).origin === scope.origin);
+    if (open) return open.focus();
+    return self.clients.openWindow(new URL('./#/backup', scope).href);
+  })());
+});
+
+async function visiblePage() {
+  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  return windows.some((w) => w.visibilityState === 'visible');
+}
+
+function canNotify(config) {
+  return config.notify && self.Notification?.permission === 'granted';
+}
+
+async function closeNotifications(tag) {
+  for (const n of await self.registration.getNotifications({ tag })) n.close();
+}
+
+/**
+ * Backs up what is queued, with no page needed. Resolves when the engine has stopped;
+ * rejects when the backup was held (offline, Wi-Fi, charging), so that the browser tries
+ * again later with its own backoff.
+ */
+async function drain(lastChance) {
+  const config = await loadConfig().catch(() => undefined);
+  if (!config?.apiKey || !config.backgroundBackup || config.settings?.paused) return;
+  if (await visiblePage()) return; // the open page backs up itself
+  wasm ??= init();
+  await wasm;
+  const backup = await Backup.open({
+    apiKey: config.apiKey,
+    catalogName: config.catalogName,
+    settings: config.settings,
+    albums: config.albums,
+  });
+  engine = backup;
+  const startedAt = Date.now();
+  const failedBefore = (await backup.stats()).failed;
+  let why = 'done';
+  let stoppedAt = 0;
+  let heldSince = 0;
+  let heldReason = '';
+  let shown = '';
+  let lastPageCheck = startedAt;
+  const stop = (reason) => {
+    if (stoppedAt) return;
+    why = reason;
+    stoppedAt = Date.now();
+    backup.stop();
+  };
+  try {
+    for (;;) {
+      await sleep(POLL_MS);
+      const now = Date.now();
+      const p = backup.progress();
+      if (p.state === 'idle') break;
+      if (p.state === 'halted') { why = p.reasonCode ?? 'halted'; break; }
+      if (p.state === 'held') {
+        heldSince ||= now;
+        heldReason = p.reason ?? 'held';
+        if (now - heldSince > HELD_MS) stop('held');
+      } else {
+        heldSince = 0;
+      }
+      if (now - startedAt > DRAIN_MS) stop('time');
+      if (now - lastPageCheck > 2_000) {
+        lastPageCheck = now;
+        if (await visiblePage()) stop('page');
+      }
+      if (stoppedAt && now - stoppedAt > STOP_GRACE_MS) break;
+      if (canNotify(config) && p.total > 0 && p.state === 'running') {
+        const body = `Uploading ${Math.min(p.done + 1, p.total)}/${p.total} photos…`;
+        if (body !== shown) {
+          shown = body;
+          await self.registration.showNotification('ferry', {
+            body, tag: PROGRESS_TAG, silent: true, icon: 'icons/icon-192.png',
+          }).catch(() => {});
+        }
+      }
+    }
+    const stats = await backup.stats();
+    if (canNotify(config)) {
+      await closeNotifications(PROGRESS_TAG);
+      const failed = stats.failed - failedBefore;
+      if (failed > 0 || why === 'quota' || why === 'auth') {
+        const body = why === 'quota' ? 'Your storage is full. The backup stopped; nothing is lost.'
+          : why === 'auth' ? 'Sign in again to continue the backup; nothing is lost.'
+            : `${failed} ${failed === 1 ? 'upload' : 'uploads'} failed. Open ferry to retry.`;
+        await self.registration.showNotification('ferry', { body, tag: FAILED_TAG, icon: 'icons/icon-192.png' })
+          .catch(() => {});
+      }
+    }
+    // Work left: out of time, register again (the browser fires it once this one ends);
+    // held or the server unreachable, fail this sync so the browser retries it later
+    // with its backoff. A page that took over, a full storage or a refused key: no retry.
+    if (stats.waiting > 0) {
+      if (why === 'time') await self.registration.sync.register(SYNC_TAG);
+      else if (['held', 'done'].includes(why) && !lastChance) {
+        throw new Error(`${stats.waiting} files still wait (${why === 'held' ? heldReason : 'server unreachable'}); the browser will retry`);
+      }
+    }
+  } finally {
+    engine = null;
+    backup.free();
+  }
 }

@@ -263,6 +263,11 @@ impl Backup {
         future_to_promise(async move {
             let now = super::now_ms();
             let rules = engine.album_rules();
+            // Kept copies are the staging area a service worker backs up from after the
+            // page closes. Staging stops once the origin's storage would pass the budget
+            // or half the quota; so what one call stages is also never more than half of
+            // the quota that was free (usage + staged <= quota / 2 implies
+            // staged <= (quota - usage) / 2).
             let (mut stored, quota) = storage_estimate().await;
             let budget = keep.budget.min(quota / 2);
             let mut items: Vec<(Asset, Option<File>)> = Vec::new();
@@ -358,6 +363,15 @@ impl Backup {
         };
         self.engine.clear_quota_halt();
         self.engine.set_settings(settings);
+    }
+
+    /// Ends the current run once the steps in flight are saved, without pausing: a
+    /// service worker calls it before the browser's time limit. Nothing is lost; every
+    /// record resumes from where it stopped. Anything that kicks the engine again (`add`,
+    /// `resume`, `retry`, new settings) starts a new run. The progress state turns
+    /// `idle` when the run has ended.
+    pub fn stop(&self) {
+        self.engine.stop();
     }
 
     /// Replaces the settings: `{wifiOnly, cellularPhotos, cellularVideos,

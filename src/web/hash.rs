@@ -1,8 +1,9 @@
 //! Streaming SHA-256 of a `Blob` (a `File` is a `Blob`).
 //!
 //! The blob is read one slice at a time into a single reused buffer, so memory stays at
-//! about one slice whatever the file's size. This runs in a Web Worker; the page's main
-//! thread never hashes (see `hash_worker`).
+//! about one slice whatever the file's size. This runs in a Web Worker, or in the service
+//! worker during a background sync; the page's main thread never hashes (see
+//! `hash_worker`).
 
 use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;

@@ -200,8 +200,20 @@ fn post(scope: &DedicatedWorkerGlobalScope, id: &JsValue, key: &str, value: &JsV
 
 /// Several hashing workers: files are hashed in parallel on a multi-core device, each
 /// request going to the least busy worker.
+///
+/// Where `Worker` does not exist (a service worker in Chromium, which cannot start
+/// workers), the pool has no workers and hashes in the current thread instead, still
+/// streaming the file in slices. That thread is never a page's main thread: a page
+/// always has `Worker`.
 pub struct HashPool {
     workers: Vec<(HashWorker, Cell<usize>)>,
+}
+
+/// Whether this global scope can start dedicated workers.
+fn can_start_workers() -> bool {
+    Reflect::get(&js_sys::global(), &"Worker".into())
+        .map(|w| w.is_function())
+        .unwrap_or(false)
 }
 
 impl HashPool {
@@ -215,8 +227,14 @@ impl HashPool {
         cores.saturating_sub(1).clamp(1, 4)
     }
 
-    /// Starts `size` workers from the script at `url`.
+    /// Starts `size` workers from the script at `url`, or none where this scope cannot
+    /// start workers (then files are hashed in this thread).
     pub async fn start(url: &str, size: usize) -> Result<Self, JsValue> {
+        if !can_start_workers() {
+            return Ok(Self {
+                workers: Vec::new(),
+            });
+        }
         let mut workers = Vec::with_capacity(size);
         for _ in 0..size.max(1) {
             workers.push((HashWorker::start(url).await?, Cell::new(0)));
@@ -224,21 +242,22 @@ impl HashPool {
         Ok(Self { workers })
     }
 
+    /// How many files are hashed at once: one per worker, or one in this thread.
     pub fn size(&self) -> usize {
-        self.workers.len()
+        self.workers.len().max(1)
     }
 
-    /// Hashes `blob` on the least busy worker.
+    /// Hashes `blob` on the least busy worker, or in this thread without workers.
     pub async fn sha256(
         &self,
         blob: &Blob,
         on_progress: impl Fn(u64) + 'static,
     ) -> Result<String, String> {
-        let (worker, busy) = self
-            .workers
-            .iter()
-            .min_by_key(|(_, busy)| busy.get())
-            .expect("a pool has at least one worker");
+        let Some((worker, busy)) = self.workers.iter().min_by_key(|(_, busy)| busy.get()) else {
+            return sha256_of_blob(blob, on_progress)
+                .await
+                .map_err(|e| e.to_string());
+        };
         busy.set(busy.get() + 1);
         let result = worker.sha256(blob, on_progress).await;
         busy.set(busy.get() - 1);

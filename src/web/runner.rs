@@ -107,6 +107,8 @@ pub struct Engine {
     /// Set when new work arrived while a run was going: it takes another round.
     more: Cell<bool>,
     halted: Cell<Option<ErrorClass>>,
+    /// Set by `stop`: steps in flight finish, nothing new starts, and the run ends.
+    stopping: Cell<bool>,
     hold: Cell<Option<Hold>>,
     cancelled: RefCell<HashSet<String>>,
     tally: RefCell<RunTally>,
@@ -186,6 +188,7 @@ impl Engine {
                 live_files: RefCell::default(),
                 more: Cell::new(false),
                 halted: Cell::new(None),
+                stopping: Cell::new(false),
                 hold: Cell::new(None),
                 cancelled: RefCell::default(),
                 tally: RefCell::default(),
@@ -224,6 +227,12 @@ impl Engine {
         if self.halted.get() == Some(ErrorClass::Quota) {
             self.halted.set(None);
         }
+    }
+
+    /// Ends the current run once the steps in flight are saved (a service worker nearing
+    /// its time limit). Every record stays resumable; the next `kick` starts again.
+    pub fn stop(&self) {
+        self.stopping.set(true);
     }
 
     /// Signing in again after an auth failure: clears the halt and resumes.
@@ -366,12 +375,16 @@ impl Engine {
             return;
         }
         self.running.set(true);
+        self.stopping.set(false);
         let engine = self.clone();
         with_web_lock(&self.lock_name, async move {
             *engine.tally.borrow_mut() = RunTally::default();
             engine.emit_progress();
             loop {
                 engine.more.set(false);
+                if engine.stopping.get() {
+                    break;
+                }
                 match engine.run_round().await {
                     Ok(true) => continue,
                     Ok(false) if engine.more.get() => continue,
@@ -442,6 +455,9 @@ impl Engine {
                     return Ok::<(), Stop>(());
                 };
                 self.wait_until_unpaused().await;
+                if self.stopping.get() {
+                    return Ok(());
+                }
                 if self.cancelled.borrow().contains(&asset.id) {
                     continue;
                 }
@@ -546,8 +562,9 @@ impl Engine {
                 return Ok(None);
             }
             None => {
-                let reason = "The browser did not keep this file after the page closed. \
-                              Add it again to continue where its backup stopped.";
+                let reason = "ferry could not keep a copy of this file after the page \
+                              closed (it keeps files up to 64 MiB, within its storage \
+                              budget). Add it again to continue where its backup stopped.";
                 self.skip(asset, reason.into()).await?;
                 return Ok(None);
             }
@@ -595,6 +612,9 @@ impl Engine {
         let mut attempt = 0;
         loop {
             self.wait_until_online().await;
+            if self.stopping.get() {
+                return Ok(None);
+            }
             let server = self.server.borrow().clone();
             match server
                 .json::<CheckResponse>(crate::dedup::PATH, &request)
@@ -664,7 +684,7 @@ impl Engine {
     }
 
     async fn wait_until_unpaused(&self) {
-        while self.settings.get().paused {
+        while self.settings.get().paused && !self.stopping.get() {
             self.hold.set(Some(Hold::Paused));
             self.emit_progress();
             TimeoutFuture::new(POLICY_POLL_MS).await;
@@ -675,7 +695,7 @@ impl Engine {
         loop {
             let now = self.device.conditions().await;
             match may_upload(&self.settings.get(), &now, MediaKind::Photo) {
-                Err(hold @ (Hold::Offline | Hold::Paused)) => {
+                Err(hold @ (Hold::Offline | Hold::Paused)) if !self.stopping.get() => {
                     self.hold.set(Some(hold));
                     self.emit_progress();
                     TimeoutFuture::new(POLICY_POLL_MS).await;
@@ -696,6 +716,7 @@ impl Engine {
                     }
                     return;
                 }
+                Err(_) if self.stopping.get() => return,
                 Err(hold) => {
                     if self.hold.get() != Some(hold) {
                         self.hold.set(Some(hold));
@@ -727,7 +748,7 @@ impl Engine {
             let engine = self.clone();
             async move {
                 loop {
-                    if engine.halted.get().is_some() {
+                    if engine.halted.get().is_some() || engine.stopping.get() {
                         return Ok::<(), Stop>(());
                     }
                     let Some(asset) = queue.borrow_mut().pop_front() else {
@@ -774,6 +795,9 @@ impl Engine {
             }
             if !self.cancelled.borrow().contains(&asset.id) {
                 self.wait_until_allowed(kind).await;
+            }
+            if self.stopping.get() {
+                return Ok(());
             }
             // Cloned per step: signing in again replaces the key mid-upload.
             let server = self.server.borrow().clone();

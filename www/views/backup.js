@@ -5,6 +5,7 @@
 // Retry all, albums with include and exclude rules, this browser's files with Cancel and
 // Retry, storage quota and statistics. Names and server text are set as text only.
 import { ago, bytes, count, duration } from '../lib/format.js';
+import { KEEP_FILES_UP_TO } from '../lib/background.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -490,6 +491,24 @@ export class BackupView {
     $('summary').textContent = t.total === 0
       ? 'Nothing backed up from this browser yet.'
       : `${count(t.total)} ${t.total === 1 ? 'file' : 'files'} · ${count(t.done)} backed up${t.failed ? ` · ${count(t.failed)} failed` : ''}${t.skipped ? ` · ${count(t.skipped)} skipped` : ''}`;
+    this.renderForegroundOnly();
+  }
+
+  /**
+   * Names the queued files too large for ferry to keep a copy of: they cannot be backed
+   * up after the page closes (in the background or on the next visit) without being
+   * added again. The engine also stops keeping copies near its storage budget; those
+   * files are named, with the reason, once the page has closed.
+   */
+  renderForegroundOnly() {
+    const large = [...this.records.values()]
+      .filter((a) => ACTIVE.has(a.status) && a.size > KEEP_FILES_UP_TO)
+      .map((a) => a.name);
+    const note = $('foreground-only');
+    note.hidden = large.length === 0;
+    if (note.hidden) return;
+    const names = large.length > 3 ? `${large.slice(0, 3).join(', ')} and ${count(large.length - 3)} more` : large.join(', ');
+    note.textContent = `Over 64 MiB, so backed up only while ferry is open: ${names}. If ferry closes first, add ${large.length === 1 ? 'it' : 'them'} again to continue where ${large.length === 1 ? 'it' : 'they'} stopped.`;
   }
 
   renderFailed() {

@@ -24,11 +24,14 @@ function limitations(caps) {
     webLocks: caps.webLocks
       ? ''
       : 'This browser lacks Web Locks: keep ferry open in one tab at a time.',
+    backgroundBackup: caps.backgroundSync
+      ? ''
+      : 'This browser does not offer Background Sync (Firefox and Safari do not), so backups run only while ferry is open.',
   };
 }
 
 export class SettingsView {
-  constructor({ user, store, capabilities, onSignOut }) {
+  constructor({ user, store, capabilities, onSignOut, onBackgroundOn }) {
     this.store = store;
     $('account-name').textContent = user.name ?? '';
     $('account-server').textContent = location.origin;
@@ -42,6 +45,16 @@ export class SettingsView {
     for (const input of document.querySelectorAll('[data-setting]')) {
       input.addEventListener('change', () => store.set({ [input.dataset.setting]: input.checked }));
     }
+    this.backgroundSync = Boolean(capabilities?.backgroundSync);
+    const background = document.querySelector('[data-setting="backgroundBackup"]');
+    background.addEventListener('change', async () => {
+      if (!background.checked) return;
+      // Both need a user action, and turning this on is one: persistent storage keeps
+      // the staged files from being evicted, and notifications show background progress.
+      navigator.storage?.persist?.().catch(() => {});
+      if (self.Notification?.permission === 'default') await Notification.requestPermission().catch(() => {});
+      onBackgroundOn?.();
+    });
     store.subscribe(() => this.render());
     this.render();
     this.setUpInstall();
@@ -52,6 +65,10 @@ export class SettingsView {
     for (const input of document.querySelectorAll('[data-setting]')) {
       input.checked = Boolean(settings[input.dataset.setting]);
     }
+    const background = document.querySelector('[data-setting="backgroundBackup"]');
+    background.disabled = !this.backgroundSync;
+    background.closest('.toggle').classList.toggle('disabled', !this.backgroundSync);
+    if (!this.backgroundSync) background.checked = false;
     // The mobile-data choices are exceptions to Wi-Fi only; with it off, mobile data is
     // used for everything and they do not apply.
     const off = !settings.wifiOnly;

@@ -1,0 +1,171 @@
+// Background Sync: files picked in a page are staged in IndexedDB, the page closes with
+// nothing uploaded, and a `sync` event fired through CDP (`ServiceWorker.dispatchSyncEvent`)
+// makes the module service worker back them up with the same wasm engine, with no page of
+// the app open. The server then has every staged file with its SHA-256, the staged copies
+// are gone, and a file too large to stage is named with its reason when the app opens.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { api, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
+
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+const text = (page, selector) => page.$eval(selector, (el) => el.textContent.trim());
+
+async function rows(page) {
+  return page.$$eval('#assets li', (r) => r.map((li) => ({
+    name: li.dataset.name, status: li.dataset.status, detail: li.querySelector('.detail').textContent,
+  })));
+}
+
+/** Counts the records and staged files in the catalog, from a page of the origin. */
+function catalogCounts(page, name) {
+  return page.evaluate(async (db) => {
+    const open = indexedDB.open(db);
+    const conn = await new Promise((resolve, reject) => { open.onsuccess = () => resolve(open.result); open.onerror = () => reject(open.error); });
+    const countOf = (store) => new Promise((resolve, reject) => {
+      const req = conn.transaction(store).objectStore(store).count();
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const counts = { assets: await countOf('assets'), files: await countOf('files') };
+    conn.close();
+    return counts;
+  }, name);
+}
+
+async function until(what, check, timeout = 90_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last.ok) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+test('the service worker backs up staged files on a sync event with no page open', async (t) => {
+  const server = await startServer(t);
+  const dir = tempDir(t);
+  const staged = [
+    randomFile(dir, 'IMG_0001.jpg', 120 * 1024),
+    randomFile(dir, 'IMG_0002.jpg', 700 * 1024),
+    // Over 16 MiB: hashed in slices (streamed), not in one WebCrypto call, in the worker.
+    randomFile(dir, 'VID_0003.mp4', 20 * 1024 * 1024 + 12345),
+  ];
+  // Over the 64 MiB the engine keeps: it cannot be backed up once the page has closed.
+  const large = randomFile(dir, 'VID_LARGE.mov', 64 * 1024 * 1024 + 1);
+  const me = await api(server, '/api/users/me');
+  const origin = server.url;
+  const catalogName = `ferry:${origin}:${me.id}`;
+
+  // A persistent profile, as a person has; the context outlives its pages, so the
+  // service worker lives on after the app's page closes.
+  const context = await chromium.launchPersistentContext(tempDir(t, 'ferry-profile-'), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS,
+  });
+  t.after(() => context.close());
+  await context.grantPermissions(['background-sync', 'notifications'], { origin });
+  // A tab of another origin keeps the browser's CDP session; it is no client of ferry.
+  const keeper = context.pages()[0] ?? await context.newPage();
+  const cdp = await context.newCDPSession(keeper);
+  const registrations = new Map();
+  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send('ServiceWorker.enable');
+
+  const page = await context.newPage();
+  const problems = pageProblems(page);
+  await page.goto(server.url);
+  await page.fill('#api-key', server.apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  assert.equal(await page.evaluate(() => navigator.serviceWorker.controller !== null
+    || navigator.serviceWorker.ready.then((r) => Boolean(r.active))), true);
+
+  // Turn Background backup on (off, then on: a user action, which asks for persistent
+  // storage and notifications). The switch is usable and says nothing is missing.
+  await page.click('#tabs a[href="#/settings"]');
+  const toggle = '[data-setting="backgroundBackup"]';
+  assert.equal(await page.isDisabled(toggle), false, 'the switch is enabled where Background Sync exists');
+  assert.equal(await page.isVisible('[data-note="backgroundBackup"]'), false, 'no "not supported" note in Chromium');
+  if (await page.isChecked(toggle)) await page.click(toggle);
+  await page.click(toggle);
+  assert.equal(await page.isChecked(toggle), true);
+  const saved = JSON.parse(await page.evaluate(() => localStorage.getItem('ferry.settings')));
+  assert.equal(saved.backgroundBackup, true);
+  await page.click('#tabs a[href="#/backup"]');
+
+  // Another tab of ferry holds the runner's Web Lock, as a tab that is backing up does:
+  // this page records and stages the files but neither hashes nor uploads them.
+  const holder = await context.newPage();
+  await holder.goto(`${server.url}/manifest.webmanifest`);
+  await holder.evaluate((name) => new Promise((resolve) => {
+    navigator.locks.request(name, () => { resolve(); return new Promise((release) => { window.releaseLock = release; }); });
+  }), `ferry-runner:${catalogName}`);
+
+  await page.setInputFiles('#files', [...staged, large].map((f) => f.path));
+  await page.waitForFunction((n) => document.querySelectorAll('#assets li[data-status="pending"]').length === n, staged.length + 1);
+  // The Backup screen names the file that only backs up while ferry is open.
+  await page.waitForSelector('#foreground-only:not([hidden])');
+  assert.match(await text(page, '#foreground-only'), /Over 64 MiB, so backed up only while ferry is open: VID_LARGE\.mov\./);
+  const before = await catalogCounts(page, catalogName);
+  assert.deepEqual(before, { assets: 4, files: 3 }, 'the three files within the limit are staged in IndexedDB');
+
+  // The app's page closes (the lock holder stays a moment longer, so the sync the page
+  // asks for on its way out finds an open tab and leaves the work to it).
+  await page.close({ runBeforeUnload: true });
+  await holder.evaluate(() => window.releaseLock());
+  await holder.close();
+  assert.equal(context.pages().filter((p) => p.url().startsWith(origin)).length, 0, 'no page of the app is open');
+  // The test can fail for real here: nothing went up while the page was open.
+  assert.equal((await api(server, '/api/assets')).items.length, 0, 'nothing was uploaded before the sync event');
+
+  const scopeURL = `${origin}/`;
+  const { registrationId } = await until('the service worker registration', async () => ({
+    ok: registrations.has(scopeURL), registrationId: registrations.get(scopeURL), seen: [...registrations.keys()],
+  }), 10_000);
+  await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId, tag: 'ferry-backup', lastChance: false });
+
+  // With no page open, the worker hashes, checks and uploads everything it has a copy of.
+  const done = await until('the background uploads', async () => {
+    const items = (await api(server, '/api/assets')).items;
+    return { ok: items.length >= staged.length, items: items.map((a) => a.originalFileName) };
+  });
+  assert.equal(context.pages().filter((p) => p.url().startsWith(origin)).length, 0, 'still no page of the app open');
+  assert.equal(done.items.length, staged.length, `only the staged files went up: ${done.items}`);
+  const assets = (await api(server, '/api/assets')).items;
+  for (const f of staged) {
+    const asset = assets.find((a) => a.originalFileName === f.name);
+    assert.ok(asset, `${f.name} is on the server`);
+    assert.equal(asset.checksum, f.sha256, `${f.name} has the right SHA-256`);
+    assert.equal(asset.fileSize, f.size);
+  }
+
+  // Opening the app again: the staged copies are gone, the three are backed up, and the
+  // large file says why it stopped and how to continue.
+  const again = await context.newPage();
+  const againProblems = pageProblems(again);
+  await again.goto(server.url);
+  await again.waitForSelector('body[data-ready="true"]');
+  const after = await until('the staged copies to be deleted', async () => {
+    const counts = await catalogCounts(again, catalogName);
+    return { ok: counts.files === 0, ...counts };
+  }, 15_000);
+  assert.equal(after.assets, 4);
+  await again.waitForFunction(() => document.querySelectorAll('#assets li[data-status="uploaded"]').length === 3);
+  const bigRow = (await rows(again)).find((r) => r.name === large.name);
+  assert.equal(bigRow.status, 'skipped');
+  assert.match(bigRow.detail, /could not keep a copy of this file.*64 MiB.*Add it again to continue/);
+  // Picking the large file again in the open app backs it up too.
+  await again.setInputFiles('#files', [large.path]);
+  await again.waitForFunction(() => document.querySelectorAll('#assets li[data-status="uploaded"]').length === 4, null, { timeout: 120_000 });
+  const last = (await api(server, '/api/assets')).items.find((a) => a.originalFileName === large.name);
+  assert.equal(last?.checksum, large.sha256);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(againProblems, []);
+});

@@ -1,0 +1,113 @@
+// Background backup, shared by the page and the service worker (`sw.js` imports it).
+//
+// The service worker has no localStorage, so the page writes what a background backup
+// needs (the key, the catalog's name, the engine settings and album rules, whether
+// Background backup is on) to a small IndexedDB database of its own, `ferry-background`,
+// whenever any of it changes; signing out deletes it. The page asks for a Background Sync
+// (tag `ferry-backup`) while files are queued and when it is hidden; the browser then
+// wakes the service worker, which runs the same engine on the same catalog and uploads
+// from the copies the engine staged in IndexedDB.
+
+export const SYNC_TAG = 'ferry-backup';
+/** The engine keeps (stages) a copy of each picked file up to this size: its default. */
+export const KEEP_FILES_UP_TO = 64 * 1024 * 1024;
+
+const DB = 'ferry-background';
+const STORE = 'config';
+const KEY = 'current';
+
+function request(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+async function withStore(mode, use) {
+  const open = indexedDB.open(DB, 1);
+  open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+  const db = await request(open);
+  try {
+    const tx = db.transaction(STORE, mode);
+    const result = await request(use(tx.objectStore(STORE)));
+    await new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+    return result;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * What the service worker backs up with: `{apiKey, catalogName, settings, albums,
+ * backgroundBackup, notify}`, or undefined before the first sign-in.
+ */
+export const loadConfig = () => withStore('readonly', (s) => s.get(KEY));
+export const saveConfig = (config) => withStore('readwrite', (s) => s.put(config, KEY));
+export const clearConfig = () => withStore('readwrite', (s) => s.delete(KEY));
+
+/** Whether this browser offers Background Sync (Chromium does; Firefox and Safari not). */
+export function syncSupported() {
+  return typeof navigator !== 'undefined' && 'serviceWorker' in navigator
+    && typeof self.SyncManager === 'function';
+}
+
+/** Asks the browser to wake the service worker for a backup when it is online. */
+export async function requestSync() {
+  if (!syncSupported()) return false;
+  try {
+    const registration = await navigator.serviceWorker.ready;
+    await registration.sync.register(SYNC_TAG);
+    return true;
+  } catch (e) {
+    console.warn('background sync not registered:', e);
+    return false;
+  }
+}
+
+/**
+ * The page's side: keeps the service worker's copy of the config current, tells a
+ * running background backup to hand over, and asks for a sync while files are queued
+ * and Background backup is on (when files are added, and when the page is hidden, which
+ * is also what happens just before it closes). Returns `{ setKey(key), forget() }`.
+ */
+export function wireBackground({ apiKey, catalogName, store, backup, engineSettings }) {
+  let key = apiKey;
+  const config = () => ({
+    apiKey: key,
+    catalogName,
+    settings: engineSettings(store.settings),
+    albums: store.albums,
+    backgroundBackup: Boolean(store.settings.backgroundBackup),
+    notify: Boolean(store.settings.backgroundBackup) && self.Notification?.permission === 'granted',
+  });
+  const save = () => saveConfig(config()).catch((e) => console.warn('background config not saved:', e));
+  save();
+  store.subscribe(save);
+
+  // A backup the service worker is running finishes its steps and lets this page's
+  // engine take the Web Lock.
+  navigator.serviceWorker?.ready.then((r) => r.active?.postMessage({ type: 'ferry-page-open' })).catch(() => {});
+
+  const queued = async () => (await backup.stats()).waiting > 0;
+  const maybeSync = async () => {
+    if (store.settings.backgroundBackup && await queued()) await requestSync();
+  };
+  let soon = null;
+  backup.onChange((asset) => {
+    if (asset.status !== 'pending' || soon) return;
+    soon = setTimeout(() => { soon = null; maybeSync(); }, 1_000);
+  });
+  addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') maybeSync();
+  });
+  maybeSync();
+  return {
+    setKey(next) { key = next; save(); },
+    sync: maybeSync,
+    save,
+  };
+}
