@@ -9,7 +9,7 @@ use std::time::Duration;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -20,12 +20,10 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::{db, AppError, AppState};
+use crate::{db, security, AppError, AppState};
 
 /// How long a session token from `POST /api/auth/login` is valid.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// Every failed sign-in waits at least this long (on top of the argon2 work).
-const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(250);
 
 /// The signed-in user of a request.
 #[derive(Debug, Clone)]
@@ -88,22 +86,39 @@ struct Login {
 
 /// `POST /api/auth/login {"username","password"}` → `{"token","expiresAt","user":{id,name}}`.
 /// Unknown user, user without a password and wrong password all answer the same 401, after
-/// the same argon2 work and the same delay.
+/// the same argon2 work and the same delay. After `Config::max_login_failures` failures for
+/// a user name or from an address within `Config::login_window`, it answers 429
+/// `too-many-login-attempts` with `Retry-After`, without checking the password.
 async fn login(
     State(state): State<Arc<AppState>>,
+    connect: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
     body: Result<Json<Login>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let Json(body) = body?;
-    let found = db::user_with_password(&state.pool, body.username.trim()).await?;
+    let username = body.username.trim();
+    let ip = security::client_ip(
+        &headers,
+        connect.as_deref(),
+        state.config.client_ip_header.as_deref(),
+    );
+    let attempt = state.login_limiter.begin(username, ip).map_err(|wait| {
+        tracing::warn!(?ip, "sign-in refused: too many failures");
+        AppError::TooManyLoginAttempts {
+            retry_after_secs: security::retry_after_secs(wait),
+        }
+    })?;
+    let found = db::user_with_password(&state.pool, username).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
     let verified = verify_password(body.password, hash).await;
     let Some(user) = user.filter(|_| verified) else {
-        tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+        tokio::time::sleep(state.config.failed_login_delay).await;
         return Err(AppError::LoginFailed);
     };
+    state.login_limiter.succeeded(attempt);
     let token = generate_api_key();
     let expires_at = unix_now() + SESSION_LIFETIME.as_secs() as i64;
     db::insert_session(&state.pool, &hash_api_key(&token), &user.id, expires_at).await?;
@@ -138,7 +153,13 @@ async fn verify_password(password: String, hash: Option<String>) -> bool {
     .unwrap_or(false)
 }
 
-/// An argon2id hash with default parameters, made once per process.
+/// Makes the dummy hash now, so the first sign-in of an unknown user is not slower.
+pub async fn warm_up() {
+    let _ = tokio::task::spawn_blocking(dummy_hash).await;
+}
+
+/// An argon2id hash with default parameters (those of every stored password, from
+/// `users::create_user`), made once per process.
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {

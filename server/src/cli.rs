@@ -1,7 +1,7 @@
 //! The `ferry-server` command line: `serve`, `user add|list|remove`, `key create|list|revoke`.
 
-use std::future::IntoFuture;
 use std::io::{BufRead, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -63,6 +63,26 @@ pub enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, env = "FERRY_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Unfinished uploads one user may have open at once; one more answers 429
+        /// `too-many-open-uploads` until some finish, are cancelled or expire.
+        #[arg(long, env = "FERRY_MAX_OPEN_UPLOADS", default_value_t = 100,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_open_uploads: u64,
+        /// Failed sign-ins allowed per user name and per client address in 15 minutes; then
+        /// POST /api/auth/login answers 429 with Retry-After until the 15 minutes are over.
+        #[arg(long, env = "FERRY_LOGIN_ATTEMPTS", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        login_attempts: u32,
+        /// Behind a proxy: the header that carries the client's address (the last entry
+        /// counts), e.g. x-forwarded-for or x-real-ip. Default: the TCP peer.
+        #[arg(long, env = "FERRY_CLIENT_IP_HEADER", value_name = "HEADER")]
+        client_ip_header: Option<String>,
+        /// A connection must send a request's whole header within this many seconds, or it
+        /// is closed (slowloris). Request bodies are not limited: a chunk may stream for as
+        /// long as it keeps flowing.
+        #[arg(long, env = "FERRY_HEADER_READ_TIMEOUT_SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        header_read_timeout_secs: u64,
     },
     /// Manage users.
     #[command(subcommand)]
@@ -120,6 +140,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             shutdown_grace_secs,
             tls_cert,
             tls_key,
+            max_open_uploads,
+            login_attempts,
+            client_ip_header,
+            header_read_timeout_secs,
         } => match cors_origins
             .iter()
             .filter(|o| !o.trim().is_empty())
@@ -132,11 +156,18 @@ pub async fn run(cli: Cli) -> ExitCode {
                     upload_expiry: Duration::from_secs(upload_expiry_secs),
                     max_upload_bytes,
                     trash_retention: Duration::from_secs(u64::from(trash_days) * 24 * 60 * 60),
+                    max_open_uploads,
+                    max_login_failures: login_attempts,
+                    client_ip_header: client_ip_header
+                        .map(|h| h.trim().to_ascii_lowercase())
+                        .filter(|h| !h.is_empty()),
+                    ..Config::default()
                 };
                 let options = ServeOptions {
                     listen,
                     www,
                     shutdown_grace: Duration::from_secs(shutdown_grace_secs),
+                    header_read_timeout: Duration::from_secs(header_read_timeout_secs),
                     tls: tls_cert.zip(tls_key),
                 };
                 serve(data, options, config).await
@@ -186,6 +217,7 @@ struct ServeOptions {
     listen: String,
     www: PathBuf,
     shutdown_grace: Duration,
+    header_read_timeout: Duration,
     /// `(certificate chain, private key)`, both PEM.
     tls: Option<(PathBuf, PathBuf)>,
 }
@@ -195,6 +227,7 @@ async fn serve(data: &Path, options: ServeOptions, config: Config) -> Result<(),
         listen,
         www,
         shutdown_grace,
+        header_read_timeout,
         tls,
     } = options;
     #[cfg(feature = "tls")]
@@ -207,9 +240,15 @@ async fn serve(data: &Path, options: ServeOptions, config: Config) -> Result<(),
             "this ferry-server was built without the `tls` feature; use a TLS-terminating proxy",
         ));
     }
-    let mut state = AppState::open(data, www).await?;
-    state.config = config;
-    let state = Arc::new(state);
+    if let Some(header) = &config.client_ip_header {
+        axum::http::HeaderName::try_from(header.as_str()).map_err(|_| {
+            AppError::bad_request(format!(
+                "--client-ip-header {header:?} is not a header name"
+            ))
+        })?;
+    }
+    let state = Arc::new(AppState::open_with(data, www, config).await?);
+    crate::auth::warm_up().await;
     if db::count_users(&state.pool).await? == 0 {
         let created = users::create_user(&state.pool, "admin", None, None).await?;
         println!(
@@ -233,9 +272,9 @@ async fn serve(data: &Path, options: ServeOptions, config: Config) -> Result<(),
     #[cfg(feature = "tls")]
     if let Some(tls) = tls {
         let listener = crate::tls::TlsListener::new(listener, tls)?;
-        return run_until_shutdown(listener, state, shutdown_grace).await;
+        return run_until_shutdown(listener, state, shutdown_grace, header_read_timeout).await;
     }
-    run_until_shutdown(listener, state, shutdown_grace).await
+    run_until_shutdown(listener, state, shutdown_grace, header_read_timeout).await
 }
 
 /// Serves until SIGTERM/SIGINT; then stops accepting and lets requests in flight finish for
@@ -247,39 +286,92 @@ async fn run_until_shutdown<L>(
     listener: L,
     state: Arc<AppState>,
     grace: Duration,
+    header_read_timeout: Duration,
 ) -> Result<(), AppError>
 where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: axum::serve::Listener<Addr = SocketAddr>,
 {
     let signalled = Arc::new(tokio::sync::Notify::new());
     let notify = Arc::clone(&signalled);
-    let server = axum::serve(listener, app(Arc::clone(&state)))
-        .with_graceful_shutdown(async move {
+    let server = serve_connections(
+        listener,
+        app(Arc::clone(&state)),
+        header_read_timeout,
+        async move {
             shutdown_signal().await;
             notify.notify_one();
-        })
-        .into_future();
+        },
+    );
     let mut server = std::pin::pin!(server);
     tokio::select! {
-        result = &mut server => return Ok(result?),
+        () = &mut server => return Ok(()),
         () = signalled.notified() => {}
     }
     tracing::info!(
         grace_secs = grace.as_secs(),
         "no longer accepting; finishing requests in flight"
     );
-    if let Ok(result) = tokio::time::timeout(grace, &mut server).await {
+    if tokio::time::timeout(grace, &mut server).await.is_ok() {
         tracing::info!("all requests finished");
-        return Ok(result?);
+        return Ok(());
     }
     tracing::warn!("grace period over: cutting uploads still streaming");
     state.cut_uploads.send_replace(true);
-    match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
-        Ok(result) => result?,
-        Err(_) => tracing::warn!("requests still running; exiting anyway"),
+    if tokio::time::timeout(Duration::from_secs(5), &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running; exiting anyway");
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 connections from `listener` until `shutdown` resolves, then stops
+/// accepting and waits for the connections to finish (idle ones close at once, busy ones
+/// after their request). This replaces `axum::serve`, which sets no timer and so has no
+/// header read timeout: here a connection that has not sent a request's whole header within
+/// `header_read_timeout` of starting it is closed, however slowly it dribbles. Bodies have
+/// no such limit. Each request carries `ConnectInfo<SocketAddr>` (the sign-in rate limit).
+async fn serve_connections<L>(
+    mut listener: L,
+    router: axum::Router,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().oneshot(request.map(axum::body::Body::new))
+            },
+        );
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(TokioIo::new(io), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn add_user(

@@ -397,6 +397,49 @@ pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sql
     Ok(())
 }
 
+/// Like `insert_upload`, but only while the user has fewer than `max_open` unfinished
+/// uploads that have not expired at `now_unix`. The count and the insert are one statement,
+/// so parallel creations cannot all slip under the limit. `false`: the limit is reached.
+pub async fn insert_upload_within(
+    pool: &SqlitePool,
+    upload: &Upload,
+    max_open: u64,
+    now_unix: i64,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO uploads (id, user_id, upload_length, upload_offset, filename, filetype,
+             declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
+             created_at, expires_at, album, is_favorite, duration_ms, length_deferred)
+         SELECT ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         WHERE (SELECT COUNT(*) FROM uploads
+                WHERE user_id = ? AND asset_id IS NULL
+                  AND (expires_at IS NULL OR expires_at > ?)) < ?",
+    )
+    .bind(&upload.id)
+    .bind(&upload.user_id)
+    .bind(upload.upload_length)
+    .bind(&upload.filename)
+    .bind(&upload.filetype)
+    .bind(&upload.declared_checksum)
+    .bind(&upload.file_created_at)
+    .bind(&upload.file_modified_at)
+    .bind(&upload.device_asset_id)
+    .bind(&upload.device_id)
+    .bind(timestamps::now())
+    .bind(upload.expires_at)
+    .bind(&upload.album)
+    .bind(upload.is_favorite)
+    .bind(upload.duration_ms)
+    .bind(upload.length_deferred)
+    .bind(&upload.user_id)
+    .bind(now_unix)
+    .bind(i64::try_from(max_open).unwrap_or(i64::MAX))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
 /// An upload is visible only to the user who created it.
 pub async fn upload_for_user(
     pool: &SqlitePool,

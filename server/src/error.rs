@@ -62,6 +62,13 @@ pub enum AppError {
     /// kept and acknowledged (ask the upload's offset); retry against the restarted server.
     #[error("the server is shutting down; what arrived was kept, resume from the upload's offset")]
     ShuttingDown,
+    /// Too many failed sign-ins for this user name or from this address (429 with
+    /// `Retry-After`).
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    TooManyLoginAttempts { retry_after_secs: u64 },
+    /// The user has `limit` unfinished uploads already (429): finish or cancel some first.
+    #[error("you have {limit} unfinished uploads, the most this server allows (--max-open-uploads); finish or cancel some first")]
+    TooManyOpenUploads { limit: u64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
@@ -135,6 +142,12 @@ impl AppError {
             Self::ChecksumMismatch(_) => (checksum, "checksum-mismatch"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting-down"),
+            Self::TooManyLoginAttempts { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too-many-login-attempts")
+            }
+            Self::TooManyOpenUploads { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too-many-open-uploads")
+            }
             Self::Database(e) if is_sqlite_full(e) => {
                 (StatusCode::INSUFFICIENT_STORAGE, "storage-full")
             }
@@ -167,7 +180,18 @@ impl IntoResponse for AppError {
             body["quotaSizeInBytes"] = quota_size_in_bytes.into();
             body["quotaUsageInBytes"] = quota_usage_in_bytes.into();
         }
-        (status, Json(body)).into_response()
+        match self {
+            Self::TooManyLoginAttempts { retry_after_secs } => {
+                body["retryAfterSecs"] = retry_after_secs.into();
+                let retry_after = [(axum::http::header::RETRY_AFTER, retry_after_secs)];
+                (status, retry_after, Json(body)).into_response()
+            }
+            Self::TooManyOpenUploads { limit } => {
+                body["maxOpenUploads"] = limit.into();
+                (status, Json(body)).into_response()
+            }
+            _ => (status, Json(body)).into_response(),
+        }
     }
 }
 

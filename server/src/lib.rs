@@ -14,6 +14,7 @@ mod error;
 mod form;
 pub mod media;
 pub mod rufh;
+pub mod security;
 pub mod thumbs;
 pub mod timestamps;
 #[cfg(feature = "tls")]
@@ -63,6 +64,17 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Assets stay in the trash this long, then the sweep purges them.
     pub trash_retention: Duration,
+    /// Unfinished, unexpired uploads one user may have at once; one more answers 429.
+    pub max_open_uploads: u64,
+    /// Failed sign-ins allowed per user name and per client address within
+    /// `login_window`; then 429 with `Retry-After` until the window ends.
+    pub max_login_failures: u32,
+    pub login_window: Duration,
+    /// Every failed sign-in answers no sooner than this (on top of the argon2 work).
+    pub failed_login_delay: Duration,
+    /// Behind a proxy: the request header holding the client's address (the last entry
+    /// counts), e.g. `x-forwarded-for` or `x-real-ip`. `None`: the TCP peer.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for Config {
@@ -72,6 +84,11 @@ impl Default for Config {
             upload_expiry: Duration::from_secs(24 * 60 * 60),
             max_upload_bytes: 64 << 30,
             trash_retention: Duration::from_secs(30 * 24 * 60 * 60),
+            max_open_uploads: 100,
+            max_login_failures: 10,
+            login_window: Duration::from_secs(15 * 60),
+            failed_login_delay: Duration::from_millis(250),
+            client_ip_header: None,
         }
     }
 }
@@ -92,18 +109,33 @@ pub struct AppState {
     /// Set to `true` when shutdown's grace period is over: uploads still streaming stop
     /// reading, fsync and record what they have, and answer 503.
     pub cut_uploads: tokio::sync::watch::Sender<bool>,
+    /// Failed sign-ins per user name and address (`Config::max_login_failures`).
+    pub login_limiter: security::LoginLimiter,
 }
 
 impl AppState {
     /// Opens (creating if needed) the data directory and its database, with default config.
     pub async fn open(data_dir: &Path, www: impl Into<PathBuf>) -> Result<Self, AppError> {
+        Self::open_with(data_dir, www, Config::default()).await
+    }
+
+    /// Opens the data directory with `config`.
+    pub async fn open_with(
+        data_dir: &Path,
+        www: impl Into<PathBuf>,
+        config: Config,
+    ) -> Result<Self, AppError> {
         tokio::fs::create_dir_all(data_dir).await?;
         Ok(Self {
+            login_limiter: security::LoginLimiter::new(
+                config.max_login_failures,
+                config.login_window,
+            ),
             pool: db::open(&data_dir.join("ferry.sqlite")).await?,
             blobs: blobs::BlobStore::open(data_dir).await?,
             upload_locks: tus::UploadLocks::default(),
             www: www.into(),
-            config: Config::default(),
+            config,
             blob_gc: tokio::sync::Mutex::new(()),
             thumb_slots: tokio::sync::Semaphore::new(1),
             cut_uploads: tokio::sync::watch::Sender::new(false),
@@ -138,7 +170,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback_service(www::service(&state.www))
         .layer(axum::middleware::from_fn(www::javascript_content_type))
         .layer(axum::middleware::from_fn(limit_header_size))
-        .layer(TraceLayer::new_for_http());
+        .layer(axum::middleware::from_fn(security::headers))
+        // Method and path only: never headers (credentials) nor the query string.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+        }));
     // Outermost, so preflights are answered before auth and error answers carry CORS too.
     let router = match cors_layer(&state.config.cors_origins) {
         Some(cors) => router.layer(cors),

@@ -403,8 +403,7 @@ async fn create_upload(
     let remaining = tus::check_quota(state, user, upload.upload_length, false).await?;
     let max_size = remaining.map_or(max, |r| r.min(max));
 
-    state.blobs.create_partial(&upload.id).await?;
-    db::insert_upload(&state.pool, &upload).await?;
+    tus::insert_new_upload(state, &upload).await?;
     let _lock = state
         .upload_locks
         .try_lock(&upload.id)

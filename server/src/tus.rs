@@ -140,8 +140,7 @@ async fn create(
 
     let remaining = check_quota(&state, &user, upload.upload_length, false).await?;
 
-    state.blobs.create_partial(&upload.id).await?;
-    db::insert_upload(&state.pool, &upload).await?;
+    insert_new_upload(&state, &upload).await?;
     let _lock = state
         .upload_locks
         .try_lock(&upload.id)
@@ -313,6 +312,26 @@ pub(crate) async fn find_upload(
 pub(crate) fn next_expiry(state: &AppState) -> i64 {
     let secs = i64::try_from(state.config.upload_expiry.as_secs()).unwrap_or(i64::MAX);
     unix_now().saturating_add(secs)
+}
+
+/// Makes the partial file and the row of a new resumable upload, unless its user already
+/// has `Config::max_open_uploads` unfinished uploads: then 429 `too-many-open-uploads`, and
+/// nothing is kept.
+pub(crate) async fn insert_new_upload(
+    state: &AppState,
+    upload: &db::Upload,
+) -> Result<(), AppError> {
+    let limit = state.config.max_open_uploads;
+    state.blobs.create_partial(&upload.id).await?;
+    let inserted = db::insert_upload_within(&state.pool, upload, limit, unix_now()).await;
+    if !matches!(inserted, Ok(true)) {
+        state.blobs.discard_partial(&upload.id).await?;
+    }
+    if inserted? {
+        Ok(())
+    } else {
+        Err(AppError::TooManyOpenUploads { limit })
+    }
 }
 
 /// Checks that an upload of `length` bytes fits the user's quota next to their library.

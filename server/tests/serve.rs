@@ -343,6 +343,8 @@ fn serves_https_with_a_pem_certificate() {
         cert.to_str().unwrap(),
         "--tls-key",
         key.to_str().unwrap(),
+        "--header-read-timeout-secs",
+        "2",
     ];
     let server = start(&data, &tls_args);
     let out = Command::new("curl")
@@ -376,6 +378,35 @@ fn serves_https_with_a_pem_certificate() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&again.stdout), "ok");
 
+    // Slowloris inside TLS: a finished handshake, then a header dribbled a byte every
+    // 100 ms. The header read timeout closes it after about 2 s, as on plain HTTP.
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &server.addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = client.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // the handshake
+    let started = Instant::now();
+    let head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Padding: ";
+    let exited = loop {
+        if let Some(_status) = client.try_wait().unwrap() {
+            break Some(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        let byte = head[(started.elapsed().as_millis() / 100) as usize % head.len()];
+        let _ = input.write_all(&[byte]);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = client.kill();
+    let _ = client.wait();
+    let exited = exited.expect("the dribbling TLS connection was never closed");
+    assert!(exited < Duration::from_secs(6), "closed after {exited:?}");
+
     // A key that does not exist: serve refuses to start.
     let bad = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
@@ -390,4 +421,95 @@ fn serves_https_with_a_pem_certificate() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent.pem"));
+}
+
+/// Dribbles `bytes` one at a time (over and over), `every` apart, and returns how long
+/// after the first byte the server closed the connection (`None`: still open after 10 s).
+fn dribble_until_closed(stream: &mut TcpStream, bytes: &[u8], every: Duration) -> Option<Duration> {
+    stream.set_read_timeout(Some(every)).unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    for byte in bytes.iter().cycle() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return None;
+        }
+        if stream.write_all(std::slice::from_ref(byte)).is_err() {
+            return Some(started.elapsed());
+        }
+        let mut buf = [0u8; 1024];
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+        assert!(
+            !String::from_utf8_lossy(&answer).contains(" 200 "),
+            "a dribbled request was served"
+        );
+    }
+    None
+}
+
+#[test]
+fn a_slowloris_connection_is_closed_by_the_header_read_timeout() {
+    let (_dir, data, key) = setup();
+    let server = start(&data, &["--header-read-timeout-secs", "2"]);
+
+    // A request line and headers sent one byte every 100 ms, never finished.
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    let head =
+        format!("GET /api/users/me HTTP/1.1\r\nHost: localhost\r\nx-api-key: {key}\r\nX-Padding: ");
+    let closed = dribble_until_closed(&mut slow, head.as_bytes(), Duration::from_millis(100))
+        .expect("the dribbling connection was never closed");
+    assert!(
+        closed >= Duration::from_millis(1_800) && closed < Duration::from_secs(6),
+        "closed after {closed:?}, expected about 2 s"
+    );
+
+    // A connection that opens and sends nothing is closed too.
+    let mut silent = TcpStream::connect(&server.addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut sink = Vec::new();
+    let _ = silent.read_to_end(&mut sink);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A body that keeps flowing is not cut, however long it takes: 1 MB in 20 pieces
+    // 200 ms apart (4 s, twice the header timeout) is one acknowledged PATCH.
+    let bytes = sample(1_000_000);
+    let url = create_upload(&server.addr, &key, bytes.len());
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write_head(
+        &mut stream,
+        "PATCH",
+        &url,
+        &patch_headers(&key, 0),
+        bytes.len(),
+    );
+    for piece in bytes.chunks(bytes.len() / 20) {
+        std::thread::sleep(Duration::from_millis(200));
+        stream.write_all(piece).unwrap();
+    }
+    let reply = read_reply(&mut stream);
+    assert_eq!(
+        reply.status,
+        204,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.headers["upload-offset"], bytes.len().to_string());
+    // And the server still answers normally.
+    let health = request(&server.addr, "GET", "/healthz", &[], b"");
+    assert_eq!((health.status, health.body.as_slice()), (200, &b"ok"[..]));
 }
