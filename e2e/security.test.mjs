@@ -5,7 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { launchBrowser, pageProblems, startServer } from './support.mjs';
+
+const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? new URL('../target/debug/ferry-server', import.meta.url).pathname;
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -161,4 +164,35 @@ test('the app works under its CSP with no violation; markup in file names is tex
   const refused = await violations();
   assert.ok(refused.some((v) => v.startsWith('script-src-elem blocked inline')), refused.join('\n'));
   assert.ok(refused.some((v) => v.startsWith('script-src-attr blocked inline')), refused.join('\n'));
+});
+
+test('password guessing is stopped with 429 and Retry-After, and the sign-in form says so', async (t) => {
+  const server = await startServer(t);
+  execFileSync(SERVER_BIN, ['user', 'add', 'carol', '--password-stdin', '--data', server.data],
+    { input: 'the right one\n', encoding: 'utf8' });
+  const guess = (password) => fetch(`${server.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'carol', password }),
+  });
+  // Ten guesses at once: all are checked and fail; nothing gets through early.
+  const statuses = await Promise.all(Array.from({ length: 10 }, (_, i) => guess(`guess ${i}`).then((r) => r.status)));
+  assert.deepEqual(statuses, Array(10).fill(401));
+  const refused = await guess('guess 11');
+  assert.equal(refused.status, 429);
+  const retryAfter = Number(refused.headers.get('retry-after'));
+  assert.ok(retryAfter > 0 && retryAfter <= 900, `Retry-After: ${retryAfter}`);
+  assert.equal((await refused.json()).error, 'too-many-login-attempts');
+
+  // Now even the right password is refused, and the app tells the person to wait.
+  const browser = await launchBrowser(t);
+  const page = await browser.newPage();
+  await page.goto(server.url);
+  await page.fill('#username', 'carol');
+  await page.fill('#password', 'the right one');
+  await page.click('#login-form button[type="submit"]');
+  await page.waitForFunction(() => document.getElementById('login-error').textContent !== '');
+  assert.match(await page.$eval('#login-error', (el) => el.textContent), /Too many attempts/);
+  assert.equal(await page.isVisible('#sign-in'), true, 'still on the sign-in screen');
+  assert.equal(await page.evaluate(() => localStorage.getItem('ferry.apiKey')), null, 'no session was stored');
 });
