@@ -205,3 +205,22 @@ fn serve_refuses_a_malformed_cors_origin() {
     assert!(!ok);
     assert!(err.contains("--cors-origin"), "{err}");
 }
+
+#[test]
+fn serve_refuses_zero_limits_and_a_malformed_client_ip_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (flag, value) in [
+        ("--max-open-uploads", "0"),
+        ("--login-attempts", "0"),
+        ("--header-read-timeout-secs", "0"),
+        ("--client-ip-header", "x forwarded for"),
+    ] {
+        let (ok, _, err) = run(&data, &["serve", "--listen", "127.0.0.1:0", flag, value]);
+        assert!(!ok, "{flag} {value} was accepted");
+        assert!(
+            err.contains(flag) || err.contains(&flag[2..]),
+            "{flag}: {err}"
+        );
+    }
+}
