@@ -35,6 +35,19 @@ function catalogCounts(page, name) {
   }, name);
 }
 
+/**
+ * A persistent profile, as a person has; the context outlives its pages, so the service
+ * worker lives on after the app's page closes. Closed before its directory is removed.
+ */
+async function launchProfile(t) {
+  let context;
+  t.after(() => context?.close());
+  context = await chromium.launchPersistentContext(tempDir(t, 'ferry-profile-'), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS,
+  });
+  return context;
+}
+
 async function until(what, check, timeout = 90_000) {
   const deadline = Date.now() + timeout;
   let last;
@@ -61,12 +74,7 @@ test('the service worker backs up staged files on a sync event with no page open
   const origin = server.url;
   const catalogName = `ferry:${origin}:${me.id}`;
 
-  // A persistent profile, as a person has; the context outlives its pages, so the
-  // service worker lives on after the app's page closes.
-  const context = await chromium.launchPersistentContext(tempDir(t, 'ferry-profile-'), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS,
-  });
-  t.after(() => context.close());
+  const context = await launchProfile(t);
   await context.grantPermissions(['background-sync', 'notifications'], { origin });
   // A tab of another origin keeps the browser's CDP session; it is no client of ferry.
   const keeper = context.pages()[0] ?? await context.newPage();
@@ -129,6 +137,14 @@ test('the service worker backs up staged files on a sync event with no page open
   const { registrationId } = await until('the service worker registration', async () => ({
     ok: registrations.has(scopeURL), registrationId: registrations.get(scopeURL), seen: [...registrations.keys()],
   }), 10_000);
+  // Notifications are allowed: record what the worker shows while it works.
+  const worker = context.serviceWorkers().find((w) => w.url().startsWith(origin))
+    ?? await context.waitForEvent('serviceworker');
+  await worker.evaluate(() => {
+    self.shownBodies = [];
+    const show = self.registration.showNotification.bind(self.registration);
+    self.registration.showNotification = (title, options) => { self.shownBodies.push(options?.body); return show(title, options); };
+  });
   await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId, tag: 'ferry-backup', lastChance: false });
 
   // With no page open, the worker hashes, checks and uploads everything it has a copy of.
@@ -145,6 +161,15 @@ test('the service worker backs up staged files on a sync event with no page open
     assert.equal(asset.checksum, f.sha256, `${f.name} has the right SHA-256`);
     assert.equal(asset.fileSize, f.size);
   }
+  const shown = await until('the progress notification to close', async () => {
+    const { bodies, open } = await worker.evaluate(async () => ({
+      bodies: self.shownBodies,
+      open: (await self.registration.getNotifications({ tag: 'ferry-progress' })).length,
+    }));
+    return { ok: open === 0 && bodies.length > 0, bodies, open };
+  }, 15_000);
+  assert.ok(shown.bodies.every((b) => /^Uploading \d+\/4 photos…$/.test(b)), `progress notifications: ${shown.bodies}`);
+  assert.ok(!shown.bodies.some((b) => /failed/.test(b)), 'no failure notice');
 
   // Opening the app again: the staged copies are gone, the three are backed up, and the
   // large file says why it stopped and how to continue.
@@ -168,4 +193,113 @@ test('the service worker backs up staged files on a sync event with no page open
   assert.equal(last?.checksum, large.sha256);
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
+});
+
+test('closed mid-upload: the service worker continues the same upload from the server\'s offset', async (t) => {
+  const server = await startServer(t);
+  const dir = tempDir(t);
+  const video = randomFile(dir, 'VID_0100.mp4', 24 * 1024 * 1024 + 7);
+  const origin = server.url;
+  const context = await launchProfile(t);
+  await context.grantPermissions(['background-sync'], { origin });
+  const keeper = context.pages()[0] ?? await context.newPage();
+  const cdp = await context.newCDPSession(keeper);
+  const registrations = new Map();
+  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send('ServiceWorker.enable');
+  // Every upload request, from the page and from the service worker.
+  const requests = [];
+  context.on('request', (r) => {
+    if (new URL(r.url()).pathname.startsWith('/api/uploads')) {
+      requests.push({ from: r.serviceWorker() ? 'worker' : 'page', method: r.method(), url: r.url(), offset: r.headers()['upload-offset'] });
+    }
+  });
+
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.fill('#api-key', server.apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  // Background backup is on by default; the page's uploads are slow, so one is going.
+  const pageCdp = await context.newCDPSession(page);
+  await pageCdp.send('Network.enable');
+  await pageCdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 3 * 1024 * 1024 });
+  await page.setInputFiles('#files', [video.path]);
+  // Close once the server has acknowledged part of it.
+  await page.waitForFunction(() => {
+    const detail = document.querySelector('#assets li[data-status="uploading"] .detail')?.textContent ?? '';
+    return /^[1-9][\d.]* MB \//.test(detail);
+  }, null, { timeout: 60_000 });
+  await page.close({ runBeforeUnload: true });
+  const created = requests.filter((r) => r.method === 'POST');
+  assert.equal(created.length, 1, 'the page created one upload');
+  assert.equal((await api(server, '/api/assets')).items.length, 0, 'not complete when the page closed');
+
+  const { registrationId } = await until('the service worker registration', async () => ({
+    ok: registrations.has(`${origin}/`), registrationId: registrations.get(`${origin}/`),
+  }), 10_000);
+  await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId, tag: 'ferry-backup', lastChance: false });
+  const { items } = await until('the background upload', async () => {
+    const list = (await api(server, '/api/assets')).items;
+    return { ok: list.length === 1, items: list };
+  });
+  assert.equal(items[0].checksum, video.sha256);
+  assert.equal(items[0].fileSize, video.size);
+  // The worker went on with the page's upload: it created none, and its first chunk
+  // started past zero, at an offset the server had acknowledged.
+  const fromWorker = requests.filter((r) => r.from === 'worker');
+  assert.equal(fromWorker.filter((r) => r.method === 'POST').length, 0, `no new upload: ${JSON.stringify(fromWorker)}`);
+  const patches = fromWorker.filter((r) => r.method === 'PATCH');
+  assert.ok(patches.length > 0, `the worker sent the rest: ${JSON.stringify(requests)}`);
+  const pageUpload = requests.find((r) => r.from === 'page' && r.method === 'PATCH')?.url;
+  assert.ok(patches.every((r) => r.url === pageUpload), `the same upload URL as the page's (${pageUpload})`);
+  assert.ok(Number(patches[0].offset) > 0, `resumed from ${patches[0].offset}`);
+});
+
+test('Backup.stop() ends the run after the step in flight, releases the Web Lock, and resumes later', async (t) => {
+  const server = await startServer(t);
+  const dir = tempDir(t);
+  const video = randomFile(dir, 'VID_0200.mp4', 20 * 1024 * 1024);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/healthz`);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 4 * 1024 * 1024 });
+  await page.evaluate(async (apiKey) => {
+    const { default: init, Backup } = await import('/pkg/ferry.js');
+    await init();
+    window.backup = await Backup.open({ apiKey, catalogName: 'stop-test', hashWorkerUrl: '/hash-worker.js', concurrency: 1 });
+    window.latest = null;
+    window.backup.onChange((a) => { window.latest = a; });
+  }, server.apiKey);
+  await page.evaluate(() => {
+    const input = Object.assign(document.createElement('input'), { type: 'file', id: 'pick' });
+    document.body.append(input);
+  });
+  await page.setInputFiles('#pick', video.path);
+  await page.evaluate(() => window.backup.add(document.querySelector('#pick').files));
+  // Once the server has acknowledged a chunk, stop.
+  await page.waitForFunction(() => window.latest?.status === 'uploading' && window.latest.doneBytes > 0, null, { timeout: 60_000 });
+  await page.evaluate(() => window.backup.stop());
+  await page.waitForFunction(() => window.backup.progress().state === 'idle', null, { timeout: 30_000, polling: 100 });
+  const [stopped] = await page.evaluate(() => window.backup.assets(10));
+  assert.equal(stopped.status, 'uploading', 'the record stays resumable');
+  assert.ok(stopped.doneBytes > 0 && stopped.doneBytes < video.size, `part of it went up: ${stopped.doneBytes}`);
+  await until('the runner\'s Web Lock to be released', async () => {
+    const held = await page.evaluate(async () => (await navigator.locks.query()).held.map((l) => l.name));
+    return { ok: held.length === 0, held };
+  }, 5_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await page.evaluate(() => window.backup.assets(10)))[0].doneBytes, stopped.doneBytes, 'nothing more is sent after the stop');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await page.evaluate(() => window.backup.resume());
+  await page.waitForFunction(() => window.latest?.status === 'uploaded', null, { timeout: 60_000 });
+  const { items } = await api(server, '/api/assets');
+  assert.equal(items.length, 1);
+  assert.equal(items[0].checksum, video.sha256);
 });
