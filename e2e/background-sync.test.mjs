@@ -3,6 +3,9 @@
 // makes the module service worker back them up with the same wasm engine, with no page of
 // the app open. The server then has every staged file with its SHA-256, the staged copies
 // are gone, and a file too large to stage is named with its reason when the app opens.
+// Also: with Background Sync allowed, a page closed mid-upload is finished by the worker
+// through the page's own sync registration, continuing the same upload; and
+// `Backup.stop()`, which the worker calls before the browser's time limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -38,14 +41,30 @@ function catalogCounts(page, name) {
 /**
  * A persistent profile, as a person has; the context outlives its pages, so the service
  * worker lives on after the app's page closes. Closed before its directory is removed.
+ * Resolves to `{context, cdp, registrationId}`: a CDP session on a tab of another
+ * origin (no client of ferry), and a function resolving to the worker's registration id.
+ * With `sync: 'denied'` the page cannot register a sync, so only a sync fired through
+ * CDP wakes the worker.
  */
-async function launchProfile(t) {
+async function launchProfile(t, origin, { sync }) {
   let context;
   t.after(() => context?.close());
   context = await chromium.launchPersistentContext(tempDir(t, 'ferry-profile-'), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS,
   });
-  return context;
+  const keeper = context.pages()[0] ?? await context.newPage();
+  const cdp = await context.newCDPSession(keeper);
+  await cdp.send('Browser.setPermission', { permission: { name: 'background-sync' }, setting: sync, origin });
+  await cdp.send('Browser.setPermission', { permission: { name: 'notifications' }, setting: 'granted', origin });
+  const registrations = new Map();
+  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send('ServiceWorker.enable');
+  const registrationId = async () => (await until('the service worker registration', async () => ({
+    ok: registrations.has(`${origin}/`), id: registrations.get(`${origin}/`), seen: [...registrations.keys()],
+  }), 10_000)).id;
+  return { context, cdp, registrationId };
 }
 
 async function until(what, check, timeout = 90_000) {
@@ -74,16 +93,9 @@ test('the service worker backs up staged files on a sync event with no page open
   const origin = server.url;
   const catalogName = `ferry:${origin}:${me.id}`;
 
-  const context = await launchProfile(t);
-  await context.grantPermissions(['background-sync', 'notifications'], { origin });
-  // A tab of another origin keeps the browser's CDP session; it is no client of ferry.
-  const keeper = context.pages()[0] ?? await context.newPage();
-  const cdp = await context.newCDPSession(keeper);
-  const registrations = new Map();
-  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
-    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
-  });
-  await cdp.send('ServiceWorker.enable');
+  // Background Sync is denied to the page, so nothing but the CDP sync below can start
+  // the worker's backup.
+  const { context, cdp, registrationId } = await launchProfile(t, origin, { sync: 'denied' });
 
   const page = await context.newPage();
   const problems = pageProblems(page);
@@ -133,10 +145,6 @@ test('the service worker backs up staged files on a sync event with no page open
   // The test can fail for real here: nothing went up while the page was open.
   assert.equal((await api(server, '/api/assets')).items.length, 0, 'nothing was uploaded before the sync event');
 
-  const scopeURL = `${origin}/`;
-  const { registrationId } = await until('the service worker registration', async () => ({
-    ok: registrations.has(scopeURL), registrationId: registrations.get(scopeURL), seen: [...registrations.keys()],
-  }), 10_000);
   // Notifications are allowed: record what the worker shows while it works.
   const worker = context.serviceWorkers().find((w) => w.url().startsWith(origin))
     ?? await context.waitForEvent('serviceworker');
@@ -145,7 +153,7 @@ test('the service worker backs up staged files on a sync event with no page open
     const show = self.registration.showNotification.bind(self.registration);
     self.registration.showNotification = (title, options) => { self.shownBodies.push(options?.body); return show(title, options); };
   });
-  await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId, tag: 'ferry-backup', lastChance: false });
+  await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId: await registrationId(), tag: 'ferry-backup', lastChance: false });
 
   // With no page open, the worker hashes, checks and uploads everything it has a copy of.
   const done = await until('the background uploads', async () => {
@@ -195,20 +203,14 @@ test('the service worker backs up staged files on a sync event with no page open
   assert.deepEqual(againProblems, []);
 });
 
-test('closed mid-upload: the service worker continues the same upload from the server\'s offset', async (t) => {
+test('closed mid-upload: the sync the page asked for makes the service worker continue the same upload', async (t) => {
   const server = await startServer(t);
   const dir = tempDir(t);
   const video = randomFile(dir, 'VID_0100.mp4', 24 * 1024 * 1024 + 7);
   const origin = server.url;
-  const context = await launchProfile(t);
-  await context.grantPermissions(['background-sync'], { origin });
-  const keeper = context.pages()[0] ?? await context.newPage();
-  const cdp = await context.newCDPSession(keeper);
-  const registrations = new Map();
-  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
-    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
-  });
-  await cdp.send('ServiceWorker.enable');
+  // Background Sync is allowed: no CDP sync this time, the page's own registration wakes
+  // the worker once the page is gone.
+  const { context } = await launchProfile(t, origin, { sync: 'granted' });
   // Every upload request, from the page and from the service worker.
   const requests = [];
   context.on('request', (r) => {
@@ -237,11 +239,8 @@ test('closed mid-upload: the service worker continues the same upload from the s
   const created = requests.filter((r) => r.method === 'POST');
   assert.equal(created.length, 1, 'the page created one upload');
   assert.equal((await api(server, '/api/assets')).items.length, 0, 'not complete when the page closed');
+  assert.equal(context.pages().filter((p) => p.url().startsWith(origin)).length, 0, 'no page of the app is open');
 
-  const { registrationId } = await until('the service worker registration', async () => ({
-    ok: registrations.has(`${origin}/`), registrationId: registrations.get(`${origin}/`),
-  }), 10_000);
-  await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId, tag: 'ferry-backup', lastChance: false });
   const { items } = await until('the background upload', async () => {
     const list = (await api(server, '/api/assets')).items;
     return { ok: list.length === 1, items: list };

@@ -115,6 +115,7 @@ async function start(key, user, offline) {
     backup, api, user, store, announce,
     onUploaded: () => timeline.markStale(),
     onSignInNeeded: (reason) => askToSignInAgain(reason),
+    beforeAdd: () => background.handOver(),
   });
   session = { user, backupView, background };
   await backupView.load();

@@ -15,7 +15,8 @@
 // Web Lock as pages, so a page and the worker never upload at once. The worker stops
 // starting new work after DRAIN_MS (Chromium ends a sync handler after about 5 minutes),
 // waits for the steps in flight to be saved, and registers the sync again when work
-// remains. It leaves the work to a page that is open and visible.
+// remains. While a page of the app is open and visible, the page does the work: the
+// worker waits for it to close or be hidden, and stops when one opens.
 import init, { Backup } from './pkg/ferry.js';
 import { SYNC_TAG, loadConfig } from './lib/background.js';
 
@@ -105,6 +106,7 @@ const STOP_GRACE_MS = 40_000;
 /** A backup held this long (offline, waiting for Wi-Fi or charging) is left for later. */
 const HELD_MS = 15_000;
 const POLL_MS = 500;
+const PAGE_POLL_MS = 1_000;
 const PROGRESS_TAG = 'ferry-progress';
 const FAILED_TAG = 'ferry-failed';
 
@@ -159,7 +161,14 @@ async function closeNotifications(tag) {
 async function drain(lastChance) {
   const config = await loadConfig().catch(() => undefined);
   if (!config?.apiKey || !config.backgroundBackup || config.settings?.paused) return;
-  if (await visiblePage()) return; // the open page backs up itself
+  // An open page backs up itself (its engine holds the files it was given). Wait for it
+  // to close or be hidden, then take over. A page still open when the time is up keeps
+  // asking for a sync while files are queued.
+  const startedAt = Date.now();
+  while (await visiblePage()) {
+    if (Date.now() - startedAt > DRAIN_MS) return;
+    await sleep(PAGE_POLL_MS);
+  }
   wasm ??= init();
   await wasm;
   const backup = await Backup.open({
@@ -169,7 +178,6 @@ async function drain(lastChance) {
     albums: config.albums,
   });
   engine = backup;
-  const startedAt = Date.now();
   const failedBefore = (await backup.stats()).failed;
   let why = 'done';
   let stoppedAt = 0;

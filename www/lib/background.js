@@ -12,6 +12,9 @@ export const SYNC_TAG = 'ferry-backup';
 /** The engine keeps (stages) a copy of each picked file up to this size: its default. */
 export const KEEP_FILES_UP_TO = 64 * 1024 * 1024;
 
+/** How often an open page with files queued asks for the sync again. */
+const RENEW_MS = 60_000;
+
 const DB = 'ferry-background';
 const STORE = 'config';
 const KEY = 'current';
@@ -72,7 +75,8 @@ export async function requestSync() {
  * The page's side: keeps the service worker's copy of the config current, tells a
  * running background backup to hand over, and asks for a sync while files are queued
  * and Background backup is on (when files are added, and when the page is hidden, which
- * is also what happens just before it closes). Returns `{ setKey(key), forget() }`.
+ * is also what happens just before it closes). Returns `{ handOver(), setKey(key),
+ * save(), sync() }`.
  */
 export function wireBackground({ apiKey, catalogName, store, backup, engineSettings }) {
   let key = apiKey;
@@ -89,23 +93,42 @@ export function wireBackground({ apiKey, catalogName, store, backup, engineSetti
   store.subscribe(save);
 
   // A backup the service worker is running finishes its steps and lets this page's
-  // engine take the Web Lock.
+  // engine take the Web Lock: when the page opens, and before files are added (this
+  // page holds them, and may not have staged a copy).
+  const handOver = () => navigator.serviceWorker?.controller?.postMessage({ type: 'ferry-page-open' });
   navigator.serviceWorker?.ready.then((r) => r.active?.postMessage({ type: 'ferry-page-open' })).catch(() => {});
 
-  const queued = async () => (await backup.stats()).waiting > 0;
-  const maybeSync = async () => {
-    if (store.settings.backgroundBackup && await queued()) await requestSync();
+  // Whether files are queued, kept current so that the page can ask for the sync at
+  // once when it is hidden: a closing page runs no more than that handler.
+  let queued = false;
+  let registration = null;
+  navigator.serviceWorker?.ready.then((r) => { registration = r; }).catch(() => {});
+  const register = () => {
+    if (!store.settings.backgroundBackup || !queued || !syncSupported()) return;
+    const sync = registration?.sync;
+    if (sync) sync.register(SYNC_TAG).catch((e) => console.warn('background sync not registered:', e));
+    else requestSync();
   };
+  const refresh = async () => { queued = (await backup.stats()).waiting > 0; };
+  const maybeSync = async () => { await refresh(); register(); };
+  // Files added: ask for a sync (it matters when the page closes before they are done).
   let soon = null;
   backup.onChange((asset) => {
     if (asset.status !== 'pending' || soon) return;
+    queued = true;
     soon = setTimeout(() => { soon = null; maybeSync(); }, 1_000);
   });
+  backup.onProgress((p) => { if (p.state === 'idle') refresh(); });
   addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'hidden') maybeSync();
+    if (document.visibilityState === 'hidden') register();
   });
+  // Asked again now and then while files are queued: a sync that fires while this page
+  // is visible waits for it (a few minutes at most), and one asked for as the page
+  // closes may never be registered.
+  setInterval(() => { if (queued && document.visibilityState === 'visible') register(); }, RENEW_MS);
   maybeSync();
   return {
+    handOver,
     setKey(next) { key = next; save(); },
     sync: maybeSync,
     save,

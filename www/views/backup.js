@@ -62,13 +62,14 @@ async function walk(entry, out) {
 }
 
 export class BackupView {
-  constructor({ backup, api, user, store, announce, onUploaded, onSignInNeeded }) {
+  constructor({ backup, api, user, store, announce, onUploaded, onSignInNeeded, beforeAdd }) {
     this.backup = backup;
     this.api = api;
     this.store = store;
     this.announce = announce;
     this.onUploaded = onUploaded;
     this.onSignInNeeded = onSignInNeeded;
+    this.beforeAdd = beforeAdd;
     this.records = new Map();
     this.rows = new Map();
     this.dirty = new Set();
@@ -165,6 +166,7 @@ export class BackupView {
       const file = item.file ?? item;
       this.files.set(fileKey(file.name, file.size, file.lastModified), file);
     }
+    this.beforeAdd?.();
     this.backup.add(kept).catch((e) => {
       console.warn(e);
       this.announce(`Could not add the files: ${e?.message ?? e}`);
