@@ -138,7 +138,8 @@ test('the service worker backs up staged files on a sync event with no page open
 
   // The app's page closes (the lock holder stays a moment longer, so the sync the page
   // asks for on its way out finds an open tab and leaves the work to it).
-  await page.close({ runBeforeUnload: true });
+  // With beforeunload run, as a person closing the tab; close() then does not wait.
+  await Promise.all([page.waitForEvent('close'), page.close({ runBeforeUnload: true })]);
   await holder.evaluate(() => window.releaseLock());
   await holder.close();
   assert.equal(context.pages().filter((p) => p.url().startsWith(origin)).length, 0, 'no page of the app is open');
@@ -235,7 +236,8 @@ test('closed mid-upload: the sync the page asked for makes the service worker co
     const detail = document.querySelector('#assets li[data-status="uploading"] .detail')?.textContent ?? '';
     return /^[1-9][\d.]* MB \//.test(detail);
   }, null, { timeout: 60_000 });
-  await page.close({ runBeforeUnload: true });
+  // With beforeunload run, as a person closing the tab; close() then does not wait.
+  await Promise.all([page.waitForEvent('close'), page.close({ runBeforeUnload: true })]);
   const created = requests.filter((r) => r.method === 'POST');
   assert.equal(created.length, 1, 'the page created one upload');
   assert.equal((await api(server, '/api/assets')).items.length, 0, 'not complete when the page closed');

@@ -13,7 +13,7 @@
 // engine (`Backup` from pkg/ferry.js) on the catalog the page uses and lets it drain the
 // queue, from the file copies the engine staged in IndexedDB. The engine takes the same
 // Web Lock as pages, so a page and the worker never upload at once. The worker stops
-// starting new work after DRAIN_MS (Chromium ends a sync handler after about 5 minutes),
+// starting new work after DRAIN_MS (Chromium ends a sync event after 3 minutes),
 // waits for the steps in flight to be saved, and registers the sync again when work
 // remains. While a page of the app is open and visible, the page does the work: the
 // worker waits for it to close or be hidden, and stops when one opens.
@@ -99,10 +99,15 @@ async function networkFirst(event, request, url) {
 
 // --- Background backup ------------------------------------------------------------------
 
-/** No new work starts after this long; Chromium ends a sync handler at about 5 minutes. */
-const DRAIN_MS = 4 * 60_000;
-/** After asking the engine to stop, how long the steps in flight may take to be saved. */
-const STOP_GRACE_MS = 40_000;
+/**
+ * No new work starts after this long. Chromium ends a sync event after 3 minutes
+ * (`kMaxSyncEventDuration` in content/public/browser/background_sync_parameters.cc),
+ * counted from when it fired, including any wait for an open page to go.
+ */
+const DRAIN_MS = 135_000;
+/** After asking the engine to stop, how long the steps in flight (a chunk of 2 to 5 s,
+ * a hash slice) may take to be saved: DRAIN_MS + STOP_GRACE_MS stays under 3 minutes. */
+const STOP_GRACE_MS = 30_000;
 /** A backup held this long (offline, waiting for Wi-Fi or charging) is left for later. */
 const HELD_MS = 15_000;
 const POLL_MS = 500;
@@ -114,8 +119,8 @@ const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 /** The drain in progress, shared by sync events that arrive while it runs. */
 let draining = null;
-/** Its engine, so a page that opens can ask it to stop. */
-let engine = null;
+/** Stops the drain's engine, so a page that opens can take over; null when none runs. */
+let stopEngine = null;
 let wasm = null;
 
 self.addEventListener('sync', (event) => {
@@ -127,7 +132,7 @@ self.addEventListener('sync', (event) => {
 // A page that opens takes over: the engine finishes its steps in flight and releases the
 // Web Lock, so the page's own engine (which holds the picked files) runs.
 self.addEventListener('message', (event) => {
-  if (event.data?.type === 'ferry-page-open') engine?.stop();
+  if (event.data?.type === 'ferry-page-open') stopEngine?.('page');
 });
 
 self.addEventListener('notificationclick', (event) => {
@@ -177,7 +182,6 @@ async function drain(lastChance) {
     settings: config.settings,
     albums: config.albums,
   });
-  engine = backup;
   const failedBefore = (await backup.stats()).failed;
   let why = 'done';
   let stoppedAt = 0;
@@ -191,6 +195,7 @@ async function drain(lastChance) {
     stoppedAt = Date.now();
     backup.stop();
   };
+  stopEngine = stop;
   try {
     for (;;) {
       await sleep(POLL_MS);
@@ -243,7 +248,7 @@ async function drain(lastChance) {
       }
     }
   } finally {
-    engine = null;
+    stopEngine = null;
     backup.free();
   }
 }
