@@ -200,6 +200,25 @@ test('the service worker backs up staged files on a sync event with no page open
   await again.waitForFunction(() => document.querySelectorAll('#assets li[data-status="uploaded"]').length === 4, null, { timeout: 120_000 });
   const last = (await api(server, '/api/assets')).items.find((a) => a.originalFileName === large.name);
   assert.equal(last?.checksum, large.sha256);
+
+  // The worker's copy of the key goes with signing out.
+  const config = () => again.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('ferry-background');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const req = open.result.transaction('config').objectStore('config').get('current');
+      req.onsuccess = () => { open.result.close(); resolve(req.result ?? null); };
+      req.onerror = () => reject(req.error);
+    };
+  }));
+  const kept = await config();
+  assert.equal(kept?.apiKey, server.apiKey);
+  assert.equal(kept?.catalogName, catalogName);
+  assert.equal(kept?.backgroundBackup, true);
+  await again.click('#tabs a[href="#/settings"]');
+  await again.click('#sign-out');
+  await again.waitForSelector('#sign-in:not([hidden])');
+  assert.equal(await config(), null, 'signing out deletes the service worker\'s copy of the key');
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
 });
