@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, File};
 
-use super::catalog::{Catalog, CatalogError};
+use super::catalog::{Catalog, CatalogError, KeptFile};
 use super::device::Device;
 use super::hash_worker::HashPool;
 use super::http::{describe_js_error, ApiError, Server};
@@ -31,6 +31,8 @@ use crate::upload::{Action, Failure, Upload};
 
 /// Assets taken from the catalog per round: bounded memory, whatever the queue's length.
 const ROUND: u32 = 200;
+/// Kept copies of backed-up files are forgotten this many at a time.
+const FORGET_BATCH: usize = 200;
 /// The server accepts this many checksums per dedup request.
 const CHECK_BATCH: usize = 1_000;
 /// The catalog fact holding when an asset was last backed up (ms since the epoch).
@@ -111,6 +113,10 @@ pub struct Engine {
     stopping: Cell<bool>,
     hold: Cell<Option<Hold>>,
     cancelled: RefCell<HashSet<String>>,
+    /// Backed-up assets whose kept copy is still to be forgotten.
+    backed_up: RefCell<Vec<KeptFile>>,
+    /// Whether kept files left over by an earlier page were looked for.
+    swept: Cell<bool>,
     tally: RefCell<RunTally>,
     lock_name: String,
     channel: Option<BroadcastChannel>,
@@ -191,6 +197,8 @@ impl Engine {
                 stopping: Cell::new(false),
                 hold: Cell::new(None),
                 cancelled: RefCell::default(),
+                backed_up: RefCell::default(),
+                swept: Cell::new(false),
                 tally: RefCell::default(),
                 lock_name: format!("ferry-runner:{}", config.catalog_name),
                 channel,
@@ -380,6 +388,11 @@ impl Engine {
         with_web_lock(&self.lock_name, async move {
             *engine.tally.borrow_mut() = RunTally::default();
             engine.emit_progress();
+            if !engine.swept.replace(true) {
+                if let Err(e) = engine.catalog.forget_files_of_finished().await {
+                    web_sys::console::warn_1(&e.to_string().into());
+                }
+            }
             loop {
                 engine.more.set(false);
                 if engine.stopping.get() {
@@ -395,15 +408,46 @@ impl Engine {
                     }
                 }
             }
+            if let Err(e) = engine.forget_backed_up_files().await {
+                web_sys::console::warn_1(&e.to_string().into());
+            }
             engine.running.set(false);
             engine.hold.set(None);
             engine.emit_progress();
         });
     }
 
-    /// One round: prepare (hash and check) a bounded batch, then upload a bounded batch.
-    /// Returns whether there was anything to do.
+    /// One round: upload the assets checked so far (a bounded batch) while hashing and
+    /// checking the next ones, so a backup of many files takes about the longer of
+    /// hashing and uploading, not their sum. Returns whether there was anything to do.
     async fn run_round(self: &Rc<Self>) -> Result<bool, Stop> {
+        let uploads = self
+            .catalog
+            .with_status(AssetStatus::Uploading, ROUND)
+            .await?;
+        self.count_in(&uploads);
+        // Bytes on their way up now: a copy checked meanwhile waits for them to land,
+        // then becomes a duplicate, rather than going up twice.
+        let in_flight: HashSet<Option<String>> = uploads.iter().map(|a| a.sha256.clone()).collect();
+        let uploading = !uploads.is_empty();
+        let (prepared, uploaded) =
+            futures_util::future::join(self.prepare_next(in_flight), self.upload_all(uploads))
+                .await;
+        let prepared = prepared?;
+        uploaded?;
+        self.forget_backed_up_files().await?;
+        if self.halted.get().is_some() {
+            return Err(Stop::Halted);
+        }
+        Ok(prepared || uploading)
+    }
+
+    /// Hashes and checks a bounded batch of each waiting status. Returns whether there
+    /// was any.
+    async fn prepare_next(
+        self: &Rc<Self>,
+        in_flight: HashSet<Option<String>>,
+    ) -> Result<bool, Stop> {
         let mut worked = false;
         for status in [
             AssetStatus::Pending,
@@ -414,20 +458,8 @@ impl Engine {
             if !batch.is_empty() {
                 worked = true;
                 self.count_in(&batch);
-                self.prepare(batch).await?;
+                self.prepare(batch, &in_flight).await?;
             }
-        }
-        let uploads = self
-            .catalog
-            .with_status(AssetStatus::Uploading, ROUND)
-            .await?;
-        if !uploads.is_empty() {
-            worked = true;
-            self.count_in(&uploads);
-            self.upload_all(uploads).await?;
-        }
-        if self.halted.get().is_some() {
-            return Err(Stop::Halted);
         }
         Ok(worked)
     }
@@ -446,7 +478,11 @@ impl Engine {
 
     /// Hashes what needs hashing (one file per worker at a time) and asks the server, in
     /// batches, which it already has.
-    async fn prepare(self: &Rc<Self>, batch: Vec<Asset>) -> Result<(), Stop> {
+    async fn prepare(
+        self: &Rc<Self>,
+        batch: Vec<Asset>,
+        in_flight: &HashSet<Option<String>>,
+    ) -> Result<(), Stop> {
         let queue = RefCell::new(VecDeque::from(batch));
         let hashed = RefCell::new(Vec::with_capacity(queue.borrow().len()));
         let hashers = (0..self.hasher.size()).map(|_| async {
@@ -477,7 +513,7 @@ impl Engine {
         let hashed = hashed.into_inner();
         // The same bytes twice in one batch (two tabs, or one photo under two names) are
         // uploaded once: the later copy stays `checking` and becomes a duplicate next round.
-        let mut claimed = HashSet::new();
+        let mut claimed = in_flight.clone();
         for chunk in hashed.chunks(CHECK_BATCH) {
             let Some(verdicts) = self.check(chunk).await? else {
                 return Ok(());
@@ -580,13 +616,31 @@ impl Engine {
         self.catalog.forget_file(asset, false).await
     }
 
-    /// The asset is backed up: its file is no longer needed anywhere.
+    /// The asset is backed up: its file is no longer needed anywhere. Its kept copy is
+    /// forgotten with others in one transaction (see `Catalog::forget_files`).
     async fn done_with_file(&self, asset: &Asset) -> Result<(), CatalogError> {
         self.catalog
             .set_fact(LAST_BACKUP_AT, super::now_ms())
             .await?;
         self.live_files.borrow_mut().remove(&asset.id);
-        self.catalog.forget_file(asset, true).await
+        let full = {
+            let mut backed_up = self.backed_up.borrow_mut();
+            backed_up.push(KeptFile {
+                id: asset.id.clone(),
+                fingerprint: asset.fingerprint.clone(),
+            });
+            backed_up.len() >= FORGET_BATCH
+        };
+        if full {
+            self.forget_backed_up_files().await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the kept copies of the files backed up since the last call.
+    async fn forget_backed_up_files(&self) -> Result<(), CatalogError> {
+        let batch = std::mem::take(&mut *self.backed_up.borrow_mut());
+        self.catalog.forget_files(&batch, true).await
     }
 
     /// Asks the server which of `assets` it already has, retrying transient failures.

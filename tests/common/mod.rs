@@ -116,3 +116,70 @@ async fn catalog_survives_reopening() {
     reopened.close();
     Catalog::delete(&name).await.unwrap();
 }
+
+fn file_of(bytes: &[u8], name: &str) -> web_sys::File {
+    let parts = Array::of1(&Uint8Array::from(bytes));
+    web_sys::File::new_with_u8_array_sequence(&parts, name).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn kept_files_are_forgotten_in_batches_and_leftovers_swept() {
+    use ferry::web::catalog::KeptFile;
+    let name = fresh_catalog_name();
+    let catalog = Catalog::open(&name).await.unwrap();
+    let assets: Vec<Asset> = (0..4)
+        .map(|i| {
+            Asset::new(
+                format!("k{i}"),
+                format!("p{i}.jpg"),
+                3,
+                1.0,
+                "image/jpeg".into(),
+                1.0,
+            )
+            .in_album(None)
+        })
+        .collect();
+    let items: Vec<_> = assets
+        .iter()
+        .map(|a| (a.clone(), Some(file_of(b"abc", &a.name))))
+        .collect();
+    catalog.add(&items).await.unwrap();
+    let kept = catalog.file("k0").await.unwrap().expect("k0 is kept");
+    assert_eq!((kept.name(), kept.size()), ("p0.jpg".to_string(), 3.0));
+    assert!(catalog
+        .waiting(&assets[1].fingerprint)
+        .await
+        .unwrap()
+        .is_some());
+
+    // Two backed-up files forgotten in one call: files and waiting entries go.
+    let done: Vec<KeptFile> = assets[..2]
+        .iter()
+        .map(|a| KeptFile {
+            id: a.id.clone(),
+            fingerprint: a.fingerprint.clone(),
+        })
+        .collect();
+    catalog.forget_files(&done, true).await.unwrap();
+    assert!(catalog.file("k0").await.unwrap().is_none());
+    assert!(catalog.file("k1").await.unwrap().is_none());
+    assert!(catalog
+        .waiting(&assets[1].fingerprint)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(catalog.file("k2").await.unwrap().is_some());
+
+    // A tab closed before its batch was forgotten: the sweep forgets the kept file of a
+    // finished asset and keeps the one still waiting.
+    let mut finished = assets[2].clone();
+    finished.enter(AssetStatus::Uploaded);
+    catalog.put(&finished).await.unwrap();
+    assert_eq!(catalog.forget_files_of_finished().await.unwrap(), 1);
+    assert!(catalog.file("k2").await.unwrap().is_none());
+    assert!(catalog.file("k3").await.unwrap().is_some());
+
+    catalog.close();
+    Catalog::delete(&name).await.unwrap();
+}
