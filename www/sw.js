@@ -166,6 +166,9 @@ async function closeNotifications(tag) {
 async function drain(lastChance) {
   const config = await loadConfig().catch(() => undefined);
   if (!config?.apiKey || !config.backgroundBackup || config.settings?.paused) return;
+  // The battery is only reported to pages (navigator.getBattery is not in workers), so
+  // with "Require charging" on, the worker cannot know it may upload: the page does it.
+  if (config.settings?.requireCharging && !('getBattery' in navigator)) return;
   // An open page backs up itself (its engine holds the files it was given). Wait for it
   // to close or be hidden, then take over. A page still open when the time is up keeps
   // asking for a sync while files are queued.

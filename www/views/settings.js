@@ -69,6 +69,13 @@ export class SettingsView {
     background.disabled = !this.backgroundSync;
     background.closest('.toggle').classList.toggle('disabled', !this.backgroundSync);
     if (!this.backgroundSync) background.checked = false;
+    if (this.backgroundSync) {
+      const note = document.querySelector('[data-note="backgroundBackup"]');
+      note.textContent = settings.backgroundBackup && settings.requireCharging
+        ? 'With “Require charging” on, ferry backs up only while it is open: the browser does not tell background work about the battery.'
+        : '';
+      note.hidden = !note.textContent;
+    }
     // The mobile-data choices are exceptions to Wi-Fi only; with it off, mobile data is
     // used for everything and they do not apply.
     const off = !settings.wifiOnly;
