@@ -25,16 +25,19 @@ async function rows(page) {
 /** Counts the records and staged files in the catalog, from a page of the origin. */
 function catalogCounts(page, name) {
   return page.evaluate(async (db) => {
-    const open = indexedDB.open(db);
-    const conn = await new Promise((resolve, reject) => { open.onsuccess = () => resolve(open.result); open.onerror = () => reject(open.error); });
-    const countOf = (store) => new Promise((resolve, reject) => {
-      const req = conn.transaction(store).objectStore(store).count();
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
-    });
-    const counts = { assets: await countOf('assets'), files: await countOf('files') };
-    conn.close();
-    return counts;
+    // Records are in the catalog; staged files in its `:files` database beside it.
+    const countOf = async (name, store) => {
+      const open = indexedDB.open(name);
+      const conn = await new Promise((resolve, reject) => { open.onsuccess = () => resolve(open.result); open.onerror = () => reject(open.error); });
+      const count = await new Promise((resolve, reject) => {
+        const req = conn.transaction(store).objectStore(store).count();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      conn.close();
+      return count;
+    };
+    return { assets: await countOf(db, 'assets'), files: await countOf(`${db}:files`, 'files') };
   }, name);
 }
 
