@@ -439,3 +439,94 @@ test('the engine speaks RUFH (interop 6, 7 and 8) to ferry-server', async (t) =>
     await page.close();
   }
 });
+
+/** Every asset on the server, following the timeline's cursor. */
+async function allServerAssets(server) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api(server, `/api/assets?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
+}
+
+test('awkward names, the same bytes under two names, and two different files with one name', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  for (const sub of ['a', 'b']) mkdirSync(join(dir, sub));
+  const named = [
+    randomFile(dir, '🐱 cat 🏔️.jpg', 4096),
+    randomFile(dir, 'שלום עולם.png', 5000),
+    // A name on disk cannot hold '/', so no closing tag.
+    randomFile(dir, '<script>alert(1)<script>.jpg', 3000),
+    randomFile(dir, '<img src=x onerror=alert(1)>.png', 3001),
+    randomFile(join(dir, 'a'), 'same.jpg', 2048),
+    randomFile(join(dir, 'b'), 'same.jpg', 2049),
+  ];
+  const original = randomFile(dir, 'copy-one.jpg', 70_000);
+  const copyPath = join(dir, 'copy-two.jpg');
+  writeFileSync(copyPath, original.bytes);
+  const page = await browser.newPage();
+  const problems = pageProblems(page);
+  await openEngine(page, server);
+  await addFiles(page, [...named.map((f) => f.path), original.path, copyPath]);
+  const all = await waitForAll(page, ['uploaded', 'duplicate'], 8);
+
+  const onServer = await allServerAssets(server);
+  for (const f of named) {
+    assert.ok(onServer.some((a) => a.originalFileName === f.name && a.checksum === f.sha256), `server has ${f.name} byte for byte: ${problems.join('; ')}`);
+  }
+  assert.equal(onServer.filter((a) => a.originalFileName === 'same.jpg').length, 2, 'two different files named same.jpg are two assets');
+  assert.equal(onServer.filter((a) => a.checksum === original.sha256).length, 1, 'the same bytes under two names are stored once');
+  const copies = all.filter((a) => a.name.startsWith('copy-')).map((a) => a.status).sort();
+  assert.deepEqual(copies, ['duplicate', 'uploaded']);
+  assert.equal(onServer.length, 7);
+});
+
+test('10,000 small files: every one is backed up once, with batched dedup checks', async (t) => {
+  const N = 10_000;
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const paths = [];
+  for (let i = 0; i < N; i++) {
+    // Distinct bytes per file: its number, then a little filler.
+    const bytes = Buffer.alloc(256 + (i % 768), i % 251);
+    bytes.writeUInt32LE(i, 0);
+    const path = join(dir, `IMG_${String(i).padStart(5, '0')}.jpg`);
+    writeFileSync(path, bytes);
+    paths.push(path);
+  }
+  const page = await browser.newPage();
+  const problems = pageProblems(page);
+  const checks = { n: 0 };
+  page.on('request', (r) => { if (r.url().endsWith('/bulk-upload-check')) checks.n += 1; });
+  await openEngine(page, server);
+  const started = Date.now();
+  const ids = await addFiles(page, paths);
+  assert.equal(ids.length, N, 'every file is recorded');
+  // Wait on the catalog's index counts rather than reading 10,000 records each time.
+  const deadline = Date.now() + 600_000;
+  let stats;
+  for (;;) {
+    stats = await page.evaluate(() => window.backup.stats());
+    if (stats.uploaded + stats.duplicates + stats.failed + stats.skipped === N) break;
+    assert.ok(Date.now() < deadline, `still waiting after 10 minutes: ${JSON.stringify(stats)}; ${problems.slice(0, 5).join('; ')}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  t.diagnostic(`10,000 small files backed up in ${seconds.toFixed(0)} s (${(N / seconds).toFixed(0)} files/s), ${checks.n} dedup checks`);
+  assert.deepEqual({ uploaded: stats.uploaded, failed: stats.failed, skipped: stats.skipped }, { uploaded: N, failed: 0, skipped: 0 });
+  const onServer = await allServerAssets(server);
+  assert.equal(onServer.length, N, 'the server has each file once');
+  assert.equal(new Set(onServer.map((a) => a.checksum)).size, N, 'no asset twice');
+  // A run's first round asks about 200 files, later ones about 1,000 each.
+  assert.ok(checks.n <= Math.ceil(N / 1000) + 2, `${checks.n} dedup checks for ${N} files`);
+});

@@ -29,7 +29,8 @@ use crate::retry::RetryPolicy;
 use crate::tus::{self, ErrorClass, ServerSupport};
 use crate::upload::{Action, Failure, Upload};
 
-/// Assets taken from the catalog per round: bounded memory, whatever the queue's length.
+/// Assets taken from the catalog in a run's first round (later rounds take a whole
+/// dedup request's worth): bounded memory, whatever the queue's length.
 const ROUND: u32 = 200;
 /// Kept copies of backed-up files are forgotten this many at a time.
 const FORGET_BATCH: usize = 200;
@@ -421,18 +422,27 @@ impl Engine {
     /// checking the next ones, so a backup of many files takes about the longer of
     /// hashing and uploading, not their sum. Returns whether there was anything to do.
     async fn run_round(self: &Rc<Self>) -> Result<bool, Stop> {
+        // A run starts small, so the first upload starts soon; later rounds fill a whole
+        // dedup request, so a re-run over 10,000 files asks about a dozen times.
+        let round = if self.tally.borrow().seen.is_empty() {
+            ROUND
+        } else {
+            CHECK_BATCH as u32
+        };
         let uploads = self
             .catalog
-            .with_status(AssetStatus::Uploading, ROUND)
+            .with_status(AssetStatus::Uploading, round)
             .await?;
         self.count_in(&uploads);
         // Bytes on their way up now: a copy checked meanwhile waits for them to land,
         // then becomes a duplicate, rather than going up twice.
         let in_flight: HashSet<Option<String>> = uploads.iter().map(|a| a.sha256.clone()).collect();
         let uploading = !uploads.is_empty();
-        let (prepared, uploaded) =
-            futures_util::future::join(self.prepare_next(in_flight), self.upload_all(uploads))
-                .await;
+        let (prepared, uploaded) = futures_util::future::join(
+            self.prepare_next(in_flight, round),
+            self.upload_all(uploads),
+        )
+        .await;
         let prepared = prepared?;
         uploaded?;
         self.forget_backed_up_files().await?;
@@ -447,6 +457,7 @@ impl Engine {
     async fn prepare_next(
         self: &Rc<Self>,
         in_flight: HashSet<Option<String>>,
+        round: u32,
     ) -> Result<bool, Stop> {
         let mut worked = false;
         for status in [
@@ -454,7 +465,7 @@ impl Engine {
             AssetStatus::Hashing,
             AssetStatus::Checking,
         ] {
-            let batch = self.catalog.with_status(status, ROUND).await?;
+            let batch = self.catalog.with_status(status, round).await?;
             if !batch.is_empty() {
                 worked = true;
                 self.count_in(&batch);
