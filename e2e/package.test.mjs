@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
 import { api, launchBrowser, pageProblems, randomFile, tempDir } from './support.mjs';
 
@@ -377,4 +377,35 @@ test('getAuth: a key revoked mid-upload is replaced by what getAuth returns, and
   assert.equal(items.length, 4, 'each file once');
   for (const f of files) assert.ok(items.some((a) => a.checksum === f.sha256), f.name);
   assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
+});
+
+const TSC_BIN = join(VITE_EXAMPLE, 'node_modules/.bin/tsc');
+
+test('the shipped .d.ts files type the usage example, and refuse a mistyped one', {
+  skip: existsSync(TSC_BIN) ? false : 'package/examples/vite has no node_modules: run `npm install` there',
+}, async (t) => {
+  // The example's own tsconfig (strict, no skipLibCheck) against the built package.
+  execFileSync(TSC_BIN, ['--noEmit', '-p', '.'], { cwd: VITE_EXAMPLE, stdio: 'pipe' });
+  // The types have teeth: a wrong option type and an unknown event are errors.
+  const wrong = join(VITE_EXAMPLE, '.wrong-usage.ts');
+  writeFileSync(wrong, [
+    "import { Uploader } from 'ferry-uploader';",
+    'export async function wrong() {',
+    '  await Uploader.create({ endpoint: 42 });',
+    "  const uploader = await Uploader.create({ endpoint: '/api' });",
+    "  uploader.on('no-such-event', () => {});",
+    '}',
+  ].join('\n'));
+  t.after(() => rmSync(wrong, { force: true }));
+  const refused = (() => {
+    try {
+      execFileSync(TSC_BIN, ['--noEmit', '--strict', '--target', 'ES2022', '--module', 'ESNext', '--moduleResolution', 'Bundler',
+        '--lib', 'ES2022,ESNext.Disposable,DOM,DOM.Iterable', wrong], { cwd: VITE_EXAMPLE, stdio: 'pipe', encoding: 'utf8' });
+      return '';
+    } catch (e) {
+      return `${e.stdout}`;
+    }
+  })();
+  assert.match(refused, /\(3,\d+\): error TS2322/, `endpoint: 42 is refused: ${refused}`);
+  assert.match(refused, /\(5,\d+\): error TS2345.*no-such-event/, `an unknown event is refused: ${refused}`);
 });
