@@ -370,31 +370,10 @@ pub struct Upload {
 }
 
 pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO uploads (id, user_id, upload_length, upload_offset, filename, filetype,
-             declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
-             created_at, expires_at, album, is_favorite, duration_ms, length_deferred)
-         VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&upload.id)
-    .bind(&upload.user_id)
-    .bind(upload.upload_length)
-    .bind(&upload.filename)
-    .bind(&upload.filetype)
-    .bind(&upload.declared_checksum)
-    .bind(&upload.file_created_at)
-    .bind(&upload.file_modified_at)
-    .bind(&upload.device_asset_id)
-    .bind(&upload.device_id)
-    .bind(timestamps::now())
-    .bind(upload.expires_at)
-    .bind(&upload.album)
-    .bind(upload.is_favorite)
-    .bind(upload.duration_ms)
-    .bind(upload.length_deferred)
-    .execute(pool)
-    .await?;
-    Ok(())
+    // No limit on open uploads: a multipart upload finishes within its one request.
+    insert_upload_within(pool, upload, u64::MAX, 0)
+        .await
+        .map(|_| ())
 }
 
 /// Like `insert_upload`, but only while the user has fewer than `max_open` unfinished

@@ -402,6 +402,8 @@ impl Engine {
                 match engine.run_round().await {
                     Ok(true) => continue,
                     Ok(false) if engine.more.get() => continue,
+                    // Signed in again while the halted round was winding down.
+                    Err(Stop::Halted) if engine.halted.get().is_none() => continue,
                     Ok(false) | Err(Stop::Halted) => break,
                     Err(Stop::Catalog(e)) => {
                         web_sys::console::error_1(&e.to_string().into());
@@ -409,9 +411,8 @@ impl Engine {
                     }
                 }
             }
-            if let Err(e) = engine.forget_backed_up_files().await {
-                web_sys::console::warn_1(&e.to_string().into());
-            }
+            // Nothing may await between the last round and this: a kick meanwhile would
+            // see a run still going and leave its work to it.
             engine.running.set(false);
             engine.hold.set(None);
             engine.emit_progress();
@@ -443,9 +444,11 @@ impl Engine {
             self.upload_all(uploads),
         )
         .await;
+        // Forgotten even when the round halted, so no kept copy outlives its backup.
+        let forgotten = self.forget_backed_up_files().await;
         let prepared = prepared?;
         uploaded?;
-        self.forget_backed_up_files().await?;
+        forgotten?;
         if self.halted.get().is_some() {
             return Err(Stop::Halted);
         }
@@ -502,7 +505,8 @@ impl Engine {
                     return Ok::<(), Stop>(());
                 };
                 self.wait_until_unpaused().await;
-                if self.stopping.get() {
+                // Uploads of the round before run alongside: one of them may have halted.
+                if self.stopping.get() || self.halted.get().is_some() {
                     return Ok(());
                 }
                 if self.cancelled.borrow().contains(&asset.id) {
