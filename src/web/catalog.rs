@@ -234,17 +234,12 @@ impl Catalog {
             let mut stale = Vec::new();
             for id in ids {
                 let asset: Option<Asset> = assets.get(id.as_str()).serde()?.await?;
-                match asset {
-                    Some(asset) if !asset.status.is_finished() => {}
-                    Some(asset) => stale.push(KeptFile {
-                        id,
-                        fingerprint: asset.fingerprint,
-                    }),
-                    None => stale.push(KeptFile {
-                        id,
-                        fingerprint: String::new(),
-                    }),
-                }
+                let fingerprint = match asset {
+                    Some(asset) if !asset.status.is_finished() => continue,
+                    Some(asset) => asset.fingerprint,
+                    None => String::new(),
+                };
+                stale.push(KeptFile { id, fingerprint });
             }
             stale
         };
