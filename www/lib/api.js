@@ -35,6 +35,8 @@ export class Api {
     return this.json(`/assets?${q}`);
   }
 
+  thumbnail(id, init) { return this.fetch(`/assets/${encodeURIComponent(id)}/thumbnail`, init); }
+
   original(id, init) { return this.fetch(`/assets/${encodeURIComponent(id)}/original`, init); }
 }
 

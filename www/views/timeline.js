@@ -1,21 +1,61 @@
 // The Timeline view: everything on the server, newest first, grouped by the local day of
-// `fileCreatedAt`, in a grid of square tiles. Pages load by cursor as the end of the list
-// scrolls near. Images get a thumbnail made in the browser from `/original` (fetched with
-// the x-api-key header) once their tile scrolls near the viewport; the object URLs are
-// kept in a bounded cache and revoked when dropped. Tapping a tile opens the full view.
+// `fileCreatedAt`, in a grid of square tiles. It is virtualised, so a library of 100,000
+// assets scrolls like one of 100:
+//
+// - Pages load by cursor (`GET /api/assets?limit&cursor`) as the end of what is loaded
+//   scrolls near. Only a compact record of each asset is kept.
+// - The layout (days, their heading and rows of tiles) is computed from the item count
+//   and the grid's width, so the page is as tall as everything loaded without a node
+//   per asset. Only the days and rows within a screen of the viewport are in the DOM;
+//   each visible day is a `section.day` with its heading and one list of its visible
+//   tiles. Tiles leave the DOM as they scroll away.
+// - Thumbnails come first: the server's `/thumbnail` (fetched with the x-api-key header,
+//   since keys never go in URLs) for visible tiles only, a few at a time, kept as
+//   object URLs in a bounded cache. Images the server cannot make one of are drawn in
+//   the browser from the original when small enough.
+// - Tapping a tile opens the full view, which downloads the original with a progress bar.
 import { bytes, count, dayKey, dayLabel, typeLabel, when } from '../lib/format.js';
 
 const $ = (id) => document.getElementById(id);
 
-const PAGE = 200;
+/** The first page is small so that the first screen shows soon; later ones are large. */
+const FIRST_PAGE = 200;
+const PAGE = 1000;
 /** Thumbnails kept as object URLs at once; the oldest off-screen ones are dropped. */
-const MAX_THUMBS = 300;
-/** Originals fetched at once for thumbnails. */
-const PARALLEL = 4;
-/** Larger originals are not downloaded just to draw a thumbnail. */
+const MAX_THUMBS = 400;
+/** Thumbnails fetched at once. */
+const PARALLEL = 6;
+/** Larger originals are not downloaded just to draw a thumbnail in the browser. */
 const MAX_THUMB_SOURCE = 40 * 1024 * 1024;
-/** Thumbnail edge in CSS pixels, times the device pixel ratio. */
+/** Thumbnail edge in CSS pixels, times the device pixel ratio, when drawn here. */
 const THUMB_EDGE = 200;
+/** A day's heading row and the space after a day, in CSS pixels (see style.css). */
+const HEAD_H = 40;
+const DAY_GAP = 18;
+/** The next page loads when the end of what is loaded is this many screens away. */
+const LOAD_AHEAD = 3;
+
+/** The grid of a container `width` px wide: `{cols, gap, tile, row}` (as style.css lays it). */
+function gridFor(width) {
+  const phone = width < 560;
+  const gap = phone ? 2 : 4;
+  const min = width >= 1000 ? 180 : 150;
+  const cols = phone ? 3 : Math.max(1, Math.floor((width + gap) / (min + gap)));
+  const tile = Math.max(1, (width - gap * (cols - 1)) / cols);
+  return { cols, gap, tile, row: tile + gap };
+}
+
+/** The first index in the sorted array `days` whose day ends below `y`. */
+function firstDayBelow(days, y) {
+  let lo = 0;
+  let hi = days.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (days[mid].top + days[mid].height <= y) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 export class TimelineView {
   constructor({ api }) {
@@ -23,13 +63,13 @@ export class TimelineView {
     this.stale = true;
     this.generation = 0;
     this.viewer = new Viewer(api);
-    this.tileObserver = new IntersectionObserver((entries) => this.tilesMoved(entries), { rootMargin: '600px 0px' });
-    this.pageObserver = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) this.loadMore();
-    }, { rootMargin: '1200px 0px' });
-    $('timeline-days').addEventListener('click', (e) => {
+    this.container = $('timeline-days');
+    this.frame = 0;
+    this.onScroll = () => this.schedule();
+    this.resizer = new ResizeObserver(() => this.relayout());
+    this.container.addEventListener('click', (e) => {
       const tile = e.target.closest('.tile');
-      if (tile) this.viewer.open(this.items.get(tile.dataset.id), tile);
+      if (tile) this.viewer.open(this.items[this.index.get(tile.dataset.id)]);
     });
     this.reset();
   }
@@ -38,26 +78,33 @@ export class TimelineView {
   markStale() { this.stale = true; }
 
   show() {
+    addEventListener('scroll', this.onScroll, { passive: true });
+    this.resizer.observe(this.container);
     if (this.stale) this.reload();
-    this.pageObserver.observe($('timeline-more'));
+    else this.relayout();
   }
 
-  hide() { this.pageObserver.disconnect(); }
+  hide() {
+    removeEventListener('scroll', this.onScroll);
+    this.resizer.disconnect();
+  }
 
   reset() {
     this.generation += 1;
     for (const url of this.thumbs?.values() ?? []) URL.revokeObjectURL(url);
-    this.tileObserver.disconnect();
-    this.items = new Map();
-    this.days = new Map(); // day key → { section, grid }
-    this.tiles = new Map(); // asset id → tile button
+    this.items = []; // compact records, newest first
+    this.index = new Map(); // asset id → position in items
+    this.days = []; // { key, label, start, count, top, height }
+    this.grid = null;
+    this.sections = new Map(); // index in days → { section, list } in the DOM
+    this.tiles = new Map(); // asset id → li in the DOM
     this.thumbs = new Map(); // asset id → object URL, oldest first
-    this.visible = new Set();
-    this.queue = [];
+    this.queue = []; // asset ids waiting for a thumbnail
     this.inFlight = 0;
     this.cursor = undefined; // undefined: not loaded; null: no more pages
     this.loading = false;
-    $('timeline-days').replaceChildren();
+    this.container.replaceChildren();
+    this.container.style.height = '0px';
     $('timeline-empty').hidden = true;
     $('timeline-error').hidden = true;
   }
@@ -74,15 +121,18 @@ export class TimelineView {
     const generation = this.generation;
     const more = $('timeline-more');
     more.classList.add('loading');
+    let loaded = false;
     try {
-      const page = await this.api.assets(PAGE, this.cursor);
+      const page = await this.api.assets(this.cursor === undefined ? FIRST_PAGE : PAGE, this.cursor);
       if (generation !== this.generation) return;
       this.cursor = page.nextCursor ?? null;
-      for (const item of page.items) this.add(item);
+      this.append(page.items);
+      loaded = true;
       $('timeline-error').hidden = true;
-      $('timeline-empty').hidden = this.items.size > 0;
-      $('timeline-count').textContent = this.items.size === 0 ? ''
-        : `${count(this.items.size)}${this.cursor ? '+' : ''} ${this.items.size === 1 ? 'item' : 'items'}`;
+      $('timeline-empty').hidden = this.items.length > 0;
+      const n = this.items.length;
+      $('timeline-count').textContent = n === 0 ? ''
+        : `${count(n)}${this.cursor ? '+' : ''} ${n === 1 ? 'item' : 'items'}`;
     } catch (e) {
       if (generation !== this.generation) return;
       $('timeline-error').textContent = navigator.onLine
@@ -95,40 +145,203 @@ export class TimelineView {
         this.loading = false;
         more.classList.toggle('loading', false);
         more.hidden = this.cursor === null;
-        // Observing again reports the sentinel's position now, so a short page that
-        // leaves it on screen loads the next one.
-        if (this.cursor && !$('timeline').hidden) {
-          this.pageObserver.unobserve(more);
-          this.pageObserver.observe(more);
-        }
+        // A short page may leave the end on screen: render, which asks for the next.
+        if (loaded) this.schedule();
       }
     }
   }
 
-  add(item) {
-    if (this.items.has(item.id)) return;
-    this.items.set(item.id, item);
-    const date = new Date(item.fileCreatedAt ?? item.fileModifiedAt ?? Date.now());
-    const key = dayKey(date);
-    let day = this.days.get(key);
-    if (!day) {
+  /** Adds a page of items (newest first) to the layout. */
+  append(page) {
+    const grid = this.currentGrid();
+    for (const raw of page) {
+      if (this.index.has(raw.id)) continue;
+      const date = new Date(raw.fileCreatedAt ?? raw.fileModifiedAt ?? Date.now());
+      const item = {
+        id: raw.id,
+        originalFileName: raw.originalFileName,
+        mimeType: raw.mimeType,
+        fileSize: raw.fileSize,
+        hasThumbnail: raw.hasThumbnail,
+        date,
+      };
+      const key = dayKey(date);
+      let day = this.days.at(-1);
+      if (!day || day.key !== key) {
+        const top = day ? day.top + day.height : 0;
+        day = { key, label: dayLabel(date), start: this.items.length, count: 0, top, height: 0 };
+        this.days.push(day);
+      }
+      this.index.set(item.id, this.items.length);
+      this.items.push(item);
+      day.count += 1;
+      day.height = this.dayHeight(day.count, grid);
+    }
+    this.container.style.height = `${this.totalHeight()}px`;
+  }
+
+  dayHeight(n, grid) { return HEAD_H + Math.ceil(n / grid.cols) * grid.row - grid.gap + DAY_GAP; }
+
+  totalHeight() {
+    const last = this.days.at(-1);
+    return last ? last.top + last.height : 0;
+  }
+
+  currentGrid() {
+    if (!this.grid) this.setGrid(gridFor(this.container.clientWidth || innerWidth));
+    return this.grid;
+  }
+
+  setGrid(grid) {
+    this.grid = grid;
+    this.container.style.setProperty('--cols', String(grid.cols));
+    this.container.style.setProperty('--gap', `${grid.gap}px`);
+    this.container.style.setProperty('--tile', `${grid.tile}px`);
+  }
+
+  /** The width changed (rotation, a resized window): lay every day out again. */
+  relayout() {
+    if ($('timeline').hidden || !this.container.clientWidth) return;
+    const grid = gridFor(this.container.clientWidth);
+    if (this.grid && grid.cols === this.grid.cols && Math.abs(grid.tile - this.grid.tile) < 0.5) {
+      this.schedule();
+      return;
+    }
+    // Keep the asset at the top of the screen in place.
+    const anchor = this.itemAt(-this.container.getBoundingClientRect().top);
+    this.setGrid(grid);
+    let top = 0;
+    for (const day of this.days) {
+      day.top = top;
+      day.height = this.dayHeight(day.count, grid);
+      top += day.height;
+    }
+    this.container.style.height = `${top}px`;
+    for (const { section } of this.sections.values()) section.remove();
+    this.sections.clear();
+    this.tiles.clear();
+    if (anchor !== null) {
+      const y = this.itemTop(anchor);
+      scrollTo(0, y + this.container.getBoundingClientRect().top + scrollY - stickyTop());
+    }
+    this.render();
+  }
+
+  /** The index of the first item on the row at `y` px into the grid, or null. */
+  itemAt(y) {
+    if (!this.grid || this.days.length === 0 || y <= 0) return null;
+    const day = this.days[Math.min(firstDayBelow(this.days, y), this.days.length - 1)];
+    const row = Math.max(0, Math.floor((y - day.top - HEAD_H) / this.grid.row));
+    return Math.min(day.start + row * this.grid.cols, day.start + day.count - 1);
+  }
+
+  itemTop(i) {
+    let lo = 0;
+    let hi = this.days.length - 1;
+    while (lo < hi) { // the last day starting at or before item i
+      const mid = (lo + hi + 1) >> 1;
+      if (this.days[mid].start <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    const day = this.days[lo];
+    return day.top + HEAD_H + Math.floor((i - day.start) / this.grid.cols) * this.grid.row;
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
+  }
+
+  /** Puts the days and rows within a screen of the viewport in the DOM, and no others. */
+  render() {
+    const grid = this.currentGrid();
+    const screen = innerHeight;
+    const offset = -this.container.getBoundingClientRect().top;
+    const from = offset - screen / 2;
+    const to = offset + 1.5 * screen;
+    const wanted = new Set();
+    const shown = new Set();
+    for (let d = firstDayBelow(this.days, Math.max(0, from)); d < this.days.length; d += 1) {
+      const day = this.days[d];
+      if (day.top >= to) break;
+      wanted.add(d);
+      const rows = Math.ceil(day.count / grid.cols);
+      const first = Math.max(0, Math.floor((from - day.top - HEAD_H) / grid.row));
+      const last = Math.min(rows - 1, Math.floor((to - day.top - HEAD_H) / grid.row));
+      const start = day.start + first * grid.cols;
+      const end = Math.min(day.start + day.count, day.start + (last + 1) * grid.cols);
+      this.renderDay(d, first, start, end, shown);
+    }
+    for (const [d, { section }] of this.sections) {
+      if (!wanted.has(d)) { section.remove(); this.sections.delete(d); }
+    }
+    for (const id of this.tiles.keys()) if (!shown.has(id)) this.tiles.delete(id);
+    this.queue = this.queue.filter((id) => this.tiles.has(id));
+    this.pump();
+    if (this.cursor && to + LOAD_AHEAD * screen > this.totalHeight()) this.loadMore();
+  }
+
+  renderDay(d, firstRow, start, end, shown) {
+    const day = this.days[d];
+    let entry = this.sections.get(d);
+    if (!entry) {
       const section = document.createElement('section');
       section.className = 'day';
-      section.dataset.day = key;
+      section.dataset.day = day.key;
+      section.dataset.index = String(d);
       const heading = document.createElement('h2');
-      heading.textContent = dayLabel(date);
-      heading.id = `day-${key}`;
+      heading.textContent = day.label;
+      heading.id = `day-${d}`;
       section.setAttribute('aria-labelledby', heading.id);
-      const grid = document.createElement('ul');
-      grid.className = 'grid';
-      section.append(heading, grid);
-      day = { section, grid };
-      this.days.set(key, day);
-      // Days are shown newest first, even if a page brings an older one out of order.
-      const later = [...this.days.keys()].filter((k) => k < key).sort().at(-1);
-      const before = later ? this.days.get(later).section : null;
-      $('timeline-days').insertBefore(section, before);
+      const list = document.createElement('ul');
+      list.className = 'grid';
+      section.append(heading, list);
+      entry = { section, list };
+      this.sections.set(d, entry);
+      // Sections stay in the DOM in day order (newest first), so reading and Tab order
+      // follow the screen.
+      const next = [...this.container.children].find((s) => Number(s.dataset.index) > d);
+      this.container.insertBefore(section, next ?? null);
     }
+    entry.section.style.top = `${day.top}px`;
+    entry.section.style.height = `${day.height - DAY_GAP}px`;
+    // The list moves with transform (no layout) and changes only at its ends: the tiles
+    // that stay are not touched, so their images are not decoded again.
+    entry.list.style.transform = `translateY(${HEAD_H + firstRow * this.grid.row}px)`;
+    const was = entry.range ?? [start, start];
+    const li = (i) => {
+      const item = this.items[i];
+      let el = this.tiles.get(item.id);
+      if (!el) {
+        el = this.tile(item);
+        this.tiles.set(item.id, el);
+      }
+      shown.add(item.id);
+      return el;
+    };
+    if (end <= was[0] || start >= was[1]) {
+      const lis = [];
+      for (let i = start; i < end; i += 1) lis.push(li(i));
+      entry.list.replaceChildren(...lis);
+    } else {
+      const list = entry.list;
+      for (let i = was[0]; i < start; i += 1) list.firstChild.remove();
+      for (let i = end; i < was[1]; i += 1) list.lastChild.remove();
+      const before = [];
+      for (let i = start; i < Math.max(start, was[0]); i += 1) before.push(li(i));
+      for (let i = Math.max(start, was[0]); i < Math.min(end, was[1]); i += 1) li(i);
+      const after = [];
+      for (let i = Math.max(start, was[1]); i < end; i += 1) after.push(li(i));
+      if (before.length) list.prepend(...before);
+      if (after.length) list.append(...after);
+    }
+    entry.range = [start, end];
+  }
+
+  tile(item) {
     const li = document.createElement('li');
     const tile = document.createElement('button');
     tile.type = 'button';
@@ -137,7 +350,7 @@ export class TimelineView {
     const isImage = item.mimeType?.startsWith('image/');
     const isVideo = item.mimeType?.startsWith('video/');
     tile.dataset.kind = isImage ? 'image' : isVideo ? 'video' : 'file';
-    tile.setAttribute('aria-label', `${item.originalFileName}, ${isVideo ? 'video' : isImage ? 'photo' : 'file'}, ${when(date)}`);
+    tile.setAttribute('aria-label', `${item.originalFileName}, ${isVideo ? 'video' : isImage ? 'photo' : 'file'}, ${when(item.date)}`);
     const label = document.createElement('span');
     label.className = 'tile-label';
     const type = document.createElement('span');
@@ -149,29 +362,26 @@ export class TimelineView {
     label.append(type, name);
     tile.append(label);
     li.append(tile);
-    day.grid.append(li);
-    this.tiles.set(item.id, tile);
-    if (isImage && item.fileSize <= MAX_THUMB_SOURCE) this.tileObserver.observe(tile);
+    const url = this.thumbs.get(item.id);
+    if (url) {
+      // Seen before: shown at once, and now the most recently used.
+      this.thumbs.delete(item.id);
+      this.thumbs.set(item.id, url);
+      this.showThumb(tile, url);
+    } else if (item.thumb !== 'none' && thumbSource(item)) {
+      tile.dataset.thumb = 'queued';
+      this.queue.push(item.id);
+    }
+    return li;
   }
 
-  tilesMoved(entries) {
-    for (const e of entries) {
-      const id = e.target.dataset.id;
-      if (e.isIntersecting) {
-        this.visible.add(id);
-        if (!e.target.dataset.thumb) {
-          e.target.dataset.thumb = 'queued';
-          this.queue.push(id);
-        }
-      } else {
-        this.visible.delete(id);
-        if (e.target.dataset.thumb === 'queued') {
-          delete e.target.dataset.thumb; // scrolled away before its turn
-          this.queue = this.queue.filter((q) => q !== id);
-        }
-      }
-    }
-    this.pump();
+  showThumb(tile, url) {
+    const img = document.createElement('img');
+    img.alt = '';
+    img.decoding = 'async';
+    img.src = url;
+    tile.prepend(img);
+    tile.dataset.thumb = 'shown';
   }
 
   pump() {
@@ -188,39 +398,53 @@ export class TimelineView {
   }
 
   async thumbnail(id, generation) {
-    const tile = this.tiles.get(id);
-    tile.dataset.thumb = 'loading';
+    const item = this.items[this.index.get(id)];
+    const tileOf = () => this.tiles.get(id)?.firstChild;
+    if (tileOf()) tileOf().dataset.thumb = 'loading';
     let url;
     try {
-      const blob = await (await this.api.original(id)).blob();
-      url = URL.createObjectURL(await shrink(blob, THUMB_EDGE * Math.min(devicePixelRatio || 1, 2)));
+      const blob = thumbSource(item) === 'server'
+        ? await (await this.api.thumbnail(id)).blob()
+        : await shrink(await (await this.api.original(id)).blob(), THUMB_EDGE * Math.min(devicePixelRatio || 1, 2));
+      url = URL.createObjectURL(blob);
     } catch {
-      if (generation === this.generation) tile.dataset.thumb = 'none'; // undecodable (e.g. HEIC) or offline
+      // Undecodable, or offline: the tile keeps its label.
+      if (generation === this.generation) {
+        item.thumb = 'none';
+        if (tileOf()) tileOf().dataset.thumb = 'none';
+      }
       return;
     }
     if (generation !== this.generation) { URL.revokeObjectURL(url); return; }
-    const img = document.createElement('img');
-    img.alt = '';
-    img.decoding = 'async';
-    img.src = url;
-    tile.prepend(img);
-    tile.dataset.thumb = 'shown';
     this.thumbs.set(id, url);
+    const tile = tileOf();
+    if (tile) this.showThumb(tile, url);
     this.evict();
   }
 
-  /** Drops the oldest thumbnails that are off-screen, beyond MAX_THUMBS. */
+  /** Drops the least recently used thumbnails that are off-screen, beyond MAX_THUMBS. */
   evict() {
     for (const [id, url] of this.thumbs) {
       if (this.thumbs.size <= MAX_THUMBS) break;
-      if (this.visible.has(id)) continue;
+      if (this.tiles.has(id)) continue;
       URL.revokeObjectURL(url);
       this.thumbs.delete(id);
-      const tile = this.tiles.get(id);
-      tile.querySelector('img')?.remove();
-      delete tile.dataset.thumb; // drawn again if it scrolls back into view
     }
   }
+}
+
+/** Where a tile's thumbnail comes from: 'server', 'original' (drawn here), or null. */
+function thumbSource(item) {
+  if (item.hasThumbnail) return 'server';
+  const mime = item.mimeType ?? '';
+  // Chromium decodes neither HEIC nor video frames from a Blob in a worker-free way.
+  if (!mime.startsWith('image/') || /hei[cf]/.test(mime)) return null;
+  return item.fileSize <= MAX_THUMB_SOURCE ? 'original' : null;
+}
+
+/** How far the sticky app bar covers the top of the page. */
+function stickyTop() {
+  return document.querySelector('.app-bar')?.offsetHeight ?? 0;
 }
 
 /** Decodes an image and redraws it so its shorter edge is `edge` pixels, as a JPEG. */
@@ -263,7 +487,7 @@ class Viewer {
   async open(item) {
     if (!item) return;
     this.clear();
-    const date = new Date(item.fileCreatedAt ?? item.fileModifiedAt);
+    const date = item.date;
     $('viewer-name').textContent = item.originalFileName;
     $('viewer-meta').textContent = `${when(date)} · ${bytes(item.fileSize)}`;
     const loading = $('viewer-loading');
