@@ -82,6 +82,33 @@ async function signOut() {
   location.reload();
 }
 
+/**
+ * What the service worker's share target reports in the query (`?shared=N[&share=...]`,
+ * see sw.js): `{ count, problem }`, or null. The query is removed from the address.
+ */
+function takeShare() {
+  const query = new URLSearchParams(location.search);
+  if (!query.has('shared')) return null;
+  history.replaceState(null, '', `${location.pathname}${location.hash}`);
+  return { count: Number(query.get('shared')) || 0, problem: query.get('share') };
+}
+
+function shareMessage({ count, problem }) {
+  const files = `${count} shared ${count === 1 ? 'file' : 'files'}`;
+  if (problem === 'signed-out') return `Sign in, then share the ${files} again.`;
+  if (problem === 'failed' || count === 0) return 'The shared files could not be added. Share them again, or choose them here.';
+  return `${files[0].toUpperCase()}${files.slice(1)} added to the backup.`;
+}
+
+function showShare(share) {
+  if (!share) return;
+  const text = shareMessage(share);
+  $('share-banner').textContent = text;
+  $('share-banner').hidden = false;
+  announce(text);
+  setTimeout(() => { $('share-banner').hidden = true; }, 15_000);
+}
+
 function trackOnline() {
   const update = () => { $('offline-banner').hidden = navigator.onLine; };
   addEventListener('online', update);
@@ -257,6 +284,7 @@ function wireSignIn() {
 
 async function main() {
   trackOnline();
+  const share = takeShare();
   wasmReady = init();
   wireSignIn();
   const saved = localStorage.getItem(KEY);
@@ -271,7 +299,9 @@ async function main() {
     }
     if (who) {
       await wasmReady;
-      return start(saved, who.user, who.offline);
+      await start(saved, who.user, who.offline);
+      showShare(share);
+      return;
     }
     const name = cachedUser()?.name;
     forget();
@@ -279,7 +309,7 @@ async function main() {
     if (name) $('username').value = name;
     return;
   }
-  showSignIn();
+  showSignIn(share ? shareMessage({ ...share, problem: 'signed-out' }) : '');
 }
 
 main().catch(showFatal);

@@ -20,7 +20,7 @@
 import init, { Backup } from './pkg/ferry.js';
 import { SYNC_TAG, loadConfig } from './lib/background.js';
 
-const CACHE = 'ferry-shell-v3';
+const CACHE = 'ferry-shell-v4';
 const NETWORK_TIMEOUT_MS = 4000;
 const SHELL = [
   './',
@@ -67,6 +67,10 @@ self.addEventListener('activate', (event) => {
 
 self.addEventListener('fetch', (event) => {
   const { request } = event;
+  if (request.method === 'POST' && new URL(request.url).pathname === `${scope.pathname}${SHARE_PATH}`) {
+    event.respondWith(receiveShare(event));
+    return;
+  }
   if (request.method !== 'GET') return;
   const url = new URL(request.url);
   if (url.origin !== scope.origin || isApi(url) || request.headers.has('range')) return;
@@ -95,6 +99,59 @@ async function networkFirst(event, request, url) {
     fresh.then((response) => (response.ok ? response : cached), () => cached),
     late,
   ]).finally(() => clearTimeout(timer));
+}
+
+// --- Share target -----------------------------------------------------------------------
+//
+// The manifest's `share_target` makes the installed app a target of the system's share
+// sheet: sharing photos from the gallery POSTs them here as multipart/form-data (field
+// `media`). The worker reads the files, adds them to the engine's catalog (which keeps a
+// copy of each, as for picked files), then answers with a redirect to the app, whose
+// engine resumes the catalog and backs them up. With Background backup on, a sync is
+// asked for too, so a person who shares and leaves still gets them uploaded.
+
+const SHARE_PATH = 'share';
+
+async function receiveShare(event) {
+  const app = (query) => Response.redirect(new URL(`./?${query}#/backup`, scope).href, 303);
+  let files;
+  try {
+    const form = await event.request.formData();
+    // A shared file has no known modification time, so its `lastModified` reads as "now"
+    // each time, which the engine would take for a file changed since it was added. A
+    // new File (same bytes, not copied) pins it.
+    files = form.getAll('media').filter((f) => f instanceof File && f.size > 0)
+      .map((f) => new File([f], f.name, { type: f.type, lastModified: f.lastModified }));
+  } catch (e) {
+    console.warn('share target: unreadable form:', e);
+    return app('shared=0');
+  }
+  if (files.length === 0) return app('shared=0');
+  const config = await loadConfig().catch(() => undefined);
+  if (!config?.apiKey) return app(`shared=${files.length}&share=signed-out`);
+  try {
+    wasm ??= init();
+    await wasm;
+    const backup = await Backup.open({
+      apiKey: config.apiKey,
+      catalogName: config.catalogName,
+      settings: config.settings,
+      albums: config.albums,
+    });
+    try {
+      await backup.add(files);
+      // The page the redirect opens does the backup; this engine only recorded the files.
+      backup.stop();
+      for (let i = 0; i < 50 && backup.progress().state !== 'idle'; i += 1) await sleep(100);
+    } finally {
+      backup.free();
+    }
+    if (config.backgroundBackup) await self.registration.sync?.register(SYNC_TAG).catch(() => {});
+  } catch (e) {
+    console.warn('share target: files not queued:', e);
+    return app(`shared=${files.length}&share=failed`);
+  }
+  return app(`shared=${files.length}`);
 }
 
 // --- Background backup ------------------------------------------------------------------
