@@ -350,16 +350,19 @@ export class TimelineView {
     const isImage = item.mimeType?.startsWith('image/');
     const isVideo = item.mimeType?.startsWith('video/');
     tile.dataset.kind = isImage ? 'image' : isVideo ? 'video' : 'file';
-    tile.setAttribute('aria-label', `${item.originalFileName}, ${isVideo ? 'video' : isImage ? 'photo' : 'file'}, ${when(item.date)}`);
+    const kind = typeLabel(item.mimeType, item.originalFileName);
+    // The name says what the tile shows, in its order (the name, then the type badge
+    // that CSS draws above it), so that what is seen is what a screen reader says.
+    tile.setAttribute('aria-label', `${item.originalFileName}, ${kind}${isVideo ? '' : isImage ? ' photo' : ' file'}, ${when(item.date)}`);
     const label = document.createElement('span');
     label.className = 'tile-label';
     const type = document.createElement('span');
     type.className = 'tile-type';
-    type.textContent = typeLabel(item.mimeType, item.originalFileName);
+    type.textContent = kind;
     const name = document.createElement('span');
     name.className = 'tile-name';
     name.textContent = item.originalFileName;
-    label.append(type, name);
+    label.append(name, ' ', type); // a space, so the words do not run together
     tile.append(label);
     li.append(tile);
     const url = this.thumbs.get(item.id);
