@@ -1,30 +1,170 @@
-//! The SQLite catalog: connection, migrations and every query the server runs.
+//! The catalog: connection, migrations and every query the server runs, on SQLite (the
+//! default, one file beside the blobs) or PostgreSQL (shared by several instances).
+//!
+//! One set of runtime queries serves both through sqlx's `Any` driver: `$N` placeholders
+//! (SQLite reads `$1` as parameter 1 too), `IN (...)` lists of placeholders instead of
+//! SQLite's `json_each`, `ON CONFLICT DO NOTHING`, and integers for flags (the PostgreSQL
+//! schema keeps them BIGINT 0/1 like SQLite's, so a row decodes the same from both).
+//! Each backend has its own migrations (`migrations/sqlite`, `migrations/postgres`).
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
 use crate::timestamps;
 
-/// Opens (creating if needed) `ferry.sqlite` in WAL mode and runs the migrations.
-pub async fn open(path: &Path) -> Result<SqlitePool, crate::AppError> {
-    let options = SqliteConnectOptions::from_str("sqlite://")?
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // FULL: an acknowledged Upload-Offset must survive power loss, not just a crash.
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
+/// Which engine the catalog is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The catalog's connection pool.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// Opens (creating if needed) `ferry.sqlite` at `path` in WAL mode and runs the migrations.
+pub async fn open(path: &Path) -> Result<Db, crate::AppError> {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
         .max_connections(4)
-        .connect_with(options)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // FULL: an acknowledged Upload-Offset must survive power loss, not just a crash.
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(&sqlite_url(path))
         .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(pool)
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(Db {
+        pool,
+        backend: Backend::Sqlite,
+    })
+}
+
+/// Connects to PostgreSQL at `url` (`postgres://user:password@host/db`) and runs its
+/// migrations; several instances may do so at once (sqlx takes an advisory lock).
+pub async fn open_postgres(url: &str) -> Result<Db, crate::AppError> {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        // Each PATCH in progress holds one connection for its upload lock.
+        .max_connections(32)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?;
+    sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+    Ok(Db {
+        pool,
+        backend: Backend::Postgres,
+    })
+}
+
+/// A `sqlite://` URL for `path`, with the characters a URL would misread escaped.
+fn sqlite_url(path: &Path) -> String {
+    let mut url = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => url.push_str(&format!("%{:02X}", c as u32)),
+            c => url.push(c),
+        }
+    }
+    url.push_str("?mode=rwc");
+    url
+}
+
+/// `$first, $first + 1, ...` for `n` values: an `IN (...)` list both engines accept. An
+/// empty list is `NULL`, which matches nothing (PostgreSQL refuses `IN ()`).
+fn placeholders(first: usize, n: usize) -> String {
+    if n == 0 {
+        return "NULL".into();
+    }
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A 0/1 column read as a `bool` (`#[sqlx(try_from = "Flag")]`): both schemas store flags as
+/// integers, and sqlx's `Any` decodes a `bool` only from a boolean column.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag(i64);
+
+impl sqlx::Type<sqlx::Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Decode<sqlx::Any>>::decode(value).map(Flag)
+    }
+}
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0 != 0
+    }
+}
+
+/// The advisory lock key of the blob collector (any constant outside `hashtextextended`'s
+/// use for uploads would do; collisions only serialize more).
+const BLOB_GC_LOCK: i64 = 0x6665_7272_795f_6763;
+
+/// Held while one request writes to an upload. On PostgreSQL it is a transaction holding
+/// `pg_try_advisory_xact_lock` on the upload's id: another instance's PATCH of the same
+/// upload gets 423 instead of interleaving bytes, and if this instance dies its connection
+/// closes and the lock goes with it. On SQLite (one instance) the in-process lock is enough.
+pub struct DbLock {
+    _tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
+impl Db {
+    /// `None`: another instance is writing to this upload.
+    pub async fn try_lock_upload(&self, id: &str) -> Result<Option<DbLock>, sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Some(DbLock { _tx: None }));
+        }
+        let mut tx = self.pool.begin().await?;
+        let row: AnyRow = sqlx::query(
+            "SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextended($1, 0)) THEN 1 ELSE 0 END",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let locked: i64 = row.try_get(0)?;
+        Ok((locked == 1).then_some(DbLock { _tx: Some(tx) }))
+    }
+
+    /// Waits for the blob collector's lock: deciding that a blob is unreferenced and
+    /// deleting it never interleaves with an upload recording that content, on any instance.
+    pub async fn lock_blob_gc(&self) -> Result<DbLock, sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            return Ok(DbLock { _tx: None });
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT CAST(1 AS BIGINT) FROM (SELECT pg_advisory_xact_lock($1)) AS gc")
+            .bind(BLOB_GC_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(DbLock { _tx: Some(tx) })
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -34,9 +174,9 @@ pub struct User {
     pub quota_size_in_bytes: Option<i64>,
 }
 
-pub async fn count_users(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
+pub async fn count_users(db: &Db) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(pool)
+        .fetch_one(&db.pool)
         .await
 }
 
@@ -50,12 +190,12 @@ pub struct NewUser<'a> {
 
 /// Inserts the user and their first API key (named "default"), in one transaction.
 /// Returns `Ok(false)` when the name is taken.
-pub async fn insert_user(pool: &SqlitePool, user: &NewUser<'_>) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+pub async fn insert_user(db: &Db, user: &NewUser<'_>) -> Result<bool, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
     let now = timestamps::now();
     let result = sqlx::query(
         "INSERT INTO users (id, name, api_key_sha256, password_hash, quota_size_in_bytes, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
     )
     .bind(user.id)
     .bind(user.name)
@@ -70,7 +210,7 @@ pub async fn insert_user(pool: &SqlitePool, user: &NewUser<'_>) -> Result<bool, 
         return Ok(false);
     }
     sqlx::query(
-        "INSERT INTO api_keys (id, user_id, name, key_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (id, user_id, name, key_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(new_id())
     .bind(user.id)
@@ -90,41 +230,41 @@ fn new_id() -> String {
 
 /// The user an API key or an unexpired session token (given as its SHA-256 hex) belongs to.
 pub async fn user_by_credential_hash(
-    pool: &SqlitePool,
+    db: &Db,
     sha256: &str,
     now_unix: i64,
 ) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as(
         "SELECT u.id, u.name, u.quota_size_in_bytes FROM api_keys k JOIN users u ON u.id = k.user_id
-         WHERE k.key_sha256 = ?1
+         WHERE k.key_sha256 = $1
          UNION ALL
          SELECT u.id, u.name, u.quota_size_in_bytes FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_sha256 = ?1 AND s.expires_at > ?2
+         WHERE s.token_sha256 = $1 AND s.expires_at > $2
          LIMIT 1",
     )
     .bind(sha256)
     .bind(now_unix)
-    .fetch_optional(pool)
+    .fetch_optional(&db.pool)
     .await
 }
 
-pub async fn user_by_name(pool: &SqlitePool, name: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, quota_size_in_bytes FROM users WHERE name = ?")
+pub async fn user_by_name(db: &Db, name: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, quota_size_in_bytes FROM users WHERE name = $1")
         .bind(name)
-        .fetch_optional(pool)
+        .fetch_optional(&db.pool)
         .await
 }
 
 /// `(user, argon2 PHC hash)` for password sign-in; the hash is `None` for users without one.
 pub async fn user_with_password(
-    pool: &SqlitePool,
+    db: &Db,
     name: &str,
 ) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
     let row: Option<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
-        "SELECT id, name, quota_size_in_bytes, password_hash FROM users WHERE name = ?",
+        "SELECT id, name, quota_size_in_bytes, password_hash FROM users WHERE name = $1",
     )
     .bind(name)
-    .fetch_optional(pool)
+    .fetch_optional(&db.pool)
     .await?;
     Ok(row.map(|(id, name, quota_size_in_bytes, hash)| {
         (
@@ -149,17 +289,18 @@ pub struct UserSummary {
     pub created_at: String,
 }
 
-pub async fn list_users(pool: &SqlitePool) -> Result<Vec<UserSummary>, sqlx::Error> {
+pub async fn list_users(db: &Db) -> Result<Vec<UserSummary>, sqlx::Error> {
     sqlx::query_as(
         "SELECT u.id, u.name, u.quota_size_in_bytes,
-             (SELECT COALESCE(SUM(file_size), 0) FROM assets a WHERE a.user_id = u.id)
+             (SELECT CAST(COALESCE(SUM(file_size), 0) AS BIGINT) FROM assets a
+              WHERE a.user_id = u.id)
                  AS quota_usage_in_bytes,
              (SELECT COUNT(*) FROM assets a WHERE a.user_id = u.id) AS assets,
              (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id) AS api_keys,
              u.created_at
          FROM users u ORDER BY u.name",
     )
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await
 }
 
@@ -176,35 +317,32 @@ pub struct RemovedUser {
 
 /// Deletes the user with their API keys, sessions, assets and uploads (one transaction).
 /// `None` if there is no such user.
-pub async fn delete_user(
-    pool: &SqlitePool,
-    name: &str,
-) -> Result<Option<RemovedUser>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let Some(user_id): Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE name = ?")
+pub async fn delete_user(db: &Db, name: &str) -> Result<Option<RemovedUser>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let Some(user_id): Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?
     else {
         return Ok(None);
     };
-    let upload_ids = sqlx::query_scalar("SELECT id FROM uploads WHERE user_id = ?")
+    let upload_ids = sqlx::query_scalar("SELECT id FROM uploads WHERE user_id = $1")
         .bind(&user_id)
         .fetch_all(&mut *tx)
         .await?;
     let checksums = sqlx::query_scalar(
-        "SELECT checksum FROM assets WHERE user_id = ?1
-         UNION SELECT content_sha256 FROM uploads WHERE user_id = ?1 AND content_sha256 IS NOT NULL",
+        "SELECT checksum FROM assets WHERE user_id = $1
+         UNION SELECT content_sha256 FROM uploads WHERE user_id = $1 AND content_sha256 IS NOT NULL",
     )
     .bind(&user_id)
     .fetch_all(&mut *tx)
     .await?;
-    let asset_ids = sqlx::query_scalar("SELECT id FROM assets WHERE user_id = ?")
+    let asset_ids = sqlx::query_scalar("SELECT id FROM assets WHERE user_id = $1")
         .bind(&user_id)
         .fetch_all(&mut *tx)
         .await?;
     sqlx::query(
-        "DELETE FROM album_assets WHERE album_id IN (SELECT id FROM albums WHERE user_id = ?)",
+        "DELETE FROM album_assets WHERE album_id IN (SELECT id FROM albums WHERE user_id = $1)",
     )
     .bind(&user_id)
     .execute(&mut *tx)
@@ -218,12 +356,12 @@ pub async fn delete_user(
         "asset_tombstones",
         "assets",
     ] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ?"))
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("DELETE FROM users WHERE id = ?")
+    sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
@@ -236,14 +374,15 @@ pub async fn delete_user(
 }
 
 /// Whether any asset, or any upload between hashing and completion, uses this content.
-pub async fn blob_is_referenced(pool: &SqlitePool, sha256: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM assets WHERE checksum = ?1)
-             OR EXISTS (SELECT 1 FROM uploads WHERE content_sha256 = ?1)",
+pub async fn blob_is_referenced(db: &Db, sha256: &str) -> Result<bool, sqlx::Error> {
+    let referenced: i64 = sqlx::query_scalar(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM assets WHERE checksum = $1)
+             OR EXISTS (SELECT 1 FROM uploads WHERE content_sha256 = $1) THEN 1 ELSE 0 END",
     )
     .bind(sha256)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(referenced != 0)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -254,7 +393,7 @@ pub struct ApiKey {
 }
 
 pub async fn insert_api_key(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     name: &str,
     key_sha256: &str,
@@ -265,83 +404,86 @@ pub async fn insert_api_key(
         created_at: timestamps::now(),
     };
     sqlx::query(
-        "INSERT INTO api_keys (id, user_id, name, key_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (id, user_id, name, key_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&key.id)
     .bind(user_id)
     .bind(&key.name)
     .bind(key_sha256)
     .bind(&key.created_at)
-    .execute(pool)
+    .execute(&db.pool)
     .await?;
     Ok(key)
 }
 
 /// Returns `Ok(false)` if there is no key with this id.
-pub async fn delete_api_key(pool: &SqlitePool, id: &str) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM api_keys WHERE id = ?")
+pub async fn delete_api_key(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM api_keys WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn list_api_keys(pool: &SqlitePool, user_id: &str) -> Result<Vec<ApiKey>, sqlx::Error> {
+pub async fn list_api_keys(db: &Db, user_id: &str) -> Result<Vec<ApiKey>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, name, created_at FROM api_keys WHERE user_id = ? ORDER BY created_at, id",
+        "SELECT id, name, created_at FROM api_keys WHERE user_id = $1 ORDER BY created_at, id",
     )
     .bind(user_id)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await
 }
 
 pub async fn insert_session(
-    pool: &SqlitePool,
+    db: &Db,
     token_sha256: &str,
     user_id: &str,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(token_sha256)
     .bind(user_id)
     .bind(timestamps::now())
     .bind(expires_at)
-    .execute(pool)
+    .execute(&db.pool)
     .await?;
     Ok(())
 }
 
 /// Returns whether a session was deleted.
 pub async fn delete_session(
-    pool: &SqlitePool,
+    db: &Db,
     token_sha256: &str,
     user_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM sessions WHERE token_sha256 = ? AND user_id = ?")
+    let result = sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1 AND user_id = $2")
         .bind(token_sha256)
         .bind(user_id)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn delete_expired_sessions(pool: &SqlitePool, now_unix: i64) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+pub async fn delete_expired_sessions(db: &Db, now_unix: i64) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now_unix)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(result.rows_affected())
 }
 
 /// Bytes in the user's library. Identical content shared with other users still counts
 /// in full for each of them: sharing a blob must not be observable.
-pub async fn quota_usage(pool: &SqlitePool, user_id: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(SUM(file_size), 0) FROM assets WHERE user_id = ?")
-        .bind(user_id)
-        .fetch_one(pool)
-        .await
+pub async fn quota_usage(db: &Db, user_id: &str) -> Result<i64, sqlx::Error> {
+    // SUM of BIGINT is NUMERIC in PostgreSQL; the cast makes it an i64 on both.
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(file_size), 0) AS BIGINT) FROM assets WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(&db.pool)
+    .await
 }
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
@@ -363,15 +505,17 @@ pub struct Upload {
     pub expires_at: Option<i64>,
     /// `Upload-Metadata` `album`: the completed asset joins this album (created if missing).
     pub album: Option<String>,
+    #[sqlx(try_from = "Flag")]
     pub is_favorite: bool,
     pub duration_ms: Option<i64>,
     /// RUFH: the client has not said how long the upload is yet (`upload_length` is 0).
+    #[sqlx(try_from = "Flag")]
     pub length_deferred: bool,
 }
 
-pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sqlx::Error> {
+pub async fn insert_upload(db: &Db, upload: &Upload) -> Result<(), sqlx::Error> {
     // No limit on open uploads: a multipart upload finishes within its one request.
-    insert_upload_within(pool, upload, u64::MAX, 0)
+    insert_upload_within(db, upload, u64::MAX, 0)
         .await
         .map(|_| ())
 }
@@ -380,7 +524,7 @@ pub async fn insert_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sql
 /// uploads that have not expired at `now_unix`. The count and the insert are one statement,
 /// so parallel creations cannot all slip under the limit. `false`: the limit is reached.
 pub async fn insert_upload_within(
-    pool: &SqlitePool,
+    db: &Db,
     upload: &Upload,
     max_open: u64,
     now_unix: i64,
@@ -389,10 +533,10 @@ pub async fn insert_upload_within(
         "INSERT INTO uploads (id, user_id, upload_length, upload_offset, filename, filetype,
              declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
              created_at, expires_at, album, is_favorite, duration_ms, length_deferred)
-         SELECT ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         SELECT $1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
          WHERE (SELECT COUNT(*) FROM uploads
-                WHERE user_id = ? AND asset_id IS NULL
-                  AND (expires_at IS NULL OR expires_at > ?)) < ?",
+                WHERE user_id = $17 AND asset_id IS NULL
+                  AND (expires_at IS NULL OR expires_at > $18)) < $19",
     )
     .bind(&upload.id)
     .bind(&upload.user_id)
@@ -407,13 +551,13 @@ pub async fn insert_upload_within(
     .bind(timestamps::now())
     .bind(upload.expires_at)
     .bind(&upload.album)
-    .bind(upload.is_favorite)
+    .bind(i64::from(upload.is_favorite))
     .bind(upload.duration_ms)
-    .bind(upload.length_deferred)
+    .bind(i64::from(upload.length_deferred))
     .bind(&upload.user_id)
     .bind(now_unix)
     .bind(i64::try_from(max_open).unwrap_or(i64::MAX))
-    .execute(pool)
+    .execute(&db.pool)
     .await?
     .rows_affected();
     Ok(inserted == 1)
@@ -421,7 +565,7 @@ pub async fn insert_upload_within(
 
 /// An upload is visible only to the user who created it.
 pub async fn upload_for_user(
-    pool: &SqlitePool,
+    db: &Db,
     id: &str,
     user_id: &str,
 ) -> Result<Option<Upload>, sqlx::Error> {
@@ -429,83 +573,67 @@ pub async fn upload_for_user(
         "SELECT id, user_id, upload_length, upload_offset, filename, filetype, declared_checksum,
              file_created_at, file_modified_at, device_asset_id, device_id, content_sha256,
              asset_id, expires_at, album, is_favorite, duration_ms, length_deferred
-         FROM uploads WHERE id = ? AND user_id = ?",
+         FROM uploads WHERE id = $1 AND user_id = $2",
     )
     .bind(id)
     .bind(user_id)
-    .fetch_optional(pool)
+    .fetch_optional(&db.pool)
     .await
 }
 
-pub async fn set_upload_offset(
-    pool: &SqlitePool,
-    id: &str,
-    offset: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE uploads SET upload_offset = ? WHERE id = ?")
+pub async fn set_upload_offset(db: &Db, id: &str, offset: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET upload_offset = $1 WHERE id = $2")
         .bind(offset)
         .bind(id)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(())
 }
 
 /// RUFH: the length of a deferred-length upload became known.
-pub async fn set_upload_length(
-    pool: &SqlitePool,
-    id: &str,
-    length: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE uploads SET upload_length = ?, length_deferred = 0 WHERE id = ?")
+pub async fn set_upload_length(db: &Db, id: &str, length: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET upload_length = $1, length_deferred = 0 WHERE id = $2")
         .bind(length)
         .bind(id)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(())
 }
 
 /// Records activity: the upload now expires at `expires_at` (unix seconds).
-pub async fn set_upload_expiry(
-    pool: &SqlitePool,
-    id: &str,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE uploads SET expires_at = ? WHERE id = ?")
+pub async fn set_upload_expiry(db: &Db, id: &str, expires_at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET expires_at = $1 WHERE id = $2")
         .bind(expires_at)
         .bind(id)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(())
 }
 
 /// `(id, content_sha256)` of uploads whose expiry has passed, finished or not.
 pub async fn expired_uploads(
-    pool: &SqlitePool,
+    db: &Db,
     now_unix: i64,
 ) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, content_sha256 FROM uploads WHERE expires_at <= ?")
+    sqlx::query_as("SELECT id, content_sha256 FROM uploads WHERE expires_at <= $1")
         .bind(now_unix)
-        .fetch_all(pool)
+        .fetch_all(&db.pool)
         .await
 }
 
-pub async fn set_upload_content_sha256(
-    pool: &SqlitePool,
-    id: &str,
-    sha256: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE uploads SET content_sha256 = ? WHERE id = ?")
+pub async fn set_upload_content_sha256(db: &Db, id: &str, sha256: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET content_sha256 = $1 WHERE id = $2")
         .bind(sha256)
         .bind(id)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(())
 }
 
-pub async fn delete_upload(pool: &SqlitePool, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM uploads WHERE id = ?")
+pub async fn delete_upload(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM uploads WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
     Ok(())
 }
@@ -523,7 +651,7 @@ pub struct MediaMeta {
 /// says, `fileModifiedAt`, now. Returns the asset id and whether it was new.
 /// Call only after the blob is durable on disk.
 pub async fn complete_upload(
-    pool: &SqlitePool,
+    db: &Db,
     upload: &Upload,
     sha256: &str,
     mime_type: &str,
@@ -544,12 +672,12 @@ pub async fn complete_upload(
         .clone()
         .unwrap_or_else(|| format!("{}.bin", upload.id));
 
-    let mut tx = pool.begin().await?;
+    let mut tx = db.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO assets (id, user_id, checksum, original_file_name, mime_type, file_size,
              file_created_at, file_modified_at, device_asset_id, device_id, created_at,
              updated_at, is_favorite, duration_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (user_id, checksum) DO NOTHING",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -564,14 +692,14 @@ pub async fn complete_upload(
     .bind(&upload.device_id)
     .bind(&now)
     .bind(&now)
-    .bind(upload.is_favorite)
+    .bind(i64::from(upload.is_favorite))
     .bind(upload.duration_ms.or(meta.duration_ms))
     .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
     let asset_id: String =
-        sqlx::query_scalar("SELECT id FROM assets WHERE user_id = ? AND checksum = ?")
+        sqlx::query_scalar("SELECT id FROM assets WHERE user_id = $1 AND checksum = $2")
             .bind(&upload.user_id)
             .bind(sha256)
             .fetch_one(&mut *tx)
@@ -587,8 +715,8 @@ pub async fn complete_upload(
         .await?;
     }
     sqlx::query(
-        "UPDATE uploads SET upload_offset = upload_length, content_sha256 = ?, asset_id = ?
-         WHERE id = ?",
+        "UPDATE uploads SET upload_offset = upload_length, content_sha256 = $1, asset_id = $2
+         WHERE id = $3",
     )
     .bind(sha256)
     .bind(&asset_id)
@@ -601,12 +729,12 @@ pub async fn complete_upload(
 
 /// Fills in an upload row made before its length and metadata were known (the multipart
 /// fallback): everything arrived, so the offset is the length.
-pub async fn finish_form_upload(pool: &SqlitePool, upload: &Upload) -> Result<(), sqlx::Error> {
+pub async fn finish_form_upload(db: &Db, upload: &Upload) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE uploads SET upload_length = ?1, upload_offset = ?1, filename = ?2, filetype = ?3,
-             file_created_at = ?4, file_modified_at = ?5, device_asset_id = ?6, device_id = ?7,
-             album = ?8, is_favorite = ?9, duration_ms = ?10
-         WHERE id = ?11",
+        "UPDATE uploads SET upload_length = $1, upload_offset = $1, filename = $2, filetype = $3,
+             file_created_at = $4, file_modified_at = $5, device_asset_id = $6, device_id = $7,
+             album = $8, is_favorite = $9, duration_ms = $10
+         WHERE id = $11",
     )
     .bind(upload.upload_length)
     .bind(&upload.filename)
@@ -616,10 +744,10 @@ pub async fn finish_form_upload(pool: &SqlitePool, upload: &Upload) -> Result<()
     .bind(&upload.device_asset_id)
     .bind(&upload.device_id)
     .bind(&upload.album)
-    .bind(upload.is_favorite)
+    .bind(i64::from(upload.is_favorite))
     .bind(upload.duration_ms)
     .bind(&upload.id)
-    .execute(pool)
+    .execute(&db.pool)
     .await?;
     Ok(())
 }
@@ -638,6 +766,7 @@ pub struct Asset {
     pub updated_at: String,
     /// Set while the asset is in the trash.
     pub deleted_at: Option<String>,
+    #[sqlx(try_from = "Flag")]
     pub is_favorite: bool,
     pub duration_ms: Option<i64>,
     /// SHA-256 of a thumbnail the client uploaded.
@@ -651,119 +780,122 @@ const ASSET_COLUMNS: &str = "id, checksum, original_file_name, mime_type, file_s
 
 /// One of the user's assets, in the trash or not.
 pub async fn asset_for_user(
-    pool: &SqlitePool,
+    db: &Db,
     id: &str,
     user_id: &str,
 ) -> Result<Option<Asset>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {ASSET_COLUMNS} FROM assets WHERE id = ? AND user_id = ?"
+        "SELECT {ASSET_COLUMNS} FROM assets WHERE id = $1 AND user_id = $2"
     ))
     .bind(id)
     .bind(user_id)
-    .fetch_optional(pool)
+    .fetch_optional(&db.pool)
     .await
 }
 
 /// The user's assets among `ids`, in no particular order.
 pub async fn assets_by_ids(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     ids: &[String],
 ) -> Result<Vec<Asset>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ASSET_COLUMNS} FROM assets
-         WHERE user_id = ? AND id IN (SELECT value FROM json_each(?))"
-    ))
-    .bind(user_id)
-    .bind(serde_json::to_string(ids).expect("strings serialize"))
-    .fetch_all(pool)
-    .await
+    let sql = format!(
+        "SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = $1 AND id IN ({})",
+        placeholders(2, ids.len())
+    );
+    let mut query = sqlx::query_as(&sql).bind(user_id);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(&db.pool).await
 }
 
 /// `(checksum, asset id)` for those of `checksums` already in the user's library. Assets
 /// in the trash count: a client re-running its backup must not upload them again.
 pub async fn assets_by_checksum(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     checksums: &[String],
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    // json_each keeps the statement fixed whatever the batch size.
-    sqlx::query_as(
-        "SELECT checksum, id FROM assets
-         WHERE user_id = ? AND checksum IN (SELECT value FROM json_each(?))",
-    )
-    .bind(user_id)
-    .bind(serde_json::to_string(checksums).expect("strings serialize"))
-    .fetch_all(pool)
-    .await
+    let sql = format!(
+        "SELECT checksum, id FROM assets WHERE user_id = $1 AND checksum IN ({})",
+        placeholders(2, checksums.len())
+    );
+    let mut query = sqlx::query_as(&sql).bind(user_id);
+    for checksum in checksums {
+        query = query.bind(checksum);
+    }
+    query.fetch_all(&db.pool).await
 }
 
 pub async fn existing_device_asset_ids(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     device_id: &str,
     device_asset_ids: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    let sql = format!(
         "SELECT DISTINCT device_asset_id FROM assets
-         WHERE user_id = ? AND device_id = ?
-           AND device_asset_id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(user_id)
-    .bind(device_id)
-    .bind(serde_json::to_string(device_asset_ids).expect("strings serialize"))
-    .fetch_all(pool)
-    .await
+         WHERE user_id = $1 AND device_id = $2 AND device_asset_id IN ({})",
+        placeholders(3, device_asset_ids.len())
+    );
+    let mut query = sqlx::query_scalar(&sql).bind(user_id).bind(device_id);
+    for id in device_asset_ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(&db.pool).await
 }
 
 /// The timeline: assets not in the trash, newest `fileCreatedAt` first, optionally only
 /// those of one album. `after` is the `(file_created_at, id)` of the last item of the
 /// previous page.
 pub async fn list_assets(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     album_id: Option<&str>,
     after: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<Asset>, sqlx::Error> {
     let mut sql =
-        format!("SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = ? AND deleted_at IS NULL");
+        format!("SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = $1 AND deleted_at IS NULL");
     if album_id.is_some() {
-        sql.push_str(" AND id IN (SELECT asset_id FROM album_assets WHERE album_id = ?)");
+        sql.push_str(" AND id IN (SELECT asset_id FROM album_assets WHERE album_id = $3)");
     }
     if after.is_some() {
-        sql.push_str(" AND (file_created_at < ? OR (file_created_at = ? AND id < ?))");
+        sql.push_str(" AND (file_created_at < $4 OR (file_created_at = $4 AND id < $5))");
     }
-    sql.push_str(" ORDER BY file_created_at DESC, id DESC LIMIT ?");
-    let mut query = sqlx::query_as(&sql).bind(user_id);
-    if let Some(album_id) = album_id {
+    sql.push_str(" ORDER BY file_created_at DESC, id DESC LIMIT $2");
+    // Numbered placeholders: the optional ones keep fixed numbers ($3 only with an album,
+    // $4/$5 only with `after`), so an album-less page binds `None` for $3.
+    let mut query = sqlx::query_as(&sql).bind(user_id).bind(limit);
+    if album_id.is_some() || after.is_some() {
         query = query.bind(album_id);
     }
     if let Some((created, id)) = after {
-        query = query.bind(created).bind(created).bind(id);
+        query = query.bind(created).bind(id);
     }
-    query.bind(limit).fetch_all(pool).await
+    query.fetch_all(&db.pool).await
 }
 
 /// The trash: most recently deleted first; `after` is the `(deleted_at, id)` of the last
 /// item of the previous page.
 pub async fn list_trash(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     after: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<Asset>, sqlx::Error> {
     let mut sql =
-        format!("SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = ? AND deleted_at IS NOT NULL");
+        format!("SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = $1 AND deleted_at IS NOT NULL");
     if after.is_some() {
-        sql.push_str(" AND (deleted_at < ? OR (deleted_at = ? AND id < ?))");
+        sql.push_str(" AND (deleted_at < $3 OR (deleted_at = $3 AND id < $4))");
     }
-    sql.push_str(" ORDER BY deleted_at DESC, id DESC LIMIT ?");
-    let mut query = sqlx::query_as(&sql).bind(user_id);
+    sql.push_str(" ORDER BY deleted_at DESC, id DESC LIMIT $2");
+    let mut query = sqlx::query_as(&sql).bind(user_id).bind(limit);
     if let Some((deleted, id)) = after {
-        query = query.bind(deleted).bind(deleted).bind(id);
+        query = query.bind(deleted).bind(id);
     }
-    query.bind(limit).fetch_all(pool).await
+    query.fetch_all(&db.pool).await
 }
 
 /// One entry of the sync feed: an asset (maybe in the trash) or the tombstone of a purged one.
@@ -771,6 +903,7 @@ pub async fn list_trash(
 pub struct Change {
     pub id: String,
     pub updated_at: String,
+    #[sqlx(try_from = "Flag")]
     pub purged: bool,
 }
 
@@ -778,7 +911,7 @@ pub struct Change {
 /// not) and tombstones of purged assets, oldest change first. `after` is the
 /// `(updated_at, id)` of the last item of the previous page.
 pub async fn changes_since(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     updated_after: &str,
     after: Option<(&str, &str)>,
@@ -786,17 +919,17 @@ pub async fn changes_since(
 ) -> Result<Vec<Change>, sqlx::Error> {
     let mut sql = String::from(
         "SELECT id, updated_at, purged FROM (
-             SELECT id, updated_at, 0 AS purged FROM assets
-             WHERE user_id = ?1 AND updated_at > ?2
+             SELECT id, updated_at, CAST(0 AS BIGINT) AS purged FROM assets
+             WHERE user_id = $1 AND updated_at > $2
              UNION ALL
-             SELECT asset_id, deleted_at, 1 FROM asset_tombstones
-             WHERE user_id = ?1 AND deleted_at > ?2
-         )",
+             SELECT asset_id, deleted_at, CAST(1 AS BIGINT) FROM asset_tombstones
+             WHERE user_id = $1 AND deleted_at > $2
+         ) AS changes",
     );
     if after.is_some() {
-        sql.push_str(" WHERE updated_at > ?4 OR (updated_at = ?4 AND id > ?5)");
+        sql.push_str(" WHERE updated_at > $4 OR (updated_at = $4 AND id > $5)");
     }
-    sql.push_str(" ORDER BY updated_at, id LIMIT ?3");
+    sql.push_str(" ORDER BY updated_at, id LIMIT $3");
     let mut query = sqlx::query_as(&sql)
         .bind(user_id)
         .bind(updated_after)
@@ -804,39 +937,35 @@ pub async fn changes_since(
     if let Some((updated, id)) = after {
         query = query.bind(updated).bind(id);
     }
-    query.fetch_all(pool).await
+    query.fetch_all(&db.pool).await
 }
 
 /// Moves the user's asset to the trash (already there: unchanged). `false` if the user has
 /// no such asset.
-pub async fn trash_asset(pool: &SqlitePool, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+pub async fn trash_asset(db: &Db, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
-        "UPDATE assets SET updated_at = CASE WHEN deleted_at IS NULL THEN ?1 ELSE updated_at END,
-             deleted_at = COALESCE(deleted_at, ?1)
-         WHERE id = ?2 AND user_id = ?3",
+        "UPDATE assets SET updated_at = CASE WHEN deleted_at IS NULL THEN $1 ELSE updated_at END,
+             deleted_at = COALESCE(deleted_at, $1)
+         WHERE id = $2 AND user_id = $3",
     )
     .bind(timestamps::now())
     .bind(id)
     .bind(user_id)
-    .execute(pool)
+    .execute(&db.pool)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Takes the user's asset out of the trash. `false` if it is not in the user's trash.
-pub async fn restore_asset(
-    pool: &SqlitePool,
-    user_id: &str,
-    id: &str,
-) -> Result<bool, sqlx::Error> {
+pub async fn restore_asset(db: &Db, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
-        "UPDATE assets SET deleted_at = NULL, updated_at = ?1
-         WHERE id = ?2 AND user_id = ?3 AND deleted_at IS NOT NULL",
+        "UPDATE assets SET deleted_at = NULL, updated_at = $1
+         WHERE id = $2 AND user_id = $3 AND deleted_at IS NOT NULL",
     )
     .bind(timestamps::now())
     .bind(id)
     .bind(user_id)
-    .execute(pool)
+    .execute(&db.pool)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -852,15 +981,11 @@ pub struct Purged {
 /// Deletes an asset of the user's trash for good, leaving a tombstone; also forgets the
 /// completed uploads that made it (so a retried final PATCH cannot bring it back).
 /// `None` if it is not in the user's trash.
-pub async fn purge_asset(
-    pool: &SqlitePool,
-    user_id: &str,
-    id: &str,
-) -> Result<Option<Purged>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+pub async fn purge_asset(db: &Db, user_id: &str, id: &str) -> Result<Option<Purged>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
     let purged: Option<Purged> = sqlx::query_as(
         "SELECT id, checksum, thumbnail_sha256 FROM assets
-         WHERE id = ? AND user_id = ? AND deleted_at IS NOT NULL",
+         WHERE id = $1 AND user_id = $2 AND deleted_at IS NOT NULL",
     )
     .bind(id)
     .bind(user_id)
@@ -869,20 +994,26 @@ pub async fn purge_asset(
     let Some(purged) = purged else {
         return Ok(None);
     };
-    sqlx::query("DELETE FROM uploads WHERE asset_id = ?")
+    sqlx::query("DELETE FROM uploads WHERE asset_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM album_assets WHERE asset_id = ?")
+    sqlx::query("DELETE FROM album_assets WHERE asset_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM assets WHERE id = ?")
+    // Another instance purging the same asset at once deletes nothing here: it alone
+    // reports the purge (PostgreSQL's row lock makes this DELETE wait for its commit).
+    let deleted = sqlx::query("DELETE FROM assets WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+    if deleted != 1 {
+        return Ok(None);
+    }
     sqlx::query(
-        "INSERT INTO asset_tombstones (asset_id, user_id, deleted_at) VALUES (?, ?, ?)
+        "INSERT INTO asset_tombstones (asset_id, user_id, deleted_at) VALUES ($1, $2, $3)
          ON CONFLICT (asset_id) DO NOTHING",
     )
     .bind(id)
@@ -895,33 +1026,30 @@ pub async fn purge_asset(
 }
 
 /// `(user_id, asset id)` of assets that went into the trash before `cutoff`.
-pub async fn trash_older_than(
-    pool: &SqlitePool,
-    cutoff: &str,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
+pub async fn trash_older_than(db: &Db, cutoff: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT user_id, id FROM assets WHERE deleted_at IS NOT NULL AND deleted_at < ? LIMIT 1000",
+        "SELECT user_id, id FROM assets WHERE deleted_at IS NOT NULL AND deleted_at < $1 LIMIT 1000",
     )
     .bind(cutoff)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await
 }
 
 /// Records a thumbnail the client uploaded for its asset.
 pub async fn set_thumbnail(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     id: &str,
     sha256: &str,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
-        "UPDATE assets SET thumbnail_sha256 = ?, updated_at = ? WHERE id = ? AND user_id = ?",
+        "UPDATE assets SET thumbnail_sha256 = $1, updated_at = $2 WHERE id = $3 AND user_id = $4",
     )
     .bind(sha256)
     .bind(timestamps::now())
     .bind(id)
     .bind(user_id)
-    .execute(pool)
+    .execute(&db.pool)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -931,13 +1059,13 @@ pub async fn set_thumbnail(
 
 /// The id of the user's album `name`, creating it if missing.
 pub async fn ensure_album(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     user_id: &str,
     name: &str,
 ) -> Result<String, sqlx::Error> {
     let now = timestamps::now();
     sqlx::query(
-        "INSERT INTO albums (id, user_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO albums (id, user_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, name) DO NOTHING",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -947,7 +1075,7 @@ pub async fn ensure_album(
     .bind(&now)
     .execute(&mut *tx)
     .await?;
-    sqlx::query_scalar("SELECT id FROM albums WHERE user_id = ? AND name = ?")
+    sqlx::query_scalar("SELECT id FROM albums WHERE user_id = $1 AND name = $2")
         .bind(user_id)
         .bind(name)
         .fetch_one(&mut *tx)
@@ -957,46 +1085,46 @@ pub async fn ensure_album(
 /// Adds those of `asset_ids` that are the user's assets and not yet in the album; other
 /// ids are ignored. Bumps `updated_at` of the assets added. Returns how many were added.
 pub async fn add_to_album(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     album_id: &str,
     user_id: &str,
     asset_ids: &[String],
 ) -> Result<u64, sqlx::Error> {
     let now = timestamps::now();
-    let ids = serde_json::to_string(asset_ids).expect("strings serialize");
-    let new: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM assets WHERE user_id = ?1 AND id IN (SELECT value FROM json_each(?2))
-           AND id NOT IN (SELECT asset_id FROM album_assets WHERE album_id = ?3)",
-    )
-    .bind(user_id)
-    .bind(&ids)
-    .bind(album_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let sql = format!(
+        "SELECT id FROM assets WHERE user_id = $1 AND id IN ({})
+           AND id NOT IN (SELECT asset_id FROM album_assets WHERE album_id = $2)",
+        placeholders(3, asset_ids.len())
+    );
+    let mut query = sqlx::query_scalar(&sql).bind(user_id).bind(album_id);
+    for id in asset_ids {
+        query = query.bind(id);
+    }
+    let new: Vec<String> = query.fetch_all(&mut *tx).await?;
     if new.is_empty() {
         return Ok(0);
     }
-    let new_json = serde_json::to_string(&new).expect("strings serialize");
-    let added = sqlx::query(
-        "INSERT OR IGNORE INTO album_assets (album_id, asset_id, added_at)
-         SELECT ?1, value, ?2 FROM json_each(?3)",
-    )
-    .bind(album_id)
-    .bind(&now)
-    .bind(&new_json)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    sqlx::query(
-        "UPDATE assets SET updated_at = ?1
-         WHERE user_id = ?2 AND id IN (SELECT value FROM json_each(?3))",
-    )
-    .bind(&now)
-    .bind(user_id)
-    .bind(&new_json)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE albums SET updated_at = ? WHERE id = ?")
+    let sql = format!(
+        "INSERT INTO album_assets (album_id, asset_id, added_at)
+         SELECT $1, id, $2 FROM assets WHERE id IN ({})
+         ON CONFLICT DO NOTHING",
+        placeholders(3, new.len())
+    );
+    let mut query = sqlx::query(&sql).bind(album_id).bind(&now);
+    for id in &new {
+        query = query.bind(id);
+    }
+    let added = query.execute(&mut *tx).await?.rows_affected();
+    let sql = format!(
+        "UPDATE assets SET updated_at = $1 WHERE user_id = $2 AND id IN ({})",
+        placeholders(3, new.len())
+    );
+    let mut query = sqlx::query(&sql).bind(&now).bind(user_id);
+    for id in &new {
+        query = query.bind(id);
+    }
+    query.execute(&mut *tx).await?;
+    sqlx::query("UPDATE albums SET updated_at = $1 WHERE id = $2")
         .bind(&now)
         .bind(album_id)
         .execute(&mut *tx)
@@ -1007,12 +1135,12 @@ pub async fn add_to_album(
 /// `POST /api/albums/{name}/assets`: creates the album if missing and adds the user's
 /// assets among `asset_ids`. Returns how many were added.
 pub async fn add_assets_to_named_album(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     name: &str,
     asset_ids: &[String],
 ) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = db.pool.begin().await?;
     let album_id = ensure_album(&mut tx, user_id, name).await?;
     let added = add_to_album(&mut tx, &album_id, user_id, asset_ids).await?;
     tx.commit().await?;
@@ -1020,14 +1148,14 @@ pub async fn add_assets_to_named_album(
 }
 
 pub async fn album_id_by_name(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     name: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM albums WHERE user_id = ? AND name = ?")
+    sqlx::query_scalar("SELECT id FROM albums WHERE user_id = $1 AND name = $2")
         .bind(user_id)
         .bind(name)
-        .fetch_optional(pool)
+        .fetch_optional(&db.pool)
         .await
 }
 
@@ -1040,36 +1168,35 @@ pub struct AlbumSummary {
     pub updated_at: String,
 }
 
-pub async fn list_albums(
-    pool: &SqlitePool,
-    user_id: &str,
-) -> Result<Vec<AlbumSummary>, sqlx::Error> {
+pub async fn list_albums(db: &Db, user_id: &str) -> Result<Vec<AlbumSummary>, sqlx::Error> {
     sqlx::query_as(
         "SELECT al.name, COUNT(a.id) AS asset_count, al.created_at, al.updated_at
          FROM albums al
          LEFT JOIN album_assets aa ON aa.album_id = al.id
          LEFT JOIN assets a ON a.id = aa.asset_id AND a.deleted_at IS NULL
-         WHERE al.user_id = ?
+         WHERE al.user_id = $1
          GROUP BY al.id ORDER BY al.name",
     )
     .bind(user_id)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await
 }
 
 /// `(asset id, album name)` for the user's albums holding any of `asset_ids`, by name.
 pub async fn album_names(
-    pool: &SqlitePool,
+    db: &Db,
     user_id: &str,
     asset_ids: &[String],
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
+    let sql = format!(
         "SELECT aa.asset_id, al.name FROM album_assets aa JOIN albums al ON al.id = aa.album_id
-         WHERE al.user_id = ? AND aa.asset_id IN (SELECT value FROM json_each(?))
+         WHERE al.user_id = $1 AND aa.asset_id IN ({})
          ORDER BY al.name",
-    )
-    .bind(user_id)
-    .bind(serde_json::to_string(asset_ids).expect("strings serialize"))
-    .fetch_all(pool)
-    .await
+        placeholders(2, asset_ids.len())
+    );
+    let mut query = sqlx::query_as(&sql).bind(user_id);
+    for id in asset_ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(&db.pool).await
 }

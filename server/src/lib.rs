@@ -42,7 +42,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use sqlx::SqlitePool;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tower_http::trace::TraceLayer;
@@ -72,6 +71,12 @@ pub struct Config {
     pub login_window: Duration,
     /// Every failed sign-in answers no sooner than this (on top of the argon2 work).
     pub failed_login_delay: Duration,
+    /// `postgres://...` to keep the catalog in PostgreSQL (shared by several instances);
+    /// `None`: SQLite in the data directory.
+    pub database: Option<String>,
+    /// `s3://bucket?endpoint=...` to keep blobs and unfinished uploads in an S3-compatible
+    /// object store; `None`: the data directory.
+    pub blobs: Option<String>,
     /// Behind a proxy: the request header holding the client's address (the last entry
     /// counts), e.g. `x-forwarded-for` or `x-real-ip`. `None`: the TCP peer.
     pub client_ip_header: Option<String>,
@@ -89,13 +94,15 @@ impl Default for Config {
             login_window: Duration::from_secs(15 * 60),
             failed_login_delay: Duration::from_millis(250),
             client_ip_header: None,
+            database: None,
+            blobs: None,
         }
     }
 }
 
 /// Everything a request handler may need.
 pub struct AppState {
-    pub pool: SqlitePool,
+    pub pool: db::Db,
     pub blobs: blobs::BlobStore,
     pub upload_locks: tus::UploadLocks,
     /// The PWA, served at `/`.
@@ -131,7 +138,10 @@ impl AppState {
                 config.max_login_failures,
                 config.login_window,
             ),
-            pool: db::open(&data_dir.join("ferry.sqlite")).await?,
+            pool: match config.database.as_deref() {
+                Some(url) => db::open_postgres(url).await?,
+                None => db::open(&data_dir.join("ferry.sqlite")).await?,
+            },
             blobs: blobs::BlobStore::open(data_dir).await?,
             upload_locks: tus::UploadLocks::default(),
             www: www.into(),
@@ -146,6 +156,7 @@ impl AppState {
 /// Deletes the blob `sha256` if no asset and no upload references it any more.
 pub async fn release_blob(state: &AppState, sha256: &str) -> Result<bool, AppError> {
     let _gc = state.blob_gc.lock().await;
+    let _gc_db = state.pool.lock_blob_gc().await?;
     if db::blob_is_referenced(&state.pool, sha256).await? {
         return Ok(false);
     }

@@ -504,7 +504,7 @@ async fn append_upload(
     let provided = tus::number_header(headers, &UPLOAD_OFFSET)?
         .ok_or_else(|| AppError::bad_request("Upload-Offset is required"))?;
     let content_length = tus::number_header(headers, &CONTENT_LENGTH)?;
-    let _lock = state.upload_locks.try_lock(id).ok_or(AppError::Locked)?;
+    let _lock = tus::lock_upload(state, id).await?.ok_or(AppError::Locked)?;
     // Read again under the lock: the offset may have moved while we waited for it.
     let mut upload = tus::find_upload(state, id, user).await?;
     if let Some(asset_id) = upload.asset_id.clone() {

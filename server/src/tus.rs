@@ -218,7 +218,7 @@ async fn append(
     }
     let client_offset = number_header(&headers, &UPLOAD_OFFSET)?
         .ok_or_else(|| AppError::bad_request("Upload-Offset is required"))?;
-    let _lock = state.upload_locks.try_lock(&id).ok_or(AppError::Locked)?;
+    let _lock = lock_upload(&state, &id).await?.ok_or(AppError::Locked)?;
     // Read again under the lock: the offset may have moved while we waited for it.
     let mut upload = find_upload(&state, &id, &user).await?;
     if client_offset != upload.upload_offset as u64 {
@@ -284,7 +284,7 @@ pub(crate) async fn cancel(
     id: &str,
 ) -> Result<Response, AppError> {
     find_upload(state, id, user).await?;
-    let _lock = state.upload_locks.try_lock(id).ok_or(AppError::Locked)?;
+    let _lock = lock_upload(state, id).await?.ok_or(AppError::Locked)?;
     state.blobs.discard_partial(id).await?;
     db::delete_upload(&state.pool, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -367,7 +367,8 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, AppError> {
     db::delete_expired_sessions(&state.pool, now).await?;
     let mut deleted = 0;
     for (id, content_sha256) in db::expired_uploads(&state.pool, now).await? {
-        let Some(_lock) = state.upload_locks.try_lock(&id) else {
+        // The lock is also the claim between instances: one of them deletes each upload.
+        let Some(_lock) = lock_upload(state, &id).await? else {
             continue;
         };
         // Re-check under the lock: a write may have just moved the expiry forward.
@@ -535,6 +536,7 @@ pub(crate) async fn complete_with(
 
     {
         let _gc = state.blob_gc.lock().await;
+        let _gc_db = state.pool.lock_blob_gc().await?;
         db::set_upload_content_sha256(&state.pool, &upload.id, &sha256).await?;
         state.blobs.promote(&upload.id, &sha256).await?;
     }
@@ -798,6 +800,27 @@ pub(crate) fn new_upload_id() -> String {
 
 fn is_upload_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Held by the one request writing to an upload: this instance's lock, and on PostgreSQL
+/// the upload's advisory lock, which keeps out the other instances.
+pub(crate) struct WriteLock {
+    _local: UploadLock,
+    _row: db::DbLock,
+}
+
+/// `None`: someone (here or on another instance) is writing to the upload; answer 423.
+pub(crate) async fn lock_upload(state: &AppState, id: &str) -> Result<Option<WriteLock>, AppError> {
+    let Some(local) = state.upload_locks.try_lock(id) else {
+        return Ok(None);
+    };
+    let Some(row) = state.pool.try_lock_upload(id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(WriteLock {
+        _local: local,
+        _row: row,
+    }))
 }
 
 /// Uploads being written to. A second writer does not wait: it gets 423 and retries,

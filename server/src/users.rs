@@ -8,7 +8,6 @@ use argon2::{Argon2, PasswordHasher};
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
-use sqlx::SqlitePool;
 
 use crate::auth::{generate_api_key, hash_api_key, AuthUser};
 use crate::{db, AppError, AppState};
@@ -22,7 +21,7 @@ pub struct CreatedUser {
 /// Creates a user with a fresh API key named "default". A password, if given, is stored as
 /// an argon2id hash, for `POST /api/auth/login`.
 pub async fn create_user(
-    pool: &SqlitePool,
+    pool: &crate::db::Db,
     name: &str,
     quota_size_in_bytes: Option<i64>,
     password: Option<&str>,
@@ -69,7 +68,7 @@ pub async fn create_user(
 
 /// Makes another API key for the user `user_name`; returns it with the only copy of the key.
 pub async fn create_api_key(
-    pool: &SqlitePool,
+    pool: &crate::db::Db,
     user_name: &str,
     key_name: &str,
 ) -> Result<(db::ApiKey, String), AppError> {

@@ -1,24 +1,16 @@
 //! Handler tests: the whole router, driven in-process with `oneshot`.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, Request, Response, StatusCode};
-use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ferry_server::{app, db, tus as ferry_tus, users, AppState, Config};
+use common::Server;
+use ferry_server::{db, tus as ferry_tus, users, Config};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
-use tower::ServiceExt;
-
-struct Server {
-    dir: TempDir,
-    state: Arc<AppState>,
-    router: Router,
-}
 
 impl Server {
     async fn new() -> Self {
@@ -26,21 +18,15 @@ impl Server {
     }
 
     async fn with_config(config: Config) -> Self {
-        let dir = TempDir::new().unwrap();
-        let www = dir.path().join("www");
-        std::fs::create_dir_all(&www).unwrap();
-        std::fs::write(
-            www.join("index.html"),
-            "<!doctype html><title>ferry</title>",
+        Self::start(
+            config,
+            &[
+                ("index.html", b"<!doctype html><title>ferry</title>"),
+                ("worker.mjs", b"export {};"),
+                ("app.wasm", b"\0asm"),
+            ],
         )
-        .unwrap();
-        std::fs::write(www.join("worker.mjs"), "export {};").unwrap();
-        std::fs::write(www.join("app.wasm"), b"\0asm").unwrap();
-        let mut state = AppState::open(&dir.path().join("data"), www).await.unwrap();
-        state.config = config;
-        let state = Arc::new(state);
-        let router = app(Arc::clone(&state));
-        Self { dir, state, router }
+        .await
     }
 
     async fn user(&self, name: &str) -> String {
@@ -52,10 +38,6 @@ impl Server {
             .await
             .unwrap()
             .api_key
-    }
-
-    async fn send(&self, request: Request<Body>) -> Response<Body> {
-        self.router.clone().oneshot(request).await.unwrap()
     }
 
     /// `POST /api/uploads`; returns the response (Location etc.).
@@ -1112,7 +1094,7 @@ async fn expired_sessions_are_refused_and_swept() {
     );
     ferry_tus::sweep_expired(&server.state).await.unwrap();
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(&server.state.pool)
+        .fetch_one(&server.state.pool.pool)
         .await
         .unwrap();
     assert_eq!(left, 0);
@@ -1157,7 +1139,7 @@ async fn removing_a_user_removes_their_data_and_unshared_blobs() {
     assert_eq!(bytes(response).await, shared);
     for table in ["assets", "uploads", "api_keys"] {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&server.state.pool)
+            .fetch_one(&server.state.pool.pool)
             .await
             .unwrap();
         assert_eq!(n, 1, "{table}");

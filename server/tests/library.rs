@@ -1,26 +1,19 @@
 //! Library API handler tests: one asset, ETags, the sync feed, trash, albums, metadata read
 //! from the bytes, thumbnails and the multipart fallback, each with its authorization checks.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, Request, Response, StatusCode};
-use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ferry_server::{app, trash, users, AppState, Config};
+use common::Server;
+use ferry_server::{trash, users, Config};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
-use tower::ServiceExt;
-
-struct Server {
-    dir: TempDir,
-    state: Arc<AppState>,
-    router: Router,
-}
 
 impl Server {
     async fn new() -> Self {
@@ -28,14 +21,7 @@ impl Server {
     }
 
     async fn with_config(config: Config) -> Self {
-        let dir = TempDir::new().unwrap();
-        let www = dir.path().join("www");
-        std::fs::create_dir_all(&www).unwrap();
-        let mut state = AppState::open(&dir.path().join("data"), www).await.unwrap();
-        state.config = config;
-        let state = Arc::new(state);
-        let router = app(Arc::clone(&state));
-        Self { dir, state, router }
+        Self::start(config, &[]).await
     }
 
     async fn user(&self, name: &str) -> String {
@@ -47,10 +33,6 @@ impl Server {
             .await
             .unwrap()
             .api_key
-    }
-
-    async fn send(&self, request: Request<Body>) -> Response<Body> {
-        self.router.clone().oneshot(request).await.unwrap()
     }
 
     async fn call(&self, method: &str, uri: &str, key: &str) -> (StatusCode, Value) {
@@ -483,9 +465,9 @@ async fn the_sweep_purges_old_trash_only() {
             .call("DELETE", &format!("/api/assets/{id}"), &a)
             .await;
     }
-    sqlx::query("UPDATE assets SET deleted_at = '2020-01-01T00:00:00.000Z' WHERE id = ?")
+    sqlx::query("UPDATE assets SET deleted_at = '2020-01-01T00:00:00.000Z' WHERE id = $1")
         .bind(&old)
-        .execute(&server.state.pool)
+        .execute(&server.state.pool.pool)
         .await
         .unwrap();
     assert_eq!(trash::sweep_trash(&server.state).await.unwrap(), 1);
@@ -1004,7 +986,7 @@ async fn multipart_fallback_creates_then_answers_duplicate() {
         0
     );
     let uploads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads")
-        .fetch_one(&server.state.pool)
+        .fetch_one(&server.state.pool.pool)
         .await
         .unwrap();
     assert_eq!(uploads, 0);

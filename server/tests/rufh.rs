@@ -1,28 +1,20 @@
 //! RUFH (draft-ietf-httpbis-resumable-upload, interop versions 6, 7 and 8) at
 //! `/api/uploads`, driven in-process with `oneshot`.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, Request, Response, StatusCode};
-use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ferry_server::{app, db, users, AppState, Config};
+use common::Server;
+use ferry_server::{db, users, Config};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
-use tower::ServiceExt;
 
 const VERSIONS: [u8; 3] = [6, 7, 8];
 const PROBLEMS: &str = "https://iana.org/assignments/http-problem-types#";
-
-struct Server {
-    dir: TempDir,
-    state: Arc<AppState>,
-    router: Router,
-}
 
 impl Server {
     async fn new() -> Self {
@@ -30,14 +22,7 @@ impl Server {
     }
 
     async fn with_config(config: Config) -> Self {
-        let dir = TempDir::new().unwrap();
-        let www = dir.path().join("www");
-        std::fs::create_dir_all(&www).unwrap();
-        let mut state = AppState::open(&dir.path().join("data"), www).await.unwrap();
-        state.config = config;
-        let state = Arc::new(state);
-        let router = app(Arc::clone(&state));
-        Self { dir, state, router }
+        Self::start(config, &[]).await
     }
 
     async fn user(&self, name: &str, quota: Option<i64>) -> String {
@@ -45,10 +30,6 @@ impl Server {
             .await
             .unwrap()
             .api_key
-    }
-
-    async fn send(&self, request: Request<Body>) -> Response<Body> {
-        self.router.clone().oneshot(request).await.unwrap()
     }
 
     /// `POST /api/uploads` with `Upload-Complete: ?0` and no content; returns the URL.

@@ -3,6 +3,8 @@
 //! logs. (Cross-user isolation is `api.rs`'s `authorization_matrix`; slowloris, on a real
 //! socket, is in `serve.rs`.)
 
+mod common;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,36 +13,21 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, Response, StatusCode};
-use axum::Router;
-use ferry_server::{app, security, users, AppState, Config};
+use common::Server;
+use ferry_server::{security, users, Config};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tempfile::TempDir;
-use tower::ServiceExt;
-
-struct Server {
-    dir: TempDir,
-    state: Arc<AppState>,
-    router: Router,
-}
 
 impl Server {
     async fn with_config(config: Config) -> Self {
-        let dir = TempDir::new().unwrap();
-        let www = dir.path().join("www");
-        std::fs::create_dir_all(&www).unwrap();
-        std::fs::write(
-            www.join("index.html"),
-            "<!doctype html><title>ferry</title>",
+        Self::start(
+            config,
+            &[
+                ("index.html", b"<!doctype html><title>ferry</title>"),
+                ("app.js", b"export {};"),
+            ],
         )
-        .unwrap();
-        std::fs::write(www.join("app.js"), "export {};").unwrap();
-        let state = AppState::open_with(&dir.path().join("data"), www, config)
-            .await
-            .unwrap();
-        let state = Arc::new(state);
-        let router = app(Arc::clone(&state));
-        Self { dir, state, router }
+        .await
     }
 
     async fn user(&self, name: &str, password: Option<&str>) -> String {
@@ -48,10 +35,6 @@ impl Server {
             .await
             .unwrap()
             .api_key
-    }
-
-    async fn send(&self, request: Request<Body>) -> Response<Body> {
-        self.router.clone().oneshot(request).await.unwrap()
     }
 
     /// `POST /api/auth/login` from `peer` (none: no socket, as in-process).
@@ -373,7 +356,7 @@ async fn a_thousand_parallel_creations_stop_at_the_open_upload_limit() {
     let open: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM uploads WHERE user_id = (SELECT id FROM users WHERE name = 'alice')",
     )
-    .fetch_all(&server.state.pool)
+    .fetch_all(&server.state.pool.pool)
     .await
     .unwrap();
     let done = server
