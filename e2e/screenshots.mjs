@@ -166,7 +166,22 @@ test('screenshots', async (t) => {
       });
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${out}${name}-timeline.png` });
+    // The full view while the original downloads, on a slow link, then shown.
+    const slow = await context.newCDPSession(page);
+    await slow.send('Network.enable');
+    await slow.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 40, downloadThroughput: 160 * 1024, uploadThroughput: -1,
+    });
     await page.click('.tile[data-thumb="shown"]');
+    await page.waitForFunction(() => {
+      const bar = document.getElementById('viewer-progress');
+      return bar.value / bar.max > 0.3;
+    }, null, { timeout: 30_000 });
+    await page.screenshot({ path: `${out}${name}-viewer-download.png` });
+    await slow.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
+    });
+    await slow.detach();
     await page.waitForSelector('#viewer img.viewer-media');
     await page.waitForTimeout(200);
     await page.screenshot({ path: `${out}${name}-viewer.png` });
@@ -174,6 +189,34 @@ test('screenshots', async (t) => {
 
     await page.click('#tabs a[href="#/settings"]');
     await page.screenshot({ path: `${out}${name}-settings.png`, fullPage: true });
+
+    // Photos shared into the app from the system's share sheet (a multipart POST to the
+    // manifest's share_target, answered by the service worker).
+    await page.evaluate(() => {
+      const form = document.createElement('form');
+      form.method = 'post';
+      form.action = 'share';
+      form.enctype = 'multipart/form-data';
+      form.id = 'share-form';
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.name = 'media';
+      input.multiple = true;
+      input.id = 'share-input';
+      form.append(input);
+      document.body.append(form);
+    });
+    const shared = [0, 1].map((i) => {
+      const path = join(dir, `Shared_${name}_${i}.jpg`);
+      writeFileSync(path, Buffer.concat([photos[3 + i * 4], randomFile(dir, 'tail', 1024).bytes]));
+      return path;
+    });
+    await page.setInputFiles('#share-input', shared);
+    await page.evaluate(() => document.getElementById('share-form').submit());
+    await page.waitForSelector('#share-banner:not([hidden])', { timeout: 30_000 });
+    await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done', null, { timeout: 60_000 });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${out}${name}-backup-shared.png` });
 
     // The key is revoked while files wait: the app asks to sign in again.
     const ids = execFileSync(SERVER_BIN, ['key', 'list', 'alex', '--data', server.data], { encoding: 'utf8' })

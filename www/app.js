@@ -6,6 +6,7 @@ import { Api, HttpError, login } from './lib/api.js';
 import { BackupView } from './views/backup.js';
 import { TimelineView } from './views/timeline.js';
 import { SettingsView } from './views/settings.js';
+import { FolderView } from './views/folder.js';
 import { SettingsStore, engineSettings } from './lib/settings.js';
 import { clearConfig, syncSupported, wireBackground } from './lib/background.js';
 
@@ -146,6 +147,8 @@ async function start(key, user, offline) {
   });
   session = { user, backupView, background };
   await backupView.load();
+  const folder = new FolderView({ userId: user.id, add: (items) => backupView.add(items), announce });
+  folder.load().catch((e) => console.warn('watched folder:', e));
   if (offline) $('offline-banner').hidden = false;
 
   const views = { backup: backupView, timeline, settings };

@@ -154,8 +154,9 @@ export class BackupView {
 
   // --- Intake -------------------------------------------------------------------------
 
+  /** Queues picked, dropped or scanned files; resolves to whether the engine recorded them. */
   add(items) {
-    if (!items || items.length === 0) return;
+    if (!items || items.length === 0) return Promise.resolve(true);
     navigator.storage?.persist?.().catch(() => {});
     const kept = items.filter((item) => {
       const file = item.file ?? item;
@@ -167,9 +168,10 @@ export class BackupView {
       this.files.set(fileKey(file.name, file.size, file.lastModified), file);
     }
     this.beforeAdd?.();
-    this.backup.add(kept).catch((e) => {
+    return this.backup.add(kept).then(() => true, (e) => {
       console.warn(e);
       this.announce(`Could not add the files: ${e?.message ?? e}`);
+      return false;
     });
   }
 

@@ -196,7 +196,7 @@ export class TimelineView {
     this.grid = grid;
     this.container.style.setProperty('--cols', String(grid.cols));
     this.container.style.setProperty('--gap', `${grid.gap}px`);
-    this.container.style.setProperty('--tile', `${grid.tile}px`);
+    this.container.style.setProperty('--tile-size', `${grid.tile}px`);
   }
 
   /** The width changed (rotation, a resized window): lay every day out again. */

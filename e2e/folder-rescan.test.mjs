@@ -1,0 +1,89 @@
+// The watched folder (File System Access): the person grants a folder once, its handle is
+// kept in IndexedDB, and each rescan (on open, or "Check now") queues only new or changed
+// files. A directory picker cannot be clicked through headless, so the page's
+// `showDirectoryPicker` answers with a folder of the origin private file system: a real
+// FileSystemDirectoryHandle, kept and walked by the app exactly like a picked one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, launchBrowser, pageProblems, startServer } from './support.mjs';
+
+/** Writes `files` ({path, size}) of random bytes under the private folder `Phone`. */
+function writeFiles(page, files) {
+  return page.evaluate(async (list) => {
+    const root = await (await navigator.storage.getDirectory()).getDirectoryHandle('Phone', { create: true });
+    for (const { path, size } of list) {
+      const parts = path.split('/');
+      let dir = root;
+      for (const part of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(part, { create: true });
+      const handle = await dir.getFileHandle(parts.at(-1), { create: true });
+      const bytes = new Uint8Array(size);
+      for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65536)));
+      const writable = await handle.createWritable();
+      await writable.write(bytes);
+      await writable.close();
+    }
+  }, files);
+}
+
+const rows = (page) => page.$$eval('#assets li', (r) => r.map((li) => `${li.dataset.name}=${li.dataset.status}`).sort());
+
+async function settled(page, n) {
+  await page.waitForFunction((count) => {
+    const all = [...document.querySelectorAll('#assets li')];
+    return all.length === count && all.every((li) => li.dataset.status === 'uploaded');
+  }, n, { timeout: 60_000 }).catch(async (e) => { throw new Error(`rows: ${await rows(page)}`, { cause: e }); });
+}
+
+test('a watched folder is rescanned on open and queues only new or changed files', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    window.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('Phone', { create: true });
+  });
+  const page = await context.newPage();
+  const problems = pageProblems(page);
+  await page.goto(server.url);
+  await page.fill('#api-key', server.apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  await writeFiles(page, [
+    { path: 'Camera/a.jpg', size: 40_000 }, { path: 'Camera/b.jpg', size: 50_000 },
+    { path: 'Screenshots/c.png', size: 30_000 }, { path: '.DS_Store', size: 100 },
+  ]);
+
+  // Granted once: everything in it is queued, by album, and backed up.
+  await page.click('#watch-folder');
+  await settled(page, 3);
+  assert.equal(await page.textContent('#watched-name'), 'Phone');
+  assert.equal(await page.textContent('#watched-files'), '3 files');
+  assert.match(await page.textContent('#watched-status'), /^3 new or changed files queued · checked just now$/);
+  const albums = Object.fromEntries((await api(server, '/api/albums')).items.map((a) => [a.name, a.assetCount]));
+  assert.deepEqual(albums, { Camera: 2, Screenshots: 1 });
+
+  // A new photo and a changed one; the app opens again and rescans on its own.
+  await page.waitForTimeout(20); // a later modification time for b.jpg
+  await writeFiles(page, [{ path: 'Camera/d.jpg', size: 20_000 }, { path: 'Camera/b.jpg', size: 60_000 }]);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForFunction(() => /^2 new or changed files queued/.test(document.getElementById('watched-status').textContent), null, { timeout: 30_000 });
+  await settled(page, 5);
+  assert.deepEqual(await rows(page), ['a.jpg=uploaded', 'b.jpg=uploaded', 'b.jpg=uploaded', 'c.png=uploaded', 'd.jpg=uploaded']);
+  assert.equal((await api(server, '/api/assets?limit=100')).items.length, 5);
+
+  // Nothing changed: nothing is queued.
+  await page.click('#watched-rescan');
+  await page.waitForFunction(() => /^Nothing new/.test(document.getElementById('watched-status').textContent));
+  await page.waitForTimeout(500);
+  assert.equal((await rows(page)).length, 5);
+
+  // Stop watching: the handle is forgotten, also after a reload.
+  await page.click('#watched-forget');
+  assert.equal(await page.isVisible('#watched'), false);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForTimeout(500);
+  assert.equal(await page.isVisible('#watched'), false);
+  assert.equal((await api(server, '/api/assets?limit=100')).items.length, 5);
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,92 @@
+// The watched folder on the Backup screen (File System Access browsers only): "Keep a
+// folder backed up" asks for a folder once; the app then rescans it when it opens (if
+// the browser still grants access; otherwise "Check now" asks again) and queues only
+// new or changed files. Names are set as text only.
+import { ago, count } from '../lib/format.js';
+import { WatchedFolder, folderAccessSupported } from '../lib/folder.js';
+
+const $ = (id) => document.getElementById(id);
+
+export class FolderView {
+  constructor({ userId, add, announce }) {
+    this.userId = userId;
+    this.add = add;
+    this.announce = announce;
+    this.folder = null;
+    this.busy = false;
+    if (!folderAccessSupported()) return;
+    $('watch-folder').hidden = false;
+    $('watch-folder').addEventListener('click', () => this.choose());
+    $('watched-rescan').addEventListener('click', () => this.rescan(true));
+    $('watched-forget').addEventListener('click', () => this.forget());
+  }
+
+  /** Shows the watched folder, if any, and rescans it when access is still granted. */
+  async load() {
+    if (!folderAccessSupported()) return;
+    this.folder = await WatchedFolder.load(this.userId);
+    this.render();
+    if (this.folder && await this.folder.permitted(false)) await this.rescan(false);
+    else if (this.folder) this.status('Check now to give ferry access to it again.');
+  }
+
+  async choose() {
+    let folder;
+    try {
+      folder = await WatchedFolder.choose(this.userId);
+    } catch (e) {
+      if (e?.name !== 'AbortError') this.announce(`Could not open the folder: ${e?.message ?? e}`);
+      return;
+    }
+    this.folder = folder;
+    this.render();
+    await this.rescan(false);
+  }
+
+  async rescan(ask) {
+    if (!this.folder || this.busy) return;
+    this.busy = true;
+    $('watched-rescan').disabled = true;
+    this.status('Checking for new photos and videos…');
+    try {
+      if (!await this.folder.permitted(ask)) {
+        this.status('ferry may not read this folder now. Check now to allow it.');
+        return;
+      }
+      const { changed, remember } = await this.folder.scan();
+      if (changed.length > 0 && !await this.add(changed)) {
+        this.status('The new files could not be queued. Check now to try again.');
+        return;
+      }
+      await remember();
+      const found = changed.length === 0 ? 'Nothing new'
+        : `${count(changed.length)} new or changed ${changed.length === 1 ? 'file' : 'files'} queued`;
+      this.status(`${found} · checked ${ago(this.folder.scannedAt)}`);
+      if (changed.length > 0) this.announce(`${found} from ${this.folder.name}.`);
+    } catch (e) {
+      this.status(`Could not read the folder: ${e?.message ?? e}`);
+    } finally {
+      this.busy = false;
+      $('watched-rescan').disabled = false;
+      this.render();
+    }
+  }
+
+  async forget() {
+    await this.folder?.forget().catch(() => {});
+    this.folder = null;
+    this.render();
+    this.announce('The folder is no longer watched. Files already backed up stay on the server.');
+  }
+
+  render() {
+    $('watched').hidden = !this.folder;
+    if (!this.folder) return;
+    $('watched-name').textContent = this.folder.name;
+    $('watched-files').textContent = this.folder.scannedAt
+      ? `${count(this.folder.files)} ${this.folder.files === 1 ? 'file' : 'files'}`
+      : 'Not checked yet';
+  }
+
+  status(text) { $('watched-status').textContent = text; }
+}
