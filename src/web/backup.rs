@@ -53,6 +53,9 @@ struct BackupOptions {
     keep_files_up_to: Option<u64>,
     /// Kept files never make this origin's storage exceed this (default 1 GiB).
     keep_files_budget: Option<u64>,
+    /// Milliseconds within which an answer must start (default 30,000), plus 1 ms for
+    /// every 64 bytes sent; a request past it is retried.
+    request_timeout_ms: Option<u32>,
 }
 
 fn js_error(e: impl std::fmt::Display) -> JsValue {
@@ -97,7 +100,7 @@ impl Backup {
     /// Opens the catalog, starts the hashing worker, and resumes unfinished work.
     /// `options`: `{ apiKey, endpoint?, tusEndpoint?, catalogName?, hashWorkerUrl?,
     /// protocol?, rufhVersion?, chunkSize?, concurrency?, dedup?, settings?, albums?,
-    /// keepFilesUpTo?, keepFilesBudget? }`.
+    /// keepFilesUpTo?, keepFilesBudget?, requestTimeoutMs? }`.
     pub async fn open(options: JsValue) -> Result<Backup, JsError> {
         let options: BackupOptions = serde_wasm_bindgen::from_value(options)
             .map_err(|e| JsError::new(&format!("invalid Backup options: {e}")))?;
@@ -154,6 +157,7 @@ impl Backup {
                     .unwrap_or_else(|| format!("{api}/uploads")),
                 api,
                 api_key: options.api_key,
+                timeout_ms: f64::from(options.request_timeout_ms.unwrap_or(30_000)),
             },
             hasher,
             chunk_size: options.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),

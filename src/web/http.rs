@@ -15,6 +15,16 @@ extern "C" {
     fn global_fetch(request: &Request) -> Promise;
 }
 
+/// `AbortSignal.timeout(ms)`, where the browser has it.
+fn timeout_signal(ms: f64) -> Option<JsValue> {
+    let class = Reflect::get(&js_sys::global(), &"AbortSignal".into()).ok()?;
+    let timeout: js_sys::Function = Reflect::get(&class, &"timeout".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    timeout.call1(&class, &JsValue::from_f64(ms.ceil())).ok()
+}
+
 /// A request that never got an HTTP answer: offline, refused, reset, blocked.
 #[derive(Debug, thiserror::Error)]
 #[error("could not reach the server: {0}")]
@@ -28,6 +38,10 @@ pub struct Server {
     /// Absolute URL where tus uploads are created; `{api}/uploads` on ferry-server.
     pub uploads: String,
     pub api_key: String,
+    /// An answer must start within this many milliseconds, plus 1 ms for every 64 bytes
+    /// of the request's body (a floor of 64 kB/s). A request past it counts as lost and is
+    /// retried: a connection whose state a NAT or a network change dropped never answers.
+    pub timeout_ms: f64,
 }
 
 impl Server {
@@ -54,6 +68,16 @@ impl Server {
         init.set_headers(&h);
         if let Some(body) = body {
             init.set_body(body);
+        }
+        let body_bytes = body.map_or(0.0, |b| {
+            Reflect::get(b, &"size".into())
+                .ok()
+                .and_then(|size| size.as_f64())
+                .or_else(|| b.as_string().map(|s| s.len() as f64))
+                .unwrap_or(0.0)
+        });
+        if let Some(signal) = timeout_signal(self.timeout_ms + body_bytes / 64.0) {
+            Reflect::set(&init, &"signal".into(), &signal).map_err(network)?;
         }
         let request = Request::new_with_str_and_init(url, &init).map_err(network)?;
         let response = JsFuture::from(global_fetch(&request))

@@ -93,6 +93,7 @@ pub fn run_all() -> Result {
     // The e2e suite also loads the npm package and builds its Vite example.
     let e2e_build = build_wasm(Profile::Release)
         .and_then(|_| build_server(Profile::Dev))
+        .and_then(|_| build_chaos())
         .and_then(|_| crate::package::build())
         .and_then(|_| install::vite_example_packages());
     let e2e = match e2e_build {
@@ -102,6 +103,7 @@ pub fn run_all() -> Result {
                 .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
                 .args(e2e_test_files()?)
                 .env("FERRY_SERVER_BIN", server_binary(Profile::Dev))
+                .env("FERRY_CHAOS_BIN", root().join("target/debug/ferry-chaos"))
                 .env("FERRY_WWW", root().join("www"))
                 .env("CHROMIUM", CHROMIUM),
         ),
@@ -124,6 +126,11 @@ pub fn run_all() -> Result {
     } else {
         Ok(())
     }
+}
+
+/// The fault-injecting proxy that `e2e/chaos.test.mjs` puts between Chromium and the server.
+fn build_chaos() -> Result {
+    crate::run(cargo().args(["build", "--package", "ferry-chaos", "--bin", "ferry-chaos"]))
 }
 
 fn e2e_test_files() -> Result<Vec<String>> {
