@@ -114,6 +114,9 @@ test('screenshots', async (t) => {
       randomFile(dir, `Beach day 🌊 ${name} with a very long file name that has to wrap somewhere.heic`, 900 * 1024),
       randomFile(dir, `VID_${name}_0007.mp4`, 5 * MB),
     ];
+    // Phones show one screen as a person sees it (with the tab bar at the bottom); the
+    // desktop shots show the whole page.
+    const phone = viewport.width < 600;
     const context = await browser.newContext({ viewport, colorScheme: scheme, deviceScaleFactor: 1 });
     const page = await context.newPage();
     await page.goto(server.url);
@@ -122,7 +125,7 @@ test('screenshots', async (t) => {
     await page.fill('#api-key', key);
     await page.click('#key-form button[type="submit"]');
     await page.waitForSelector('body[data-ready="true"]');
-    await page.screenshot({ path: `${out}${name}-backup-empty.png`, fullPage: true });
+    await page.screenshot({ path: `${out}${name}-backup-empty.png`, fullPage: !phone });
 
     // Slow uploads down to catch the backup in progress.
     const cdp = await context.newCDPSession(page);
@@ -132,7 +135,7 @@ test('screenshots', async (t) => {
     });
     await page.setInputFiles('#files', files.map((f) => f.path));
     await page.waitForFunction(() => document.getElementById('current-rate').textContent.includes('left'), null, { timeout: 60_000 });
-    await page.screenshot({ path: `${out}${name}-backup-progress.png`, fullPage: true });
+    await page.screenshot({ path: `${out}${name}-backup-progress.png`, fullPage: !phone });
     await cdp.send('Network.emulateNetworkConditions', {
       offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
     });
@@ -141,7 +144,7 @@ test('screenshots', async (t) => {
     // The drone video does not fit: the backup stops with storage full.
     await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'stopped', null, { timeout: 60_000 });
     await page.waitForTimeout(300);
-    await page.screenshot({ path: `${out}${name}-backup-full.png`, fullPage: true });
+    await page.screenshot({ path: `${out}${name}-backup-full.png`, fullPage: !phone });
     await page.click('#assets li[data-name="Drone flight 4K.mov"] button[data-action="cancel"]');
     await page.click('#quota-retry');
     await page.waitForFunction(() => {
@@ -153,7 +156,7 @@ test('screenshots', async (t) => {
     await page.selectOption('select[data-album="Screenshots"]', 'exclude');
     await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done', null, { timeout: 60_000 });
     await page.waitForTimeout(300);
-    await page.screenshot({ path: `${out}${name}-backup.png`, fullPage: true });
+    await page.screenshot({ path: `${out}${name}-backup.png`, fullPage: !phone });
     await page.click('#pause-button');
     await page.waitForTimeout(100);
     await page.screenshot({ path: `${out}${name}-backup-paused.png` });
@@ -164,6 +167,9 @@ test('screenshots', async (t) => {
       .catch(async (e) => {
         throw new Error(`thumbnails: ${await page.$$eval('.tile', (ts) => ts.map((x) => `${x.getAttribute('aria-label')}=${x.dataset.thumb}`).join('; '))}`, { cause: e });
       });
+    // Every thumbnail the server makes is in (it makes them one at a time).
+    await page.waitForFunction(() => document.querySelectorAll('.tile[data-thumb="loading"], .tile[data-thumb="queued"]').length === 0,
+      null, { timeout: 30_000 }).catch(() => {});
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${out}${name}-timeline.png` });
     // The full view while the original downloads, on a slow link, then shown.
@@ -188,7 +194,7 @@ test('screenshots', async (t) => {
     await page.keyboard.press('Escape');
 
     await page.click('#tabs a[href="#/settings"]');
-    await page.screenshot({ path: `${out}${name}-settings.png`, fullPage: true });
+    await page.screenshot({ path: `${out}${name}-settings.png`, fullPage: !phone });
 
     // Photos shared into the app from the system's share sheet (a multipart POST to the
     // manifest's share_target, answered by the service worker).
