@@ -1,4 +1,4 @@
-// ferry's service worker: an offline app shell, and background backup.
+// ferry's service worker: an offline app shell, the share target, and background backup.
 //
 // It is a module service worker (registered with `{type: 'module'}`), so it imports the
 // same ES modules as the page. Every module it imports is listed in SHELL below as well.
@@ -17,6 +17,9 @@
 // waits for the steps in flight to be saved, and registers the sync again when work
 // remains. While a page of the app is open and visible, the page does the work: the
 // worker waits for it to close or be hidden, and stops when one opens.
+//
+// Share target: a POST of shared files to ./share (the manifest's `share_target`) is
+// answered here; see receiveShare below.
 import init, { Backup } from './pkg/ferry.js';
 import { SYNC_TAG, loadConfig } from './lib/background.js';
 
