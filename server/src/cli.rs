@@ -21,6 +21,10 @@ pub struct Cli {
     /// Data directory: ferry.sqlite, uploads/, blobs/.
     #[arg(long, global = true, env = "FERRY_DATA", default_value = "./data")]
     pub data: PathBuf,
+    /// Keep the catalog in PostgreSQL (`postgres://user:password@host:5432/ferry`) instead
+    /// of `ferry.sqlite` in the data directory; several instances may share it.
+    #[arg(long, global = true, env = "FERRY_DATABASE")]
+    pub database: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -129,6 +133,10 @@ pub enum KeyCommand {
 /// Runs the command line; errors go to stderr and a non-zero exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let data = cli.data.as_path();
+    let base = Config {
+        database: cli.database.clone(),
+        ..Config::default()
+    };
     let result = match cli.command {
         Command::Serve {
             listen,
@@ -161,7 +169,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     client_ip_header: client_ip_header
                         .map(|h| h.trim().to_ascii_lowercase())
                         .filter(|h| !h.is_empty()),
-                    ..Config::default()
+                    ..base.clone()
                 };
                 let options = ServeOptions {
                     listen,
@@ -178,12 +186,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             name,
             quota,
             password_stdin,
-        }) => add_user(data, &name, quota, password_stdin).await,
-        Command::User(UserCommand::List) => list_users(data).await,
-        Command::User(UserCommand::Remove { name }) => remove_user(data, &name).await,
-        Command::Key(KeyCommand::Create { user, name }) => create_key(data, &user, &name).await,
-        Command::Key(KeyCommand::Revoke { key_id }) => revoke_key(data, &key_id).await,
-        Command::Key(KeyCommand::List { user }) => list_keys(data, &user).await,
+        }) => add_user(data, &base, &name, quota, password_stdin).await,
+        Command::User(UserCommand::List) => list_users(data, &base).await,
+        Command::User(UserCommand::Remove { name }) => remove_user(data, &base, &name).await,
+        Command::Key(KeyCommand::Create { user, name }) => {
+            create_key(data, &base, &user, &name).await
+        }
+        Command::Key(KeyCommand::Revoke { key_id }) => revoke_key(data, &base, &key_id).await,
+        Command::Key(KeyCommand::List { user }) => list_keys(data, &base, &user).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,12 +260,18 @@ async fn serve(data: &Path, options: ServeOptions, config: Config) -> Result<(),
     let state = Arc::new(AppState::open_with(data, www, config).await?);
     crate::auth::warm_up().await;
     if db::count_users(&state.pool).await? == 0 {
-        let created = users::create_user(&state.pool, "admin", None, None).await?;
-        println!(
-            "First start: created user \"admin\". API key: {}",
-            created.api_key
-        );
-        println!("Sign in with this API key; it is shown only once.");
+        // Instances started together on one PostgreSQL: one of them creates "admin".
+        let created = match users::create_user(&state.pool, "admin", None, None).await {
+            Err(AppError::Conflict(_)) => None,
+            created => Some(created?),
+        };
+        if let Some(created) = created {
+            println!(
+                "First start: created user \"admin\". API key: {}",
+                created.api_key
+            );
+            println!("Sign in with this API key; it is shown only once.");
+        }
     }
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let address = listener.local_addr()?;
@@ -376,6 +392,7 @@ async fn serve_connections<L>(
 
 async fn add_user(
     data: &Path,
+    config: &Config,
     name: &str,
     quota: Option<u64>,
     password_stdin: bool,
@@ -390,7 +407,7 @@ async fn add_user(
     } else {
         None
     };
-    let state = AppState::open(data, PathBuf::new()).await?;
+    let state = AppState::open_with(data, PathBuf::new(), config.clone()).await?;
     let created = users::create_user(&state.pool, name, quota, password.as_deref()).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -402,8 +419,8 @@ async fn add_user(
     Ok(())
 }
 
-async fn list_users(data: &Path) -> Result<(), AppError> {
-    let state = AppState::open(data, PathBuf::new()).await?;
+async fn list_users(data: &Path, config: &Config) -> Result<(), AppError> {
+    let state = AppState::open_with(data, PathBuf::new(), config.clone()).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -422,8 +439,8 @@ async fn list_users(data: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn remove_user(data: &Path, name: &str) -> Result<(), AppError> {
-    let state = AppState::open(data, PathBuf::new()).await?;
+async fn remove_user(data: &Path, config: &Config, name: &str) -> Result<(), AppError> {
+    let state = AppState::open_with(data, PathBuf::new(), config.clone()).await?;
     let blobs = users::remove_user(&state, name).await?;
     println!(
         "Removed user \"{name}\" with its API keys, sessions, assets and uploads; \
@@ -432,8 +449,8 @@ async fn remove_user(data: &Path, name: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn create_key(data: &Path, user: &str, name: &str) -> Result<(), AppError> {
-    let state = AppState::open(data, PathBuf::new()).await?;
+async fn create_key(data: &Path, config: &Config, user: &str, name: &str) -> Result<(), AppError> {
+    let state = AppState::open_with(data, PathBuf::new(), config.clone()).await?;
     let (row, key) = users::create_api_key(&state.pool, user, name).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -445,8 +462,8 @@ async fn create_key(data: &Path, user: &str, name: &str) -> Result<(), AppError>
     Ok(())
 }
 
-async fn revoke_key(data: &Path, key_id: &str) -> Result<(), AppError> {
-    let state = AppState::open(data, PathBuf::new()).await?;
+async fn revoke_key(data: &Path, config: &Config, key_id: &str) -> Result<(), AppError> {
+    let state = AppState::open_with(data, PathBuf::new(), config.clone()).await?;
     if !db::delete_api_key(&state.pool, key_id.trim()).await? {
         return Err(AppError::NotFoundNamed(format!(
             "there is no API key with id {key_id:?} (see `key list USER`)"
@@ -456,8 +473,8 @@ async fn revoke_key(data: &Path, key_id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn list_keys(data: &Path, user: &str) -> Result<(), AppError> {
-    let state = AppState::open(data, PathBuf::new()).await?;
+async fn list_keys(data: &Path, config: &Config, user: &str) -> Result<(), AppError> {
+    let state = AppState::open_with(data, PathBuf::new(), config.clone()).await?;
     let user = db::user_by_name(&state.pool, user)
         .await?
         .ok_or_else(|| users::no_such_user(user))?;
