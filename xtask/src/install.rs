@@ -116,3 +116,151 @@ fn npm(dir: &Path, verb: &str) -> Result {
         // playwright-core downloads nothing on install; this keeps any other package honest.
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
 }
+
+/// Debian's PostgreSQL server binaries (`initdb`, `pg_ctl`), installed with apt when
+/// missing and we are root. Returns their directory, e.g. `/usr/lib/postgresql/15/bin`.
+pub fn postgres() -> Result<std::path::PathBuf> {
+    if let Some(bin) = postgres_bin() {
+        return Ok(bin);
+    }
+    let uid = output(Command::new("id").arg("-u")).unwrap_or_default();
+    let apt = "apt-get update && apt-get install -y postgresql";
+    if uid.trim() != "0" {
+        return Err(format!(
+            "PostgreSQL is missing; install it with: sudo sh -c '{apt}'"
+        ));
+    }
+    eprintln!("xtask: installing Debian's postgresql");
+    run(Command::new("sh").args(["-c", &format!("DEBIAN_FRONTEND=noninteractive {apt}")]))?;
+    postgres_bin()
+        .ok_or_else(|| "postgresql installed, but no /usr/lib/postgresql/*/bin/initdb".into())
+}
+
+fn postgres_bin() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// A throwaway PostgreSQL cluster for the tests: made with `initdb` in a temporary
+/// directory, listening on a free loopback port only, trust authentication for the one
+/// user `ferry`, fsync off (its data is thrown away). As root it runs as the `postgres`
+/// user, since PostgreSQL refuses to run as root. Stopped and deleted on drop.
+pub struct TestPostgres {
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    as_user: Option<&'static str>,
+    /// `postgres://ferry@127.0.0.1:PORT/postgres`
+    pub url: String,
+}
+
+impl TestPostgres {
+    pub fn start() -> Result<Self> {
+        let bin = postgres()?;
+        let root_user = output(Command::new("id").arg("-u"))
+            .unwrap_or_default()
+            .trim()
+            == "0";
+        let as_user = root_user.then_some("postgres");
+        let dir = std::env::temp_dir().join(format!("ferry-test-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if let Some(user) = as_user {
+            run(Command::new("chown").arg(user).arg(&dir))?;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let data = dir.join("data");
+        let pg = Self {
+            url: format!("postgres://ferry@127.0.0.1:{port}/postgres"),
+            bin,
+            dir,
+            as_user,
+        };
+        pg.run_as(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "ferry",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
+        let options = format!(
+            "-h 127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off -c max_connections=300",
+            pg.dir.display()
+        );
+        pg.run_as(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-l",
+                &pg.dir.join("log").to_string_lossy(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        )?;
+        Ok(pg)
+    }
+
+    fn run_as(&self, tool: &str, args: &[&str]) -> Result {
+        let tool = self.bin.join(tool);
+        let mut command = match self.as_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&tool);
+                c
+            }
+            None => Command::new(&tool),
+        };
+        command.args(args).stdout(std::process::Stdio::null());
+        run(&mut command)
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = self.run_as(
+            "pg_ctl",
+            &["-D", &data.to_string_lossy(), "-m", "immediate", "stop"],
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Needs Debian's postgresql; `cargo test -p xtask -- --ignored` runs it.
+    #[test]
+    #[ignore]
+    fn a_throwaway_postgres_starts_on_loopback_and_stops() {
+        let pg = super::TestPostgres::start().unwrap();
+        let port = pg
+            .url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        assert!(std::net::TcpStream::connect(&addr).is_ok());
+        drop(pg);
+        assert!(std::net::TcpStream::connect(&addr).is_err());
+    }
+}

@@ -72,6 +72,29 @@ pub fn run_all() -> Result {
         "native tests",
         counted(cargo().args(["test", "--workspace"])),
     );
+    // The server's handler tests again with the catalog on PostgreSQL (issue 9), and the
+    // two-instance tests, which need it. Debian's postgresql, a throwaway cluster.
+    let on_postgres = match install::TestPostgres::start() {
+        Ok(pg) => {
+            let tally = counted(
+                cargo()
+                    .args(["test", "--package", "ferry-server"])
+                    .args(["--test", "api", "--test", "library", "--test", "rufh"])
+                    .args(["--test", "security", "--test", "scale_out"])
+                    .env("FERRY_TEST_DATABASE", &pg.url),
+            );
+            drop(pg);
+            tally
+        }
+        Err(e) => {
+            eprintln!("xtask: could not start PostgreSQL: {e}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    };
+    record("ferry-server tests on PostgreSQL", on_postgres);
     record(
         "wasm tests in headless Chromium (page and worker)",
         counted(
