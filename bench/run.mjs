@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { seededFile, seededFiles } from './lib/files.mjs';
-import { countingProxy, procMemory, rendererPids, startFerryServer, startTusHost, WWW } from './lib/servers.mjs';
+import { countingProxy, NPM, procMemory, rendererPids, startFerryServer, startTusHost } from './lib/servers.mjs';
 import { writeReport } from './lib/report.mjs';
 
 const QUICK = process.argv.includes('--quick');
@@ -30,6 +30,7 @@ function withTimeout(promise, ms, label) {
   ]);
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 const pageErrors = new Map();
 const tmp = mkdtempSync(join(tmpdir(), 'ferry-bench-'));
@@ -516,24 +517,69 @@ function machine() {
   };
 }
 
+// What a site that embeds ferry downloads: the npm package's files, as published.
 function sizes() {
   const nm = new URL('./node_modules/', import.meta.url).pathname;
   const gz = (paths) => paths.reduce((s, p) => s + gzipSync(readFileSync(p), { level: 9 }).length, 0);
   const raw = (paths) => paths.reduce((s, p) => s + statSync(p).size, 0);
-  const ferry = ['pkg/ferry.js', 'pkg/ferry_bg.wasm', 'hash-worker.js'].map((p) => join(WWW, p));
+  const engine = ['index.js', 'ferry.js', 'ferry_bg.wasm', 'hash-worker.js'].map((p) => join(NPM, p));
+  const element = [...engine, join(NPM, 'element.js')];
   const tus = [join(nm, 'tus-js-client/dist/tus.min.js')];
   const uppy = [join(nm, 'uppy/dist/uppy.min.js')];
   return {
-    'ferry (ferry.js + ferry_bg.wasm + hash-worker.js)': { raw: raw(ferry), gzip: gz(ferry) },
+    'ferry engine (index.js + ferry.js + ferry_bg.wasm + hash-worker.js)': { raw: raw(engine), gzip: gz(engine) },
+    'ferry engine + <ferry-uploader> (element.js)': { raw: raw(element), gzip: gz(element) },
     'tus-js-client (tus.min.js)': { raw: raw(tus), gzip: gz(tus) },
     'Uppy, all plugins (uppy.min.js)': { raw: raw(uppy), gzip: gz(uppy) },
   };
 }
 
+// Cold start: from the first byte of script requested to an uploader ready to take files,
+// in a fresh context each time (nothing cached: the host sends no-store). ferry's figure
+// includes compiling the wasm and opening its IndexedDB catalog; the peers have neither.
+async function benchColdStart(host, results) {
+  const systems = {
+    'ferry (import, Uploader.create)': async () => {
+      const { Uploader } = await import('/npm/index.js');
+      await Uploader.create({ tusEndpoint: `${location.origin}/files`, protocol: 'tus', catalog: `cold-${Math.random()}` });
+    },
+    'tus-js-client (script tag, new tus.Upload)': async () => {
+      await new Promise((resolve, reject) => {
+        const s = document.createElement('script');
+        s.src = '/vendor/tus-js-client/dist/tus.min.js'; s.onload = resolve; s.onerror = reject;
+        document.head.append(s);
+      });
+      new window.tus.Upload(new Blob(['x']), { endpoint: `${location.origin}/files` });
+    },
+    'Uppy (script tag, new Uppy().use(Tus))': async () => {
+      await new Promise((resolve, reject) => {
+        const s = document.createElement('script');
+        s.src = '/vendor/uppy/dist/uppy.min.js'; s.onload = resolve; s.onerror = reject;
+        document.head.append(s);
+      });
+      new window.Uppy.Uppy().use(window.Uppy.Tus, { endpoint: `${location.origin}/files` });
+    },
+  };
+  const runs = Math.max(5, CFG.runs);
+  for (const [name, start] of Object.entries(systems)) {
+    const ms = [];
+    for (let i = 0; i < runs; i++) {
+      const { context, page } = await newPage(`${host.url}/bench/blank.html`);
+      try {
+        ms.push(await page.evaluate(`(async () => { const t0 = performance.now(); await (${start.toString()})(); return performance.now() - t0; })()`));
+      } finally {
+        await context.close();
+      }
+    }
+    results.coldStart[name] = ms;
+    log(`cold start: ${name.padEnd(44)} median ${median(ms).toFixed(0)} ms`);
+  }
+}
+
 async function main() {
   const results = {
     quick: QUICK, runs: CFG.runs, cfg: CFG, machine: machine(), date: new Date().toISOString(),
-    hashing: {}, fresh: {}, memory: {}, rerun: {}, resume: {}, errors: {}, sizes: sizes(),
+    hashing: {}, fresh: {}, memory: {}, rerun: {}, resume: {}, coldStart: {}, errors: {}, sizes: sizes(),
   };
   const only = process.env.BENCH_ONLY?.split(',');
   const section = async (name, fn) => {
@@ -557,6 +603,7 @@ async function main() {
   log(`generated the hashing and fresh-backup files (${((CFG.hash.reduce((a, b) => a + b, 0) + freshBytes / MIB) / 1024).toFixed(2)} GiB)`);
 
   const host = await startTusHost(tmp);
+  await section('cold start', () => benchColdStart(host, results));
   await section('hashing', () => benchHashing(host, hashFiles, results));
   await host.close();
 

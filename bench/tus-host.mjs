@@ -8,10 +8,12 @@ import { extname, join, normalize } from 'node:path';
 import { Server as TusServer } from '@tus/server';
 import { FileStore } from '@tus/file-store';
 
-const [store, www] = process.argv.slice(2);
+const [store, www, npm] = process.argv.slice(2);
 const here = new URL('.', import.meta.url).pathname;
 const mounts = [
   ['/vendor/', join(here, 'node_modules')],
+  // The npm package as `cargo xtask package` builds it, for its size and cold start.
+  ['/npm/', npm],
   ['/bench/', join(here, 'page')],
   ['/', www],
 ];

@@ -320,6 +320,24 @@ worker would confirm which one it is.
 
 ${mdTable(['package', 'bytes', 'gzip -9, bytes'], Object.entries(R.sizes).map(([k, v]) => [k, v.raw.toLocaleString('en'), v.gzip.toLocaleString('en')]))}
 `);
+  const sizeOf = (prefix) => Object.entries(R.sizes).find(([k]) => k.startsWith(prefix))?.[1]?.gzip;
+  const engineGz = sizeOf('ferry engine (');
+  const elementGz = sizeOf('ferry engine + ');
+  const uppyGz = sizeOf('Uppy');
+  if (engineGz) key.push(['engine gzipped KiB', fmt(engineGz / 1024, 0), `tus-js-client ${fmt(sizeOf('tus-js-client') / 1024, 0)}`, '', '< 100 KiB', verdict(engineGz < 100 * 1024)]);
+  if (elementGz && uppyGz) key.push(['engine + element gzipped KiB', fmt(elementGz / 1024, 0), `uppy.min.js ${fmt(uppyGz / 1024, 0)}`, fmt(elementGz / uppyGz, 2), '< uppy.min.js', verdict(elementGz < uppyGz)]);
+
+  // Cold start.
+  if (Object.keys(R.coldStart ?? {}).length) {
+    out.push(`## Cold start
+
+From requesting the first script to an uploader ready to take files, in a fresh browser
+context each run (the host sends \`Cache-Control: no-store\`, so nothing is cached). ferry's
+figure includes fetching and compiling the wasm and opening its IndexedDB catalog.
+
+${mdTable(['system', 'ms'], Object.entries(R.coldStart).map(([k, v]) => [k, spread(v, 0)]))}
+`);
+  }
 
   // Goals.
   out.push(`## Goals (issue 7)

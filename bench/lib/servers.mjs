@@ -6,6 +6,8 @@ import { join } from 'node:path';
 
 export const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? new URL('../../target/release/ferry-server', import.meta.url).pathname;
 export const WWW = process.env.FERRY_WWW ?? new URL('../../www', import.meta.url).pathname;
+/** The npm package directory `cargo xtask package` writes. */
+export const NPM = process.env.FERRY_NPM ?? new URL('../../target/npm/ferry', import.meta.url).pathname;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -54,7 +56,7 @@ export async function startFerryServer(tmp) {
 /** @tus/server + static files (bench/tus-host.mjs) on a fresh store. */
 export async function startTusHost(tmp) {
   const store = mkdtempSync(join(tmp, 'tus-store-'));
-  const proc = spawn(process.execPath, [new URL('../tus-host.mjs', import.meta.url).pathname, store, WWW], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [new URL('../tus-host.mjs', import.meta.url).pathname, store, WWW, NPM], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`tus host did not start:\n${log}`)), 30_000);

@@ -93,15 +93,15 @@ impl Server {
         path: &str,
         body: &impl serde::Serialize,
     ) -> Result<T, ApiError> {
-        let body = serde_json::to_string(body).map_err(|e| ApiError::Decode(e.to_string()))?;
+        // The browser's JSON rather than serde_json: the same result without a second JSON
+        // implementation (and its float formatting) in the wasm.
+        let body =
+            serde_wasm_bindgen::to_value(body).map_err(|e| ApiError::Decode(e.to_string()))?;
+        let body =
+            js_sys::JSON::stringify(&body).map_err(|e| ApiError::Decode(describe_js_error(&e)))?;
         let headers = [("Content-Type", "application/json".to_string())];
         let response = self
-            .send(
-                "POST",
-                &self.url(path),
-                &headers,
-                Some(&JsValue::from_str(&body)),
-            )
+            .send("POST", &self.url(path), &headers, Some(&body))
             .await?;
         let text = JsFuture::from(response.text().map_err(network)?)
             .await
@@ -114,7 +114,11 @@ impl Server {
                 message: server_message(&text),
             });
         }
-        serde_json::from_str(&text).map_err(|e| ApiError::Decode(e.to_string()))
+        js_sys::JSON::parse(&text)
+            .map_err(|e| ApiError::Decode(describe_js_error(&e)))
+            .and_then(|v| {
+                serde_wasm_bindgen::from_value(v).map_err(|e| ApiError::Decode(e.to_string()))
+            })
     }
 }
 
@@ -131,9 +135,10 @@ pub enum ApiError {
 
 /// The `message` of a JSON problem body, or the body itself.
 fn server_message(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
+    js_sys::JSON::parse(body)
         .ok()
-        .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+        .filter(|v| v.is_object())
+        .and_then(|v| Reflect::get(&v, &"message".into()).ok()?.as_string())
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
 

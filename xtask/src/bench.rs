@@ -17,13 +17,16 @@ pub fn run_bench(args: &[String]) -> Result {
     install::chromium()?;
     bench_packages()?;
     // build_wasm installs what is missing first: install::wasm_toolchain().
-    build_wasm(Profile::Release)?;
+    build_wasm()?;
+    // The npm package, whose size and cold start are measured.
+    crate::package::build()?;
     build_server(Profile::Release)?;
     let mut node = Command::new("node");
     node.current_dir(root())
         .arg("bench/run.mjs")
         .env("FERRY_SERVER_BIN", server_binary(Profile::Release))
         .env("FERRY_WWW", root().join("www"))
+        .env("FERRY_NPM", root().join("target/npm/ferry"))
         .env("CHROMIUM", install::CHROMIUM);
     if quick {
         node.arg("--quick");

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Some("test") => suites::run_all(),
         Some("bench") => bench::run_bench(&args[1..]),
         Some("package") => package::build(),
-        Some("build") => build_wasm(Profile::Release).and_then(|_| build_server(Profile::Release)),
+        Some("build") => build_wasm().and_then(|_| build_server(Profile::Release)),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -92,29 +92,30 @@ fn cargo() -> Command {
 }
 
 /// Builds the client crate for wasm32 and generates the ES module into `www/pkg`.
-fn build_wasm(profile: Profile) -> Result {
+fn build_wasm() -> Result {
     install::wasm_toolchain()?;
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--package",
-        "ferry",
-        "--lib",
-        "--target",
-        "wasm32-unknown-unknown",
-    ]);
-    if profile == Profile::Release {
-        build.arg("--release");
-    }
-    run(&mut build)?;
-    let wasm = root()
-        .join("target/wasm32-unknown-unknown")
-        .join(profile.dir())
-        .join("ferry.wasm");
+    run(cargo().args(WASM_BUILD))?;
     run(Command::new("wasm-bindgen")
         .args(["--target", "web", "--out-dir"])
         .arg(root().join("www/pkg"))
-        .arg(wasm))
+        .arg(wasm_binary()))
+}
+
+/// The client crate for the browser, with the size-first `wasm` profile of Cargo.toml.
+const WASM_BUILD: &[&str] = &[
+    "build",
+    "--package",
+    "ferry",
+    "--lib",
+    "--target",
+    "wasm32-unknown-unknown",
+    "--profile",
+    "wasm",
+];
+
+/// What [`WASM_BUILD`] writes, before wasm-bindgen.
+fn wasm_binary() -> PathBuf {
+    root().join("target/wasm32-unknown-unknown/wasm/ferry.wasm")
 }
 
 /// Builds `ferry-server` and returns the path of its binary.
@@ -152,7 +153,7 @@ fn serve(args: &[String]) -> Result {
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
     }
-    build_wasm(Profile::Release)?;
+    build_wasm()?;
     build_server(Profile::Release)?;
     run(Command::new(server_binary(Profile::Release))
         .current_dir(root())

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::{cargo, install, root, run, Result};
+use crate::{cargo, install, root, run, wasm_binary, Result, WASM_BUILD};
 
 /// Files copied from `package/` as they are.
 const COPIED: &[&str] = &[
@@ -33,16 +33,8 @@ pub fn build() -> Result {
     fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
     install::wasm_toolchain()?;
-    run(cargo().args([
-        "build",
-        "--package",
-        "ferry",
-        "--lib",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--release",
-    ]))?;
-    let wasm = root().join("target/wasm32-unknown-unknown/release/ferry.wasm");
+    run(cargo().args(WASM_BUILD))?;
+    let wasm = wasm_binary();
     run(Command::new("wasm-bindgen")
         // Names and producers are for debugging; without them the wasm is ~15% smaller.
         .args([

@@ -114,7 +114,7 @@ pub fn run_all() -> Result {
         ),
     );
     // The e2e suite also loads the npm package and builds its Vite example.
-    let e2e_build = build_wasm(Profile::Release)
+    let e2e_build = build_wasm()
         .and_then(|_| build_server(Profile::Dev))
         .and_then(|_| build_chaos())
         .and_then(|_| crate::package::build())
