@@ -333,7 +333,9 @@ ${mdTable(['package', 'bytes', 'gzip -9, bytes'], Object.entries(R.sizes).map(([
 
 From requesting the first script to an uploader ready to take files, in a fresh browser
 context each run (the host sends \`Cache-Control: no-store\`, so nothing is cached). ferry's
-figure includes fetching and compiling the wasm and opening its IndexedDB catalog.
+figure includes fetching and compiling the wasm, opening its IndexedDB catalog, and starting
+its hashing workers (each loads the engine too, and \`create\` waits for them so a bad
+worker URL fails there, with a clear error, rather than at the first file).
 
 ${mdTable(['system', 'ms'], Object.entries(R.coldStart).map(([k, v]) => [k, spread(v, 0)]))}
 `);
