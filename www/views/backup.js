@@ -30,6 +30,14 @@ const DRAWABLE = /^image\/(jpeg|png|gif|webp|avif|bmp|svg\+xml)$/;
 /** Files a folder carries that are not photos: not worth a row. */
 const JUNK = /^(\..*|thumbs\.db|desktop\.ini)$/i;
 
+/**
+ * Rows in "From this browser", newest first. A backup of thousands of files would
+ * otherwise keep a row per file in the DOM, and the layout of every row on each change
+ * took most of the main thread (the engine's own work waited behind it). The status
+ * card, statistics and failed uploads cover every file.
+ */
+const ROW_LIMIT = 100;
+
 /** How often progress is read out to screen readers while a backup runs. */
 const ANNOUNCE_EVERY_MS = 15_000;
 
@@ -71,7 +79,8 @@ export class BackupView {
     this.onSignInNeeded = onSignInNeeded;
     this.beforeAdd = beforeAdd;
     this.records = new Map();
-    this.rows = new Map();
+    this.order = []; // record ids, oldest first
+    this.rows = new Map(); // the rows shown: the newest ROW_LIMIT records
     this.dirty = new Set();
     this.scheduled = false;
     this.progress = backup.progress();
@@ -93,6 +102,7 @@ export class BackupView {
     this.backup.onChange((asset) => this.change(asset));
     this.backup.onProgress((p) => { this.progress = p; this.schedule(); });
     for (const asset of await this.backup.assets(100000)) {
+      if (!this.records.has(asset.id)) this.order.push(asset.id);
       this.records.set(asset.id, asset);
       this.dirty.add(asset.id);
       if (DONE.has(asset.status)) this.lastBackupAt = Math.max(this.lastBackupAt, asset.addedAt);
@@ -122,6 +132,7 @@ export class BackupView {
 
   change(asset) {
     const before = this.records.get(asset.id);
+    if (!before) this.order.push(asset.id);
     this.records.set(asset.id, asset);
     if (DONE.has(asset.status) && !DONE.has(before?.status)) {
       this.lastBackupAt = Date.now();
@@ -144,8 +155,17 @@ export class BackupView {
 
   flush() {
     const list = $('assets');
-    for (const id of this.dirty) this.renderRow(this.records.get(id), list);
+    const shown = this.order.slice(-ROW_LIMIT); // oldest first
+    const keep = new Set(shown);
+    for (const [id, row] of this.rows) {
+      if (!keep.has(id)) { row.remove(); this.rows.delete(id); }
+    }
+    // New rows are prepended, oldest first, so the newest ends on top.
+    for (const id of shown) if (this.dirty.has(id) || !this.rows.has(id)) this.renderRow(this.records.get(id), list);
     this.dirty.clear();
+    const hidden = this.order.length - shown.length;
+    $('assets-more').hidden = hidden === 0;
+    $('assets-more').textContent = `…and ${count(hidden)} earlier ${hidden === 1 ? 'file' : 'files'}`;
     this.renderCard();
     this.renderStats();
     this.renderFailed();
