@@ -511,6 +511,8 @@ pub struct Upload {
     /// RUFH: the client has not said how long the upload is yet (`upload_length` is 0).
     #[sqlx(try_from = "Flag")]
     pub length_deferred: bool,
+    /// `Sha256State::save` of the bytes below `upload_offset`, if known.
+    pub sha256_state: Option<String>,
 }
 
 pub async fn insert_upload(db: &Db, upload: &Upload) -> Result<(), sqlx::Error> {
@@ -572,7 +574,8 @@ pub async fn upload_for_user(
     sqlx::query_as(
         "SELECT id, user_id, upload_length, upload_offset, filename, filetype, declared_checksum,
              file_created_at, file_modified_at, device_asset_id, device_id, content_sha256,
-             asset_id, expires_at, album, is_favorite, duration_ms, length_deferred
+             asset_id, expires_at, album, is_favorite, duration_ms, length_deferred,
+             sha256_state
          FROM uploads WHERE id = $1 AND user_id = $2",
     )
     .bind(id)
@@ -588,6 +591,34 @@ pub async fn set_upload_offset(db: &Db, id: &str, offset: i64) -> Result<(), sql
         .execute(&db.pool)
         .await?;
     Ok(())
+}
+
+/// Acknowledges bytes: the new offset and the SHA-256 state of everything below it, in
+/// one statement, so the two always agree (`None`: not known, completion re-reads).
+pub async fn set_upload_progress(
+    db: &Db,
+    id: &str,
+    offset: i64,
+    sha256_state: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET upload_offset = $1, sha256_state = $2 WHERE id = $3")
+        .bind(offset)
+        .bind(sha256_state)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// The saved SHA-256 state of an upload (see `set_upload_progress`).
+pub async fn upload_sha256_state(db: &Db, id: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar("SELECT sha256_state FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?
+            .flatten(),
+    )
 }
 
 /// RUFH: the length of a deferred-length upload became known.

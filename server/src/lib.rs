@@ -15,6 +15,7 @@ mod form;
 pub mod media;
 pub mod rufh;
 pub mod security;
+pub mod sha256_state;
 pub mod thumbs;
 pub mod timestamps;
 #[cfg(feature = "tls")]

@@ -26,6 +26,7 @@ use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use crate::auth::{unix_now, AuthUser};
+use crate::sha256_state::Sha256State;
 use crate::{db, media, rufh, timestamps, AppError, AppState};
 
 const TUS_VERSION: &str = "1.0.0";
@@ -423,6 +424,12 @@ pub(crate) async fn write_chunk(
         return Err(too_large(room));
     }
 
+    // The SHA-256 of the bytes so far, continued chunk by chunk; unknown for rows written
+    // without it (then completion reads the bytes instead).
+    let mut sha256 = match upload.sha256_state.as_deref() {
+        Some(saved) => Sha256State::load(saved).filter(|s| s.len() == start),
+        None => (start == 0).then(Sha256State::new),
+    };
     let mut file = state.blobs.open_partial_at(&upload.id, start).await?;
     let mut written: u64 = 0;
     let mut body = body;
@@ -449,6 +456,9 @@ pub(crate) async fn write_chunk(
                 }
                 if let Err(e) = file.write_all(&data).await {
                     break Err(e.into());
+                }
+                if let Some(sha256) = sha256.as_mut() {
+                    sha256.update(&data);
                 }
                 written += data.len() as u64;
             }
@@ -486,7 +496,8 @@ pub(crate) async fn write_chunk(
 
     let offset = upload.upload_offset + written as i64;
     if written > 0 {
-        db::set_upload_offset(&state.pool, &upload.id, offset).await?;
+        let saved = sha256.map(|s| s.save());
+        db::set_upload_progress(&state.pool, &upload.id, offset, saved.as_deref()).await?;
     }
     match outcome {
         Err(e) => Err(e),
@@ -513,7 +524,16 @@ pub(crate) async fn complete_with(
     let sha256 = if let (true, Some(sha256)) = (partial_exists, known_sha256) {
         sha256
     } else if partial_exists {
-        state.blobs.hash_partial(&upload.id).await?
+        // Read from the catalog, not `upload`: the caller's copy predates the last chunk.
+        let saved = db::upload_sha256_state(&state.pool, &upload.id).await?;
+        match saved
+            .as_deref()
+            .and_then(Sha256State::load)
+            .filter(|s| s.len() == upload.upload_length as u64)
+        {
+            Some(sha256) => sha256.finalize_hex(),
+            None => state.blobs.hash_partial(&upload.id).await?,
+        }
     } else if let Some(sha256) = upload.content_sha256.clone() {
         sha256 // crashed after the blob was moved into place
     } else {

@@ -80,9 +80,8 @@ CREATE TABLE uploads (
     is_favorite BIGINT NOT NULL DEFAULT 0,
     duration_ms BIGINT,
     length_deferred BIGINT NOT NULL DEFAULT 0,
-    -- The blob store's resume state at `upload_offset` (S3: multipart id, part ETags, the
-    -- SHA-256 state so far), JSON; NULL for the local disk.
-    store_state TEXT
+    -- The SHA-256 state of the bytes below `upload_offset` (`sha256_state.rs`).
+    sha256_state TEXT
 );
 CREATE INDEX uploads_expiry ON uploads (expires_at);
 CREATE INDEX uploads_user ON uploads (user_id);

@@ -1,4 +1,4 @@
--- The blob store's resume state for an unfinished upload at its acknowledged offset (S3:
--- multipart id, part ETags and the SHA-256 state so far), JSON. NULL for the local disk,
--- where the partial file itself is the state.
-ALTER TABLE uploads ADD COLUMN store_state TEXT;
+-- The SHA-256 state of an unfinished upload's acknowledged bytes (`sha256_state.rs`),
+-- saved with each offset, so completion need not read the bytes again and any instance
+-- can finish an upload another one started.
+ALTER TABLE uploads ADD COLUMN sha256_state TEXT;
