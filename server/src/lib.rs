@@ -12,6 +12,9 @@ pub mod cli;
 pub mod db;
 mod error;
 mod form;
+/// The request parsers, opened for `fuzz/` and the property tests; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 pub mod rufh;
 pub mod security;

@@ -222,7 +222,7 @@ async fn max_size(state: &AppState, user: &db::User) -> Result<u64, AppError> {
 }
 
 /// `Upload-Complete: ?0|?1` (a structured boolean; parameters are ignored).
-fn upload_complete(headers: &HeaderMap) -> Result<bool, AppError> {
+pub(crate) fn upload_complete(headers: &HeaderMap) -> Result<bool, AppError> {
     let value = headers
         .get(&UPLOAD_COMPLETE)
         .and_then(|v| v.to_str().ok())
@@ -254,7 +254,7 @@ fn agree(indications: &[Option<u64>]) -> Result<Option<u64>, Failure> {
 
 /// `Repr-Digest` (RFC 9530): the lowercase hex of its `sha-256` member. Other algorithms
 /// are ignored, as RFC 9530 allows; a malformed `sha-256` member is 400.
-fn repr_digest(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+pub(crate) fn repr_digest(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     let Some(value) = headers.get(&REPR_DIGEST) else {
         return Ok(None);
     };
@@ -280,7 +280,7 @@ fn repr_digest(headers: &HeaderMap) -> Result<Option<String>, AppError> {
 }
 
 /// `Content-Disposition: inline; filename="name.jpg"` → `name.jpg`.
-fn disposition_filename(value: &str) -> Option<String> {
+pub(crate) fn disposition_filename(value: &str) -> Option<String> {
     value.split(';').skip(1).find_map(|param| {
         let (key, value) = param.trim().split_once('=')?;
         if !key.trim().eq_ignore_ascii_case("filename") {

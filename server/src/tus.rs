@@ -662,15 +662,19 @@ pub(crate) fn metadata_to_upload(header: Option<&HeaderValue>) -> Result<db::Upl
             .map(|v| v.filter(|s| !s.is_empty()))
     };
     let timestamp = |key: &str| -> Result<Option<String>, AppError> {
-        text(key)?
-            .map(|v| {
-                timestamps::parse_client(&v).ok_or_else(|| {
-                    AppError::bad_request(format!(
-                        "Upload-Metadata {key}: expected RFC 3339 or unix milliseconds"
-                    ))
-                })
-            })
-            .transpose()
+        let Some(v) = text(key)? else {
+            return Ok(None);
+        };
+        match timestamps::parse_client(&v) {
+            Some(time) => Ok(Some(time)),
+            // Unix milliseconds outside the years 0 to 9999 (a clock or a file system gone
+            // wrong; browsers pass `lastModified` on as it is) are dropped, as if absent:
+            // the asset gets the file's own date, and the photo is still backed up.
+            None if v.trim().parse::<i64>().is_ok() => Ok(None),
+            None => Err(AppError::bad_request(format!(
+                "Upload-Metadata {key}: expected RFC 3339 or unix milliseconds"
+            ))),
+        }
     };
 
     upload.filename = text("filename")?;
@@ -721,7 +725,7 @@ pub fn parse_sha256_hex(s: &str) -> Option<String> {
     (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_ascii_lowercase())
 }
 
-enum ChunkHasher {
+pub(crate) enum ChunkHasher {
     Md5(md5::Md5),
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
@@ -746,7 +750,9 @@ impl ChunkHasher {
 }
 
 /// `Upload-Checksum: <algorithm> <base64 digest>`
-fn chunk_checksum(headers: &HeaderMap) -> Result<Option<(ChunkHasher, Vec<u8>)>, AppError> {
+pub(crate) fn chunk_checksum(
+    headers: &HeaderMap,
+) -> Result<Option<(ChunkHasher, Vec<u8>)>, AppError> {
     let Some(value) = headers.get(&UPLOAD_CHECKSUM) else {
         return Ok(None);
     };

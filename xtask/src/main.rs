@@ -6,6 +6,7 @@
 //! is downloaded from outside the package registries.
 
 mod bench;
+mod fuzz;
 mod install;
 mod package;
 mod suites;

@@ -72,6 +72,7 @@ pub fn run_all() -> Result {
         "native tests",
         counted(cargo().args(["test", "--workspace"])),
     );
+    record("fuzz (cargo-fuzz, libFuzzer, 30 s a target)", fuzz_tally());
     // The server's handler tests again with the catalog on PostgreSQL (issue 9), and the
     // two-instance tests, which need it. Debian's postgresql, a throwaway cluster.
     let on_postgres = match install::TestPostgres::start() {
@@ -169,6 +170,28 @@ fn e2e_test_files() -> Result<Vec<String>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Each fuzz target counts as one test: passed when it ran its time without a crash.
+fn fuzz_tally() -> Tally {
+    match crate::fuzz::run_all() {
+        Ok(runs) => runs.iter().fold(Tally::default(), |mut tally, run| {
+            if run.clean {
+                tally.passed += 1;
+            } else {
+                eprintln!("xtask: fuzz target {} crashed", run.target);
+                tally.failed += 1;
+            }
+            tally
+        }),
+        Err(e) => {
+            eprintln!("xtask: fuzz: {e}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
 }
 
 /// A check that passes or fails as a whole, such as fmt or clippy: it counts as one.

@@ -1,0 +1,77 @@
+//! Doors into the request parsers, for the fuzz targets in `fuzz/` and the property tests
+//! in `tests/parsers.rs`. The parsers stay private to their handlers; these take exactly
+//! what any client can put in a header, and none of them may panic on it.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::db::Upload;
+
+/// Headers from `name: value` lines. Lines that HTTP itself refuses (hyper drops such a
+/// request before any handler runs) are skipped.
+pub fn headers(bytes: &[u8]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for line in bytes.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let value = line[colon + 1..].trim_ascii();
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
+/// `Upload-Metadata` as the upload it describes, or the 400's message.
+pub fn upload_metadata(value: &[u8]) -> Option<Result<Upload, String>> {
+    let value = HeaderValue::from_bytes(value).ok()?;
+    Some(crate::tus::metadata_to_upload(Some(&value)).map_err(|e| e.to_string()))
+}
+
+/// A tus number header (`Upload-Offset`, `Upload-Length`), as `serve` reads it.
+pub fn number(value: &[u8]) -> Option<Result<Option<u64>, String>> {
+    let mut map = HeaderMap::new();
+    map.insert(
+        crate::tus::UPLOAD_OFFSET.clone(),
+        HeaderValue::from_bytes(value).ok()?,
+    );
+    Some(crate::tus::number_header(&map, &crate::tus::UPLOAD_OFFSET).map_err(|e| e.to_string()))
+}
+
+/// `Upload-Checksum`: the digest a chunk must match, or the 400's message.
+pub fn upload_checksum(headers: &HeaderMap) -> Result<Option<Vec<u8>>, String> {
+    crate::tus::chunk_checksum(headers)
+        .map(|c| c.map(|(_, digest)| digest))
+        .map_err(|e| e.to_string())
+}
+
+/// What the RUFH handlers read from a request's structured fields.
+#[derive(Debug)]
+pub struct RufhFields {
+    pub is_rufh: bool,
+    pub version: Result<Option<u8>, String>,
+    pub complete: Result<bool, String>,
+    pub repr_digest: Result<Option<String>, String>,
+    pub filename: Option<String>,
+    pub length: Result<Option<u64>, String>,
+    pub offset: Result<Option<u64>, String>,
+}
+
+pub fn rufh_fields(headers: &HeaderMap) -> RufhFields {
+    let e = |e: crate::error::AppError| e.to_string();
+    RufhFields {
+        is_rufh: crate::rufh::is_rufh(headers),
+        version: crate::rufh::version(headers).map_err(e),
+        complete: crate::rufh::upload_complete(headers).map_err(e),
+        repr_digest: crate::rufh::repr_digest(headers).map_err(e),
+        filename: headers
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::rufh::disposition_filename),
+        length: crate::tus::number_header(headers, &crate::tus::UPLOAD_LENGTH).map_err(e),
+        offset: crate::tus::number_header(headers, &crate::tus::UPLOAD_OFFSET).map_err(e),
+    }
+}

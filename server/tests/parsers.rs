@@ -1,0 +1,99 @@
+//! The request parsers on hostile input, natively: every input in `fuzz/corpus/` (the
+//! cargo-fuzz seeds, and each crash the fuzzers found, kept as a regression) goes through
+//! them without a panic, and the cases the fuzzers found are pinned here by name.
+
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ferry_server::fuzzing;
+
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "{} has seeds", dir.display());
+    inputs
+}
+
+fn seed(target: &str, name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn every_corpus_input_parses_or_is_refused_without_a_panic() {
+    for input in corpus("upload_metadata") {
+        let _ = fuzzing::upload_metadata(&input);
+    }
+    for input in corpus("tus_headers") {
+        let _ = fuzzing::number(&input);
+        let _ = fuzzing::upload_checksum(&fuzzing::headers(&input));
+    }
+    for input in corpus("rufh_fields") {
+        let _ = fuzzing::rufh_fields(&fuzzing::headers(&input));
+    }
+}
+
+#[test]
+fn the_seeds_parse_as_a_client_meant_them() {
+    let engine = fuzzing::upload_metadata(&seed("upload_metadata", "engine"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(engine.filename.as_deref(), Some("IMG_0001.jpg"));
+    assert_eq!(
+        engine.file_modified_at.as_deref(),
+        Some("2024-05-01T12:00:00.123Z")
+    );
+    let fields = fuzzing::rufh_fields(&fuzzing::headers(&seed("rufh_fields", "create")));
+    assert_eq!(fields.version, Ok(Some(8)));
+    assert_eq!(fields.complete, Ok(false));
+    assert_eq!(fields.length, Ok(Some(100)));
+    assert_eq!(fields.repr_digest, Ok(Some("00".repeat(32))));
+    assert_eq!(fields.filename.as_deref(), Some("a b.jpg"));
+}
+
+fn engine_metadata(modified: i64) -> String {
+    let b = |s: &str| STANDARD.encode(s);
+    format!(
+        "filename {},filetype {},checksum {},fileModifiedAt {},deviceAssetId {}",
+        b("IMG_1.jpg"),
+        b("image/jpeg"),
+        b(&"ab".repeat(32)),
+        b(&modified.to_string()),
+        b("id")
+    )
+}
+
+/// Found by `metadata_roundtrip`: the engine sends a file's `lastModified` as it is, and a
+/// time outside the years 0 to 9999 (a clock or a file system gone wrong, or a `File` made
+/// by script) made the server refuse the upload with 400, so the photo was never backed up.
+#[test]
+fn a_modification_time_out_of_range_is_dropped_not_refused() {
+    for absurd in [i64::MIN, -62_167_219_200_001, 253_402_300_800_000, i64::MAX] {
+        let upload = fuzzing::upload_metadata(engine_metadata(absurd).as_bytes())
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{absurd}: {e}"));
+        assert_eq!(upload.file_modified_at, None, "{absurd}");
+        assert_eq!(upload.filename.as_deref(), Some("IMG_1.jpg"));
+    }
+    let epoch = fuzzing::upload_metadata(engine_metadata(0).as_bytes())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        epoch.file_modified_at.as_deref(),
+        Some("1970-01-01T00:00:00.000Z")
+    );
+    // Text that is no time at all is still a client error.
+    let b = STANDARD.encode("yesterday");
+    let refused = fuzzing::upload_metadata(format!("fileModifiedAt {b}").as_bytes()).unwrap();
+    assert!(refused.is_err());
+}
