@@ -416,6 +416,42 @@ test('a file over 4 GiB (sparse on disk) is hashed and uploaded with bounded mem
   await serverHas(server, [{ name: 'huge.mov', sha256, size }]);
 });
 
+test('cancelling a file while it is hashed stops its hashing at once, and the next file goes on', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  // Sparse, so it costs no disk; hashing it takes seconds, far longer than the test waits.
+  const path = `${dir}/long-video.mov`;
+  execFileSync('truncate', ['-s', String(3 * 1024 * MIB), path]);
+  const page = await browser.newPage();
+  await openEngine(page, server);
+  await addFiles(page, [path]);
+  await page.waitForFunction(() => window.ferryLog.changes.some((a) => a.status === 'hashing' && a.doneBytes > 0), null, { timeout: 60_000 });
+  const [big] = await assets(page);
+  const cancelledAt = await page.evaluate(async (id) => {
+    await window.backup.cancel(id);
+    return window.ferryLog.changes.length;
+  }, big.id);
+  // The engine notices within 200 ms and the worker within one 4 MiB slice; allow more.
+  await new Promise((r) => setTimeout(r, 2_500));
+  const after = await page.evaluate((n) => window.ferryLog.changes.slice(n), cancelledAt);
+  const settleBy = after.findIndex((a) => a.id === big.id && a.status === 'skipped');
+  const hashingAfter = after.slice(Math.max(settleBy, 0) + 1).filter((a) => a.id === big.id && a.status === 'hashing');
+  assert.equal(hashingAfter.length, 0, `no hash progress after the cancel settled: ${JSON.stringify(hashingAfter.map((a) => a.doneBytes))}`);
+  const [settled] = await assets(page);
+  assert.equal(settled.status, 'skipped');
+  assert.match(settled.lastError, /cancel/i);
+
+  // The worker is free for the next file.
+  const next = randomFile(dir, 'next.jpg', 256 * 1024);
+  await addFiles(page, [next.path]);
+  const all = await waitForAll(page, ['uploaded', 'skipped'], 2, 60_000);
+  assert.equal(all.find((a) => a.name === 'next.jpg').status, 'uploaded');
+  const { items } = await api(server, '/api/assets');
+  assert.deepEqual(items.map((a) => a.originalFileName), ['next.jpg'], 'only the next file is on the server');
+});
+
 test('the engine speaks RUFH (interop 6, 7 and 8) to ferry-server', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);

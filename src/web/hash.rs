@@ -28,19 +28,33 @@ pub const ONE_SHOT_BYTES: u64 = 16 * 1024 * 1024;
 /// of bytes hashed (after each slice, or once at the end for a small file).
 pub async fn sha256_of_blob(
     blob: &Blob,
-    mut on_progress: impl FnMut(u64),
+    on_progress: impl FnMut(u64),
 ) -> Result<String, UnreadableFile> {
+    let digest = sha256_of_blob_until(blob, on_progress, || false).await?;
+    Ok(digest.unwrap_or_default())
+}
+
+/// [`sha256_of_blob`] that gives up between slices once `stopped()` says so (answering
+/// `None`), so cancelling a 5 GB file frees its worker within one slice.
+pub async fn sha256_of_blob_until(
+    blob: &Blob,
+    mut on_progress: impl FnMut(u64),
+    stopped: impl Fn() -> bool,
+) -> Result<Option<String>, UnreadableFile> {
     let size = blob.size() as u64;
     if size <= ONE_SHOT_BYTES {
         if let Some(digest) = native_sha256(blob).await? {
             on_progress(size);
-            return Ok(digest);
+            return Ok(Some(digest));
         }
     }
     let mut hasher = Sha256::new();
     let mut buffer = Vec::new();
     let mut offset = 0;
     while offset < size {
+        if stopped() {
+            return Ok(None);
+        }
         let end = size.min(offset + SLICE_BYTES);
         let bytes = read_slice(blob, offset, end).await?;
         buffer.resize(bytes.length() as usize, 0);
@@ -49,7 +63,7 @@ pub async fn sha256_of_blob(
         offset = end;
         on_progress(offset);
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(Some(format!("{:x}", hasher.finalize())))
 }
 
 /// The SHA-256 of `blob` from WebCrypto, or `None` where `crypto.subtle` is missing

@@ -2,11 +2,13 @@
 //! worker running this same wasm, whose side (`serve_hash_requests`) hashes it and posts
 //! back progress and the digest.
 //!
-//! Messages, page → worker: `{id, blob}`.
+//! Messages, page → worker: `{id, blob}`, or `{cancel: id}` when the page stops waiting
+//! (the hash future was dropped: its asset was cancelled or the engine stopped).
 //! Worker → page: `{ready: true}` once, then `{id, progress}`, `{id, sha256}` or `{id, error}`.
+//! A cancelled request gets no answer.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect};
@@ -14,7 +16,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use super::hash::sha256_of_blob;
+use super::hash::{sha256_of_blob, sha256_of_blob_until};
 
 struct Pending {
     resolve: Function,
@@ -136,10 +138,35 @@ impl HashWorker {
             self.pending.borrow_mut().remove(&id);
             return Err(super::http::describe_js_error(&e));
         }
-        JsFuture::from(result)
-            .await
+        let mut waiting = Waiting {
+            worker: self,
+            id,
+            answered: false,
+        };
+        let answer = JsFuture::from(result).await;
+        waiting.answered = true;
+        answer
             .map(|digest| digest.as_string().unwrap_or_default())
             .map_err(|e| super::http::describe_js_error(&e))
+    }
+}
+
+/// A request the page waits for. Dropped unanswered, it tells the worker to stop.
+struct Waiting<'a> {
+    worker: &'a HashWorker,
+    id: u32,
+    answered: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        self.worker.pending.borrow_mut().remove(&self.id);
+        let message = Object::new();
+        let _ = Reflect::set(&message, &"cancel".into(), &JsValue::from(self.id));
+        let _ = self.worker.worker.post_message(&message);
     }
 }
 
@@ -161,21 +188,34 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
         .dyn_into()
         .map_err(|_| JsError::new("serveHashRequests must run in a dedicated worker"))?;
     let reply_scope = scope.clone();
+    // Requests the page stopped waiting for; their hashing stops at the next slice.
+    let cancelled: Rc<RefCell<HashSet<u32>>> = Rc::default();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let scope = reply_scope.clone();
         let data = event.data();
+        if let Some(id) = field(&data, "cancel").as_f64() {
+            cancelled.borrow_mut().insert(id as u32);
+            return;
+        }
         let id = field(&data, "id");
         let Ok(blob) = field(&data, "blob").dyn_into::<Blob>() else {
             post(&scope, &id, "error", &"the message carried no file".into());
             return;
         };
+        let key = id.as_f64().unwrap_or(-1.0) as u32;
+        let cancelled = cancelled.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let result = sha256_of_blob(&blob, |done| {
-                post(&scope, &id, "progress", &JsValue::from_f64(done as f64));
-            })
+            let stopped = || cancelled.borrow().contains(&key);
+            let result = sha256_of_blob_until(
+                &blob,
+                |done| post(&scope, &id, "progress", &JsValue::from_f64(done as f64)),
+                stopped,
+            )
             .await;
+            cancelled.borrow_mut().remove(&key);
             match result {
-                Ok(digest) => post(&scope, &id, "sha256", &digest.into()),
+                Ok(Some(digest)) => post(&scope, &id, "sha256", &digest.into()),
+                Ok(None) => {}
                 Err(e) => post(&scope, &id, "error", &e.to_string().into()),
             }
         });
@@ -258,9 +298,15 @@ impl HashPool {
                 .await
                 .map_err(|e| e.to_string());
         };
+        // Counted down on drop, so a cancelled hash frees its worker in the count too.
+        struct Busy<'a>(&'a Cell<usize>);
+        impl Drop for Busy<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() - 1);
+            }
+        }
         busy.set(busy.get() + 1);
-        let result = worker.sha256(blob, on_progress).await;
-        busy.set(busy.get() - 1);
-        result
+        let _busy = Busy(busy);
+        worker.sha256(blob, on_progress).await
     }
 }

@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
-use futures_util::future::join_all;
+use futures_util::future::{join_all, Either};
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Function, Reflect};
 use serde::Serialize;
@@ -40,6 +40,8 @@ const CHECK_BATCH: usize = 1_000;
 pub const LAST_BACKUP_AT: &str = "lastBackupAt";
 /// How often a held backup looks again at the network, battery and settings.
 const POLICY_POLL_MS: u32 = 1_000;
+/// How soon a hash in progress notices that its asset was cancelled or the engine stopped.
+const GIVE_UP_POLL_MS: u32 = 200;
 
 /// The overall state, for the progress bar and the status card.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -515,6 +517,10 @@ impl Engine {
                 if asset.sha256.is_none() && !self.hash(&mut asset).await? {
                     continue;
                 }
+                // Cancelled while its hash finished: cancel() has settled it already.
+                if self.cancelled.borrow().contains(&asset.id) {
+                    continue;
+                }
                 if asset.status != AssetStatus::Checking {
                     asset.enter(AssetStatus::Checking);
                     self.save(&asset).await?;
@@ -579,7 +585,23 @@ impl Engine {
                 engine.tell(&engine.listeners, &to_js(&progress));
             }
         };
-        match self.hasher.sha256(&file, progress).await {
+        let hashed = {
+            let hashing = std::pin::pin!(self.hasher.sha256(&file, progress));
+            let given_up = std::pin::pin!(self.given_up_on(&asset.id));
+            match futures_util::future::select(hashing, given_up).await {
+                Either::Left((hashed, _)) => Some(hashed),
+                // Dropping the hash stops it in its worker.
+                Either::Right(_) => None,
+            }
+        };
+        let Some(hashed) = hashed else {
+            // Settled again here, in case this run saved it as hashing after cancel() did.
+            if self.cancelled.borrow().contains(&asset.id) {
+                self.skip(asset, "Cancelled".into()).await?;
+            }
+            return Ok(false);
+        };
+        match hashed {
             Ok(digest) => {
                 self.catalog.remember_hash(&key, &digest).await?;
                 asset.sha256 = Some(digest);
@@ -589,6 +611,17 @@ impl Engine {
                 self.skip(asset, reason).await?;
                 Ok(false)
             }
+        }
+    }
+
+    /// Resolves once asset `id` is cancelled or the engine stops or halts: then its hash
+    /// is not waited for (a 5 GB file would otherwise hold its worker for minutes).
+    async fn given_up_on(&self, id: &str) {
+        while !self.cancelled.borrow().contains(id)
+            && !self.stopping.get()
+            && self.halted.get().is_none()
+        {
+            TimeoutFuture::new(GIVE_UP_POLL_MS).await;
         }
     }
 
