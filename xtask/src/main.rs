@@ -25,7 +25,8 @@ commands:
   package                              build the npm package (Uploader, <ferry-uploader>, wasm)
                                        into target/npm/ferry
   bench [--quick]                      ferry against tus-js-client, Uppy, @tus/server and hash-wasm
-                                       in headless Chromium; writes BENCHMARKS.md and bench/charts/";
+                                       in headless Chromium; writes BENCHMARKS.md and bench/charts/
+  fuzz                                 each cargo-fuzz target in fuzz/ for FERRY_FUZZ_SECONDS (30)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +34,13 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("test") => suites::run_all(),
         Some("bench") => bench::run_bench(&args[1..]),
+        Some("fuzz") => fuzz::run_all().and_then(|runs| {
+            if runs.iter().all(|r| r.clean) {
+                Ok(())
+            } else {
+                Err("a fuzz target crashed; its input is in fuzz/artifacts/".into())
+            }
+        }),
         Some("package") => package::build(),
         Some("build") => build_wasm().and_then(|_| build_server(Profile::Release)),
         _ => {
