@@ -1,7 +1,7 @@
 // Accessibility: axe-core (from npm) scans every screen of the web app, at phone and
 // desktop sizes, in light and dark mode, and finds no serious or critical violation.
-// Screens: sign-in, an empty backup, failed uploads, a finished backup, the timeline,
-// the full view, settings, and signing in again after the key was revoked.
+// Screens: sign-in, an empty backup, failed uploads, a finished backup, a watched folder,
+// the timeline, the full view, settings, and signing in again after the key was revoked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -47,6 +47,10 @@ test('axe finds no serious or critical violation on any screen', async (t) => {
       .trim().split('\n').at(-1).trim();
     // Routes see no request a service worker handles: this test makes uploads fail.
     const context = await browser.newContext({ viewport, colorScheme, serviceWorkers: 'block' });
+    // The watched folder's picker answers with an (empty) origin-private folder.
+    await context.addInitScript(() => {
+      window.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('Phone', { create: true });
+    });
     const page = await context.newPage();
     let refuse = false;
     await page.route('**/api/uploads', (route) => (refuse && route.request().method() === 'POST'
@@ -74,6 +78,9 @@ test('axe finds no serious or critical violation on any screen', async (t) => {
     await page.click('#retry-all');
     await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done', null, { timeout: 60_000 });
     await check('backup (complete)');
+    await page.click('#watch-folder');
+    await page.waitForFunction(() => /^Nothing new/.test(document.getElementById('watched-status').textContent));
+    await check('backup (watched folder)');
 
     await page.click('#tabs a[href="#/timeline"]');
     await page.waitForFunction(() => document.querySelectorAll('#timeline-days .tile').length >= 2);
