@@ -1,7 +1,8 @@
 // Accessibility: axe-core (from npm) scans every screen of the web app, at phone and
 // desktop sizes, in light and dark mode, and finds no serious or critical violation.
 // Screens: sign-in, an empty backup, failed uploads, a finished backup, a watched folder,
-// the timeline, the full view, settings, and signing in again after the key was revoked.
+// the timeline, the full view, the trash, settings, and signing in again after the key
+// was revoked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -88,7 +89,12 @@ test('axe finds no serious or critical violation on any screen', async (t) => {
     await page.click('#timeline-days .tile[data-kind="video"]');
     await page.waitForSelector('#viewer-download:not([hidden])');
     await check('full view');
-    await page.keyboard.press('Escape');
+    // Delete moves it to the trash, which lists it.
+    await page.click('#viewer-delete');
+    await page.waitForSelector('#viewer:not([open])', { state: 'hidden' });
+    await page.click('.trash-link');
+    await page.waitForSelector('#trash-list li');
+    await check('trash');
 
     await page.click('#tabs a[href="#/settings"]');
     await check('settings');

@@ -192,6 +192,15 @@ test('screenshots', async (t) => {
     await page.waitForTimeout(200);
     await page.screenshot({ path: `${out}${name}-viewer.png` });
     await page.keyboard.press('Escape');
+    // A HEIC moved to the trash, seen in the Trash view.
+    await page.click('.tile[aria-label^="Beach day"]');
+    await page.waitForSelector('#viewer-download:not([hidden])');
+    await page.click('#viewer-delete');
+    await page.waitForSelector('#viewer:not([open])', { state: 'hidden' });
+    await page.click('.trash-link');
+    await page.waitForSelector('#trash-list li');
+    await page.waitForTimeout(200);
+    await page.screenshot({ path: `${out}${name}-trash.png` });
 
     await page.click('#tabs a[href="#/settings"]');
     await page.screenshot({ path: `${out}${name}-settings.png`, fullPage: !phone });

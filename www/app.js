@@ -7,13 +7,14 @@ import { BackupView } from './views/backup.js';
 import { TimelineView } from './views/timeline.js';
 import { SettingsView } from './views/settings.js';
 import { FolderView } from './views/folder.js';
+import { TrashView } from './views/trash.js';
 import { SettingsStore, engineSettings } from './lib/settings.js';
 import { clearConfig, syncSupported, wireBackground } from './lib/background.js';
 
 const KEY = 'ferry.apiKey'; // an API key, or the token from password sign-in
 const USER = 'ferry.user'; // `{ id, name }`, so the app can open offline
 const SESSION = 'ferry.session'; // '1' when KEY is a session token from password sign-in
-const VIEWS = ['backup', 'timeline', 'settings'];
+const VIEWS = ['backup', 'timeline', 'trash', 'settings'];
 const $ = (id) => document.getElementById(id);
 
 /** The running app once signed in: `{ user, backupView }`. */
@@ -133,7 +134,8 @@ async function start(key, user, offline) {
     backup.setAlbumRules(albums);
   });
   const background = wireBackground({ apiKey: key, catalogName, store, backup, engineSettings });
-  const timeline = new TimelineView({ api });
+  const timeline = new TimelineView({ api, announce });
+  const trash = new TrashView({ api, announce, onRestored: () => timeline.markStale() });
   const settings = new SettingsView({
     user, store, onSignOut: signOut,
     capabilities: { ...backup.capabilities(), backgroundSync: syncSupported() },
@@ -151,7 +153,7 @@ async function start(key, user, offline) {
   folder.load().catch((e) => console.warn('watched folder:', e));
   if (offline) $('offline-banner').hidden = false;
 
-  const views = { backup: backupView, timeline, settings };
+  const views = { backup: backupView, timeline, trash, settings };
   let current = null;
   const route = (focus) => {
     const name = VIEWS.find((v) => location.hash === `#/${v}`) ?? 'backup';
@@ -159,7 +161,8 @@ async function start(key, user, offline) {
     views[current]?.hide?.();
     for (const v of VIEWS) $(v).hidden = v !== name;
     for (const link of document.querySelectorAll('#tabs a')) {
-      if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
+      // The trash is a part of the timeline.
+      if (link.dataset.view === (name === 'trash' ? 'timeline' : name)) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
     }
     current = name;

@@ -46,6 +46,7 @@ const SHELL = [
   'views/folder.js',
   'views/settings.js',
   'views/timeline.js',
+  'views/trash.js',
   'pkg/ferry.js',
   'pkg/ferry_bg.wasm',
 ];

@@ -58,11 +58,14 @@ function firstDayBelow(days, y) {
 }
 
 export class TimelineView {
-  constructor({ api }) {
+  constructor({ api, announce }) {
     this.api = api;
     this.stale = true;
     this.generation = 0;
-    this.viewer = new Viewer(api);
+    this.viewer = new Viewer(api, (item) => {
+      announce?.(`${item.originalFileName} moved to the trash.`);
+      this.reload();
+    });
     this.container = $('timeline-days');
     this.frame = 0;
     this.onScroll = () => this.schedule();
@@ -467,17 +470,33 @@ async function shrink(blob, edge) {
 
 /** The full view: downloads the original with a progress bar, then shows it. */
 class Viewer {
-  constructor(api) {
+  constructor(api, onDeleted) {
     this.api = api;
     this.dialog = $('viewer');
     this.url = null;
     this.abort = null;
+    this.item = null;
     $('viewer-close').addEventListener('click', () => this.dialog.close());
+    $('viewer-delete').addEventListener('click', async () => {
+      const item = this.item;
+      if (!item) return;
+      $('viewer-delete').disabled = true;
+      try {
+        await this.api.fetch(`/assets/${encodeURIComponent(item.id)}`, { method: 'DELETE' });
+        this.dialog.close();
+        onDeleted(item);
+      } catch (e) {
+        $('viewer-progress-text').textContent = `Could not move it to the trash: ${e.message}`;
+      } finally {
+        $('viewer-delete').disabled = false;
+      }
+    });
     this.dialog.addEventListener('close', () => this.clear());
     this.dialog.addEventListener('click', (e) => { if (e.target === this.dialog) this.dialog.close(); });
   }
 
   clear() {
+    this.item = null;
     this.abort?.abort();
     this.abort = null;
     if (this.url) URL.revokeObjectURL(this.url);
@@ -490,6 +509,7 @@ class Viewer {
   async open(item) {
     if (!item) return;
     this.clear();
+    this.item = item;
     const date = item.date;
     $('viewer-name').textContent = item.originalFileName;
     $('viewer-meta').textContent = `${when(date)} · ${bytes(item.fileSize)}`;
