@@ -891,6 +891,7 @@ impl Engine {
             self.retry,
         );
         let protocol = Protocol::choose(self.protocol, &support);
+        let mut checksum_ahead: Option<(std::ops::Range<u64>, Option<tus::Header>)> = None;
         loop {
             if self.halted.get().is_some() {
                 return Ok(());
@@ -955,11 +956,24 @@ impl Engine {
                             return Ok(self.skip(&mut asset, reason).await?);
                         }
                     };
-                    let checksum = self.chunk_checksum(&transfer, &file, &range, &digest).await;
-                    let result = match transfer
-                        .append(&url, &chunk, range, asset.size, checksum)
-                        .await
-                    {
+                    let checksum = match checksum_ahead.take() {
+                        Some((ahead, checksum)) if ahead == range => checksum,
+                        _ => self.chunk_checksum(&transfer, &file, &range, &digest).await,
+                    };
+                    // The next chunk's checksum is hashed while this one is on the wire,
+                    // so hashing and sending overlap. A chunk size changed meanwhile (or a
+                    // retry) plans another range, and that one is hashed afresh.
+                    let ahead = range.end..asset.size.min(range.end + upload.chunk_size());
+                    let sending = transfer.append(&url, &chunk, range, asset.size, checksum);
+                    let sent = if ahead.is_empty() {
+                        sending.await
+                    } else {
+                        let hashing = self.chunk_checksum(&transfer, &file, &ahead, &digest);
+                        let (sent, checksum) = futures_util::future::join(sending, hashing).await;
+                        checksum_ahead = Some((ahead, checksum));
+                        sent
+                    };
+                    let result = match sent {
                         Ok(accepted) => Ok(accepted),
                         Err(AppendError::Refused(failure)) => Err(failure),
                         // A vanished file also fails the request: tell them apart.
