@@ -7,7 +7,8 @@
 // about half an hour on the debug server). The server serves them exactly as any other
 // assets: by cursor pages from its timeline index. They have no stored bytes, which the
 // timeline never asks for: the server makes no thumbnails of HEIC. Without `sqlite3`
-// the test uploads 10,000 instead, through the API.
+// (or a server keeping its catalog elsewhere) the test uploads 10,000 instead, through
+// the API.
 //
 // It checks, as a person scrolling would notice: days with headings, thumbnails first,
 // the number of DOM nodes staying bounded however far one scrolls, more pages loading by
@@ -17,6 +18,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { launchBrowser, pageProblems, startServer } from './support.mjs';
@@ -70,7 +72,8 @@ async function uploadAssets(server, { count, newest, first = 0, make, concurrenc
  * database, as rows like the ones uploads make. Returns false without `sqlite3`.
  */
 function insertAssets(server, { count, newest, first }) {
-  if (spawnSync('sqlite3', ['-version']).status !== 0) return false;
+  const db = join(server.data, 'ferry.sqlite');
+  if (spawnSync('sqlite3', ['-version']).status !== 0 || !existsSync(db)) return false;
   const epoch = (newest - first * HOUR) / 1000;
   const sql = `
     PRAGMA busy_timeout = 10000;
@@ -85,7 +88,7 @@ function insertAssets(server, { count, newest, first }) {
            strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
     FROM n;
     COMMIT;`;
-  execFileSync('sqlite3', [join(server.data, 'ferry.sqlite')], { input: sql });
+  execFileSync('sqlite3', [db], { input: sql });
   return true;
 }
 
