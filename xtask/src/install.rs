@@ -65,20 +65,26 @@ fn wasm_bindgen_pin() -> Result<String> {
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const SQLITE3: &str = "/usr/bin/sqlite3";
 
-/// Debian's Chromium and ChromeDriver, installed with apt when missing and we are root.
+/// Debian's Chromium and ChromeDriver, and `sqlite3` (the timeline test writes 100,000
+/// rows with it; uploading them would take minutes), installed with apt when missing and
+/// we are root.
 pub fn chromium() -> Result {
-    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+    if Path::new(CHROMIUM).exists()
+        && Path::new(CHROMEDRIVER).exists()
+        && Path::new(SQLITE3).exists()
+    {
         return Ok(());
     }
     let uid = output(Command::new("id").arg("-u")).unwrap_or_default();
-    let apt = "apt-get update && apt-get install -y chromium chromium-driver";
+    let apt = "apt-get update && apt-get install -y chromium chromium-driver sqlite3";
     if uid.trim() != "0" {
         return Err(format!(
             "Chromium and ChromeDriver are missing; install them with: sudo sh -c '{apt}'"
         ));
     }
-    eprintln!("xtask: installing Debian's chromium and chromium-driver");
+    eprintln!("xtask: installing Debian's chromium, chromium-driver and sqlite3");
     run(Command::new("sh").args(["-c", &format!("DEBIAN_FRONTEND=noninteractive {apt}")]))
 }
 
