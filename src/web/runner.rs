@@ -1001,6 +1001,23 @@ impl Engine {
                             .await?
                             .and_then(|r| r.existing_asset(&asset.id).map(str::to_string)),
                     };
+                    // Every byte is there but no asset is: a server killed after its last
+                    // chunk was stored and before it made the asset. An empty PATCH at the
+                    // end asks ferry-server to complete (idempotently) and name the asset.
+                    let asset_id = match (asset_id, upload.url()) {
+                        (None, Some(url)) if !self.no_dedup.get() => {
+                            let end = asset.size..asset.size;
+                            match web_sys::Blob::new() {
+                                Ok(empty) => transfer
+                                    .append(url, &empty, end, asset.size, None)
+                                    .await
+                                    .ok()
+                                    .and_then(|(_, named)| named),
+                                Err(_) => None,
+                            }
+                        }
+                        (asset_id, _) => asset_id,
+                    };
                     asset.server_id = asset_id;
                     asset.last_error = None;
                     asset.enter(AssetStatus::Uploaded);
