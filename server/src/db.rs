@@ -142,14 +142,26 @@ impl Db {
             return Ok(Some(DbLock { _tx: None }));
         }
         let mut tx = self.pool.begin().await?;
-        let row: AnyRow = sqlx::query(
-            "SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextended($1, 0)) THEN 1 ELSE 0 END",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let locked: i64 = row.try_get(0)?;
-        Ok((locked == 1).then_some(DbLock { _tx: Some(tx) }))
+        // The previous request's lock goes when its transaction rolls back, which sqlx does
+        // as the connection returns to the pool, a moment after that request's answer left.
+        // A client sending its next chunk at once may get here first: wait a little before
+        // answering 423, so only a real concurrent writer sees it.
+        for attempt in 0..10 {
+            let row: AnyRow = sqlx::query(
+                "SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextended($1, 0))
+                     THEN 1 ELSE 0 END",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if row.try_get::<i64, _>(0)? == 1 {
+                return Ok(Some(DbLock { _tx: Some(tx) }));
+            }
+            if attempt < 9 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(None)
     }
 
     /// Waits for the blob collector's lock: deciding that a blob is unreferenced and

@@ -4,7 +4,10 @@
 //! and the server's peak RSS (VmHWM).
 //!
 //! `cargo run --release -p ferry-server --bin ferry-ingest-bench -- [--uploads 16]
-//!  [--size-mib 64] [--chunk-mib 8] [--dir DIR]`
+//!  [--size-mib 64] [--chunk-mib 8] [--dir DIR] [--database postgres://... [--instances N]]`
+//!
+//! With `--instances N` it starts N servers on one data directory and one PostgreSQL
+//! database and spreads the uploads over them; it also prints p50/p99 PATCH latency.
 //!
 //! The server binary is the `ferry-server` next to this one (same target directory);
 //! `DIR` (default: the current directory) holds the temporary data, on the disk measured.
@@ -23,6 +26,10 @@ struct Options {
     size: usize,
     chunk: usize,
     dir: PathBuf,
+    /// `--database postgres://...`: every instance on this catalog (else SQLite).
+    database: Option<String>,
+    /// Instances on one data directory (and `database`); upload `u` goes to `u % instances`.
+    instances: usize,
 }
 
 fn options() -> Options {
@@ -31,6 +38,8 @@ fn options() -> Options {
         size: 64 * MIB,
         chunk: 8 * MIB,
         dir: PathBuf::from("."),
+        database: None,
+        instances: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -50,17 +59,23 @@ fn options() -> Options {
                     * MIB
             }
             "--dir" => options.dir = PathBuf::from(value()),
+            "--database" => options.database = Some(value()),
+            "--instances" => {
+                options.instances = value().parse().unwrap_or_else(|_| usage("--instances"))
+            }
             _ => usage(&flag),
         }
     }
     assert!(options.uploads > 0 && options.chunk > 16 && options.size >= options.chunk);
+    assert!(options.instances > 0 && (options.instances == 1 || options.database.is_some()));
     options
 }
 
 fn usage(flag: &str) -> ! {
     eprintln!(
         "ferry-ingest-bench: bad or incomplete {flag}\n\
-         usage: ferry-ingest-bench [--uploads N] [--size-mib N] [--chunk-mib N] [--dir DIR]"
+         usage: ferry-ingest-bench [--uploads N] [--size-mib N] [--chunk-mib N] [--dir DIR] \
+         [--database postgres://... [--instances N]]"
     );
     std::process::exit(2)
 }
@@ -151,7 +166,15 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// One tus upload on one keep-alive connection: create, then PATCH chunk by chunk.
-fn tus_upload(addr: &str, key: &str, upload: usize, options: &Options, data: &[u8]) {
+/// Returns how long each PATCH took.
+fn tus_upload(
+    addr: &str,
+    key: &str,
+    upload: usize,
+    options: &Options,
+    data: &[u8],
+) -> Vec<std::time::Duration> {
+    let mut latencies = Vec::new();
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_nodelay(true).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -168,6 +191,7 @@ fn tus_upload(addr: &str, key: &str, upload: usize, options: &Options, data: &[u
     let location = header(&headers, "location").unwrap().to_owned();
     let chunks = options.size / options.chunk;
     for c in 0..chunks {
+        let sent = Instant::now();
         write!(
             writer,
             "PATCH {location} HTTP/1.1\r\n{common}Upload-Offset: {}\r\n\
@@ -176,14 +200,19 @@ fn tus_upload(addr: &str, key: &str, upload: usize, options: &Options, data: &[u
             options.chunk
         )
         .unwrap();
-        writer.write_all(&prefix(upload, c)).unwrap();
-        writer.write_all(&data[16..]).unwrap();
+        // A server that answers before reading the whole body (an error) closes early:
+        // its answer says why.
+        let _ = writer
+            .write_all(&prefix(upload, c))
+            .and_then(|()| writer.write_all(&data[16..]));
         let (status, headers) = read_response(&mut reader);
+        latencies.push(sent.elapsed());
         assert_eq!(status, 204, "PATCH chunk {c}");
         if c + 1 == chunks {
             assert!(header(&headers, "ferry-asset-id").is_some(), "completed");
         }
     }
+    latencies
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
@@ -222,43 +251,64 @@ fn main() {
     let plain_secs = plain_writes(&options, &work.join("plain"), &data);
     std::fs::remove_dir_all(work.join("plain")).unwrap();
 
+    let database: Vec<&str> = match &options.database {
+        Some(url) => vec!["--database", url],
+        None => vec![],
+    };
     let out = Command::new(&server_bin)
         .args(["user", "add", "bench", "--data"])
         .arg(&data_dir)
+        .args(&database)
         .output()
         .unwrap();
     assert!(out.status.success(), "user add failed");
     let stdout = String::from_utf8(out.stdout).unwrap();
     let key = stdout.trim().lines().last().unwrap().trim().to_owned();
-    let mut server = Command::new(&server_bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data_dir)
-        .arg("--www")
-        .arg(&work)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server exited").unwrap();
-        if let Some(rest) = line.strip_prefix("ferry is ready at http://") {
-            break rest.trim_end_matches('/').to_owned();
-        }
-    };
+    let mut servers = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..options.instances {
+        let mut server = Command::new(&server_bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data_dir)
+            .args(&database)
+            .arg("--www")
+            .arg(&work)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+        addrs.push(loop {
+            let line = lines.next().expect("server exited").unwrap();
+            if let Some(rest) = line.strip_prefix("ferry is ready at http://") {
+                break rest.trim_end_matches('/').to_owned();
+            }
+        });
+        servers.push(server);
+    }
 
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for u in 0..options.uploads {
-            let (addr, key, options, data) = (&addr, &key, &options, &data);
-            scope.spawn(move || tus_upload(addr, key, u, options, data));
-        }
+    let mut latencies: Vec<std::time::Duration> = std::thread::scope(|scope| {
+        let uploads: Vec<_> = (0..options.uploads)
+            .map(|u| {
+                let (addr, key, options, data) = (&addrs[u % addrs.len()], &key, &options, &data);
+                scope.spawn(move || tus_upload(addr, key, u, options, data))
+            })
+            .collect();
+        uploads
+            .into_iter()
+            .flat_map(|u| u.join().unwrap())
+            .collect()
     });
     let tus_secs = started.elapsed().as_secs_f64();
-    let hwm = vm_hwm_kib(server.id());
-    let _ = server.kill();
-    let _ = server.wait();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let hwm = servers.iter().filter_map(|s| vm_hwm_kib(s.id())).max();
+    for mut server in servers {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
     std::fs::remove_dir_all(&work).unwrap();
 
     let mb = total as f64 / 1e6;
@@ -267,9 +317,21 @@ fn main() {
     println!("plain write+fsync:  {plain_rate:8.1} MB/s  ({plain_secs:.2} s)");
     println!("tus ingest:         {tus_rate:8.1} MB/s  ({tus_secs:.2} s, fsync per chunk, SHA-256, rename)");
     println!("ratio tus/plain:    {:8.2}", tus_rate / plain_rate);
+    println!(
+        "PATCH latency:      p50 {:.0} ms, p99 {:.0} ms ({} chunks, {} instance(s), {})",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        latencies.len(),
+        options.instances,
+        if options.database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
     match hwm {
         Some(kib) => println!(
-            "server peak RSS:    {:8.1} MiB (VmHWM)",
+            "server peak RSS:    {:8.1} MiB (VmHWM, largest instance)",
             kib as f64 / 1024.0
         ),
         None => println!("server peak RSS:    unknown (no /proc)"),
