@@ -79,7 +79,9 @@ pub fn run_all() -> Result {
         Ok(pg) => {
             let tally = counted(
                 cargo()
-                    .args(["test", "--package", "ferry-server"])
+                    // `--workspace`, as the native tests ran: the same features, so the
+                    // test binaries they built are reused instead of rebuilt.
+                    .args(["test", "--workspace"])
                     .args(["--test", "api", "--test", "library", "--test", "rufh"])
                     .args(["--test", "security", "--test", "scale_out"])
                     .env("FERRY_TEST_DATABASE", &pg.url),
