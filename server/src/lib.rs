@@ -78,9 +78,6 @@ pub struct Config {
     /// `postgres://...` to keep the catalog in PostgreSQL (shared by several instances);
     /// `None`: SQLite in the data directory.
     pub database: Option<String>,
-    /// `s3://bucket?endpoint=...` to keep blobs and unfinished uploads in an S3-compatible
-    /// object store; `None`: the data directory.
-    pub blobs: Option<String>,
     /// Behind a proxy: the request header holding the client's address (the last entry
     /// counts), e.g. `x-forwarded-for` or `x-real-ip`. `None`: the TCP peer.
     pub client_ip_header: Option<String>,
@@ -99,7 +96,6 @@ impl Default for Config {
             failed_login_delay: Duration::from_millis(250),
             client_ip_header: None,
             database: None,
-            blobs: None,
         }
     }
 }

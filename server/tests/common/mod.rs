@@ -4,9 +4,7 @@
 //! The backend comes from the environment, so the same tests run on both:
 //! - nothing set: SQLite and blobs in a temporary data directory;
 //! - `FERRY_TEST_DATABASE=postgres://user@host:port/db`: each server gets a fresh database
-//!   on that PostgreSQL server (created through `db`, which must exist);
-//! - `FERRY_TEST_BLOBS=s3://bucket?endpoint=...` (with `AWS_ACCESS_KEY_ID` and
-//!   `AWS_SECRET_ACCESS_KEY`): each server gets its own prefix in that bucket.
+//!   on that PostgreSQL server (created through `db`, which must exist).
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -46,11 +44,6 @@ impl Server {
     pub async fn send(&self, request: Request<Body>) -> Response<Body> {
         self.router.clone().oneshot(request).await.unwrap()
     }
-
-    /// Whether the blobs are on the local disk (tests that look at files need it).
-    pub fn blobs_on_disk(&self) -> bool {
-        self.state.config.blobs.is_none()
-    }
 }
 
 /// `config` on the backend the environment names (see the module docs).
@@ -58,9 +51,6 @@ pub async fn with_test_backend(mut config: Config) -> Config {
     let id = uuid_like();
     if let Ok(url) = std::env::var("FERRY_TEST_DATABASE") {
         config.database = Some(fresh_database(&url, &format!("ferry_test_{id}")).await);
-    }
-    if let Ok(url) = std::env::var("FERRY_TEST_BLOBS") {
-        config.blobs = Some(with_prefix(&url, &format!("test-{id}")));
     }
     config
 }
@@ -80,12 +70,6 @@ pub async fn fresh_database(url: &str, name: &str) -> String {
     } else {
         format!("{server}/{name}?{query}")
     }
-}
-
-/// `s3://bucket?...` with `prefix=<prefix>` added, so parallel tests share one bucket.
-pub fn with_prefix(url: &str, prefix: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}prefix={prefix}")
 }
 
 fn uuid_like() -> String {
