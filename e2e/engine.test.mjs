@@ -565,4 +565,5 @@ test('10,000 small files: every one is backed up once, with batched dedup checks
   assert.equal(new Set(onServer.map((a) => a.checksum)).size, N, 'no asset twice');
   // A run's first round asks about 200 files, later ones about 1,000 each.
   assert.ok(checks.n <= Math.ceil(N / 1000) + 2, `${checks.n} dedup checks for ${N} files`);
+  assert.deepEqual(problems.filter((p) => p.startsWith('pageerror')), [], 'no error in the page');
 });
