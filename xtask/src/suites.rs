@@ -72,7 +72,6 @@ pub fn run_all() -> Result {
         "native tests",
         counted(cargo().args(["test", "--workspace"])),
     );
-    record("fuzz (cargo-fuzz, libFuzzer, 30 s a target)", fuzz_tally());
     // The server's handler tests again with the catalog on PostgreSQL (issue 9), and the
     // two-instance tests, which need it. Debian's postgresql, a throwaway cluster.
     let on_postgres = match install::TestPostgres::start() {
@@ -98,6 +97,7 @@ pub fn run_all() -> Result {
         }
     };
     record("ferry-server tests on PostgreSQL", on_postgres);
+    record("fuzz (cargo-fuzz, libFuzzer, 30 s a target)", fuzz_tally());
     record(
         "wasm tests in headless Chromium (page and worker)",
         counted(
