@@ -24,6 +24,8 @@ fn cargo_fuzz(dir: &Path) -> Command {
     c
 }
 
+const CARGO_FUZZ: &str = "0.13.2";
+
 /// cargo-fuzz from crates.io, when `cargo fuzz` is missing.
 fn install() -> Result {
     let have = Command::new("cargo")
@@ -33,8 +35,9 @@ fn install() -> Result {
     if have {
         return Ok(());
     }
-    eprintln!("xtask: installing cargo-fuzz from crates.io");
-    run(Command::new("cargo").args(["install", "cargo-fuzz"]))
+    eprintln!("xtask: installing cargo-fuzz {CARGO_FUZZ} from crates.io");
+    // Pinned and locked: the version verified to work on stable with RUSTC_BOOTSTRAP.
+    run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", CARGO_FUZZ, "--locked"]))
 }
 
 /// The targets, as `cargo fuzz list` names them.
