@@ -79,7 +79,8 @@ test('a watched folder is rescanned on open and queues only new or changed files
 
   // Stop watching: the handle is forgotten, also after a reload.
   await page.click('#watched-forget');
-  assert.equal(await page.isVisible('#watched'), false);
+  // The handle is deleted from IndexedDB before the card hides.
+  await page.waitForSelector('#watched', { state: 'hidden', timeout: 10_000 });
   await page.reload();
   await page.waitForSelector('body[data-ready="true"]');
   await page.waitForTimeout(500);
