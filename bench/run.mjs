@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { seededFile, seededFiles } from './lib/files.mjs';
 import { countingProxy, NPM, procMemory, rendererPids, startFerryServer, startTusHost } from './lib/servers.mjs';
-import { writeReport } from './lib/report.mjs';
+import { median, writeReport } from './lib/report.mjs';
 
 const QUICK = process.argv.includes('--quick');
 const MIB = 1024 * 1024;
@@ -30,7 +30,6 @@ function withTimeout(promise, ms, label) {
   ]);
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 const pageErrors = new Map();
 const tmp = mkdtempSync(join(tmpdir(), 'ferry-bench-'));

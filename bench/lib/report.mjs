@@ -5,7 +5,7 @@ import { join } from 'node:path';
 const MIB = 1024 * 1024;
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 
-const median = (xs) => {
+export const median = (xs) => {
   if (!xs?.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
