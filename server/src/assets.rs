@@ -39,6 +39,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/assets/{id}", get(get_one).delete(trash))
         .route("/assets/bulk-upload-check", post(bulk_upload_check))
         .route("/assets/exist", post(exist))
+        .route("/assets/sizes", post(known_sizes))
         .route("/assets/{id}/original", get(original))
 }
 
@@ -140,6 +141,39 @@ async fn exist(
     )
     .await?;
     Ok(Json(serde_json::json!({ "existingIds": existing })))
+}
+
+#[derive(Deserialize)]
+struct Sizes {
+    sizes: Vec<u64>,
+}
+
+/// `POST /api/assets/sizes`: which of these byte sizes some asset of the user has.
+///
+/// A large file whose size is unknown here cannot be a duplicate, so the engine may
+/// start uploading it while it is still hashed (see the engine's `upload_one`), and a
+/// file the user already has still sends no byte. Like the checksum check it answers
+/// only within the asking user's library, trash included.
+async fn known_sizes(
+    State(state): State<Arc<AppState>>,
+    AuthUser(user): AuthUser,
+    body: Result<Json<Sizes>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let Json(body) = body?;
+    if body.sizes.len() > MAX_CHECK_BATCH {
+        return Err(AppError::bad_request(format!(
+            "at most {MAX_CHECK_BATCH} sizes per request"
+        )));
+    }
+    let sizes = body
+        .sizes
+        .iter()
+        .map(|&size| {
+            i64::try_from(size).map_err(|_| AppError::bad_request("a size is out of range"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let known = db::known_sizes(&state.pool, &user.id, &sizes).await?;
+    Ok(Json(serde_json::json!({ "known": known })))
 }
 
 #[derive(Deserialize)]

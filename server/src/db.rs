@@ -871,6 +871,22 @@ pub async fn assets_by_checksum(
     query.fetch_all(&db.pool).await
 }
 
+/// Which of `sizes` (bytes) some asset of `user_id` has, trashed ones included.
+pub async fn known_sizes(db: &Db, user_id: &str, sizes: &[i64]) -> Result<Vec<i64>, sqlx::Error> {
+    if sizes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT file_size FROM assets WHERE user_id = $1 AND file_size IN ({})",
+        placeholders(2, sizes.len())
+    );
+    let mut query = sqlx::query_scalar(&sql).bind(user_id);
+    for size in sizes {
+        query = query.bind(*size);
+    }
+    query.fetch_all(&db.pool).await
+}
+
 pub async fn existing_device_asset_ids(
     db: &Db,
     user_id: &str,

@@ -743,6 +743,32 @@ async fn exist_answers_by_device_asset_id() {
 }
 
 #[tokio::test]
+async fn sizes_answers_only_within_the_users_library() {
+    let server = Server::new().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    server.upload(&alice, &sample(3000, 4), &[]).await;
+    let query = json!({ "sizes": [3000, 3001, 0] });
+    let (status, body) = server
+        .post_json(&alice, "/api/assets/sizes", query.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({ "known": [3000] }));
+    let (_, body) = server.post_json(&bob, "/api/assets/sizes", query).await;
+    assert_eq!(body, json!({ "known": [] }));
+
+    let too_many: Vec<u64> = (0..1001).collect();
+    let (status, _) = server
+        .post_json(&alice, "/api/assets/sizes", json!({ "sizes": too_many }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = server
+        .post_json(&alice, "/api/assets/sizes", json!({ "sizes": [-1] }))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn assets_are_paginated_newest_first() {
     let server = Server::new().await;
     let key = server.user("alice").await;
@@ -1219,6 +1245,12 @@ async fn authorization_matrix() {
             .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["existingIds"], json!([]));
+        let size = data.len();
+        let (status, body) = server
+            .post_json(b, "/api/assets/sizes", json!({ "sizes": [size] }))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["known"], json!([]));
         let (_, me) = server.get_json(b, "/api/users/me").await;
         assert_eq!(me["quotaUsageInBytes"], 0);
     }
