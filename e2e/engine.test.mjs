@@ -421,35 +421,75 @@ test('cancelling a file while it is hashed stops its hashing at once, and the ne
   const server = await startServer(t);
   const browser = await launchBrowser(t);
   const dir = tempDir(t);
-  // Sparse, so it costs no disk; hashing it takes seconds, far longer than the test waits.
-  const path = `${dir}/long-video.mov`;
-  execFileSync('truncate', ['-s', String(3 * 1024 * MIB), path]);
+  // Sparse, so they cost no disk; hashing one takes seconds, far longer than the test
+  // waits. Two of one size, since a large file whose size the server does not know is
+  // sent while it is hashed; two of one size may be copies, so they are hashed first.
+  const paths = ['long-video.mov', 'long-video copy.mov'].map((name) => `${dir}/${name}`);
+  for (const path of paths) execFileSync('truncate', ['-s', String(3 * 1024 * MIB), path]);
   const page = await browser.newPage();
   await openEngine(page, server);
-  await addFiles(page, [path]);
+  await addFiles(page, paths);
   await page.waitForFunction(() => window.ferryLog.changes.some((a) => a.status === 'hashing' && a.doneBytes > 0), null, { timeout: 60_000 });
-  const [big] = await assets(page);
-  const cancelledAt = await page.evaluate(async (id) => {
-    await window.backup.cancel(id);
+  const bigs = await assets(page);
+  const cancelledAt = await page.evaluate(async (ids) => {
+    for (const id of ids) await window.backup.cancel(id);
     return window.ferryLog.changes.length;
-  }, big.id);
+  }, bigs.map((a) => a.id));
   // The engine notices within 200 ms and the worker within one 4 MiB slice; allow more.
   await new Promise((r) => setTimeout(r, 2_500));
   const after = await page.evaluate((n) => window.ferryLog.changes.slice(n), cancelledAt);
-  const settleBy = after.findIndex((a) => a.id === big.id && a.status === 'skipped');
-  const hashingAfter = after.slice(Math.max(settleBy, 0) + 1).filter((a) => a.id === big.id && a.status === 'hashing');
-  assert.equal(hashingAfter.length, 0, `no hash progress after the cancel settled: ${JSON.stringify(hashingAfter.map((a) => a.doneBytes))}`);
-  const [settled] = await assets(page);
-  assert.equal(settled.status, 'skipped');
-  assert.match(settled.lastError, /cancel/i);
+  for (const big of bigs) {
+    const settleBy = after.findIndex((a) => a.id === big.id && a.status === 'skipped');
+    const hashingAfter = after.slice(Math.max(settleBy, 0) + 1).filter((a) => a.id === big.id && a.status === 'hashing');
+    assert.equal(hashingAfter.length, 0, `no hash progress after the cancel settled: ${JSON.stringify(hashingAfter.map((a) => a.doneBytes))}`);
+  }
+  for (const settled of await assets(page)) {
+    assert.equal(settled.status, 'skipped');
+    assert.match(settled.lastError, /cancel/i);
+  }
 
   // The worker is free for the next file.
   const next = randomFile(dir, 'next.jpg', 256 * 1024);
   await addFiles(page, [next.path]);
-  const all = await waitForAll(page, ['uploaded', 'skipped'], 2, 60_000);
+  const all = await waitForAll(page, ['uploaded', 'skipped'], 3, 60_000);
   assert.equal(all.find((a) => a.name === 'next.jpg').status, 'uploaded');
   const { items } = await api(server, '/api/assets');
   assert.deepEqual(items.map((a) => a.originalFileName), ['next.jpg'], 'only the next file is on the server');
+});
+
+test('a large new file is sent while it is hashed, and checked against its hash at the end; one the server has sends nothing', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const video = randomFile(dir, 'new-video.mp4', 160 * MIB);
+  const page = await browser.newPage();
+  const chunks = watchChunks(page);
+  await openEngine(page, server);
+  await addFiles(page, [video.path]);
+  const [asset] = await waitForAll(page, ['uploaded'], 1);
+  assert.equal(asset.sha256, video.sha256, 'the hash computed alongside is the file\'s');
+  const changes = await page.evaluate(() => window.ferryLog.changes);
+  assert.ok(!changes.some((a) => a.status === 'hashing'), 'not hashed before its upload');
+  assert.ok(
+    changes.some((a) => a.status === 'uploading' && a.sha256 == null && a.doneBytes > 0),
+    'bytes were acknowledged before the hash was known',
+  );
+  assert.ok(chunks.sent.length > 1);
+  const items = await serverHas(server, [video]);
+  assert.equal(items.length, 1);
+  assert.equal(items[0].id, asset.serverId, 'the asset the server named is the one the hash finds');
+
+  // A fresh browser (its own IndexedDB) with the same file: the server knows its size,
+  // so it is hashed first, found, and not one byte is sent.
+  const other = await browser.newContext();
+  const second = await other.newPage();
+  const secondChunks = watchChunks(second);
+  await openEngine(second, server);
+  await addFiles(second, [video.path]);
+  const [again] = await waitForAll(second, ['duplicate'], 1);
+  assert.equal(again.serverId, asset.serverId);
+  assert.equal(secondChunks.sent.length, 0, 'no PATCH for a file the server has');
+  assert.equal((await api(server, '/api/assets')).items.length, 1);
 });
 
 test('the engine speaks RUFH (interop 6, 7 and 8) to ferry-server', async (t) => {

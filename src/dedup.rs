@@ -51,6 +51,23 @@ impl CheckResponse {
     }
 }
 
+/// Path of the size check under the API root (`POST /api/assets/sizes`): which of these
+/// byte sizes some asset of the user has. A file whose size no asset has cannot be a
+/// duplicate, so it may start uploading before its hash is known.
+pub const SIZES_PATH: &str = "/assets/sizes";
+
+/// The size check's request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SizesRequest {
+    pub sizes: Vec<u64>,
+}
+
+/// The size check's response body: the subset of the asked sizes the user has.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SizesResponse {
+    pub known: Vec<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use super::http::{describe_js_error, ApiError, Server};
 use super::transfer::{AppendError, Protocol, Requested, Transfer};
 use crate::albums::AlbumRules;
 use crate::asset::{Asset, AssetStatus};
-use crate::dedup::{Candidate, CheckRequest, CheckResponse};
+use crate::dedup::{Candidate, CheckRequest, CheckResponse, SizesRequest, SizesResponse};
 use crate::policy::{may_upload, Hold, MediaKind, Settings};
 use crate::progress::Throughput;
 use crate::retry::RetryPolicy;
@@ -42,6 +42,10 @@ pub const LAST_BACKUP_AT: &str = "lastBackupAt";
 const POLICY_POLL_MS: u32 = 1_000;
 /// How soon a hash in progress notices that its asset was cancelled or the engine stopped.
 const GIVE_UP_POLL_MS: u32 = 200;
+/// Files at least this large may start uploading before their hash is known (see
+/// `upload_unhashed_where_safe`). Below it hashing takes a fraction of a second, not
+/// worth the extra size check and the verification at the end.
+const UPLOAD_WHILE_HASHING_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The overall state, for the progress bar and the status card.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -138,6 +142,16 @@ pub struct EngineConfig {
     pub settings: Settings,
     pub albums: AlbumRules,
     pub protocol: Requested,
+}
+
+/// The hash cache's key: the same file picked again (same name, size, modification time
+/// and folder) is not hashed again.
+fn hash_cache_key(asset: &Asset) -> String {
+    let album = asset.album.as_deref().unwrap_or_default();
+    format!(
+        "{}|{}|{}|{album}",
+        asset.name, asset.size, asset.last_modified
+    )
 }
 
 fn jitter() -> f64 {
@@ -499,6 +513,7 @@ impl Engine {
         batch: Vec<Asset>,
         in_flight: &HashSet<Option<String>>,
     ) -> Result<(), Stop> {
+        let batch = self.upload_unhashed_where_safe(batch).await?;
         let queue = RefCell::new(VecDeque::from(batch));
         let hashed = RefCell::new(Vec::with_capacity(queue.borrow().len()));
         let hashers = (0..self.hasher.size()).map(|_| async {
@@ -559,17 +574,79 @@ impl Engine {
         Ok(())
     }
 
+    /// Sends large files the server cannot already have straight to `uploading`, before
+    /// they are hashed: their hash runs alongside their upload (`upload_one`), so a fresh
+    /// backup of one big video takes about the longer of hashing and sending, not their
+    /// sum. A file is safe to send unhashed when no asset of the user has its exact byte
+    /// size (`POST /api/assets/sizes`): then it cannot be a duplicate, and a file the
+    /// server has still sends no byte. Two unhashed files of one size in a batch are
+    /// hashed first, since they may be copies. Returns the assets to hash first.
+    async fn upload_unhashed_where_safe(&self, batch: Vec<Asset>) -> Result<Vec<Asset>, Stop> {
+        let mut rest = Vec::with_capacity(batch.len());
+        let mut large = Vec::new();
+        for mut asset in batch {
+            if asset.sha256.is_some() || asset.size < UPLOAD_WHILE_HASHING_BYTES {
+                rest.push(asset);
+                continue;
+            }
+            match self.catalog.cached_hash(&hash_cache_key(&asset)).await? {
+                Some(digest) => {
+                    asset.sha256 = Some(digest);
+                    rest.push(asset);
+                }
+                None => large.push(asset),
+            }
+        }
+        if large.is_empty() {
+            return Ok(rest);
+        }
+        let Some(known) = self.known_sizes(&large).await else {
+            rest.extend(large);
+            return Ok(rest);
+        };
+        let mut of_size: HashMap<u64, usize> = HashMap::new();
+        for asset in &large {
+            *of_size.entry(asset.size).or_default() += 1;
+        }
+        for mut asset in large {
+            let safe = !known.contains(&asset.size) && of_size[&asset.size] == 1;
+            if safe && !self.cancelled.borrow().contains(&asset.id) {
+                asset.enter(AssetStatus::Uploading);
+                self.save(&asset).await?;
+            } else {
+                rest.push(asset);
+            }
+        }
+        Ok(rest)
+    }
+
+    /// Which of `assets`' sizes some asset on the server has, or `None` if the server
+    /// cannot say (an older server, or unreachable now): those files are hashed first.
+    async fn known_sizes(&self, assets: &[Asset]) -> Option<HashSet<u64>> {
+        if self.no_dedup.get() {
+            // No dedup at all: every file is uploaded, so none needs hashing first.
+            return Some(HashSet::new());
+        }
+        let request = SizesRequest {
+            sizes: assets.iter().map(|a| a.size).collect(),
+        };
+        let server = self.server.borrow().clone();
+        match server
+            .json::<SizesResponse>(crate::dedup::SIZES_PATH, &request)
+            .await
+        {
+            Ok(response) => Some(response.known.into_iter().collect()),
+            Err(_) => None,
+        }
+    }
+
     /// Hashes one asset (or takes its hash from the cache). Returns false if the asset
     /// was settled instead (its file is gone).
     async fn hash(self: &Rc<Self>, asset: &mut Asset) -> Result<bool, Stop> {
         let Some(file) = self.file_of(asset).await? else {
             return Ok(false);
         };
-        let album = asset.album.as_deref().unwrap_or_default();
-        let key = format!(
-            "{}|{}|{}|{album}",
-            asset.name, asset.size, asset.last_modified
-        );
+        let key = hash_cache_key(asset);
         if let Some(digest) = self.catalog.cached_hash(&key).await? {
             asset.sha256 = Some(digest);
             return Ok(true);
@@ -765,13 +842,16 @@ impl Engine {
         transfer: &Transfer<'_>,
         file: &File,
         range: &std::ops::Range<u64>,
-        file_digest: &str,
+        file_digest: Option<&str>,
     ) -> Option<tus::Header> {
         if transfer.protocol != Protocol::Tus || !transfer.support.sha256_checksums {
             return None;
         }
-        if range.start == 0 && range.end == file.size() as u64 {
-            return tus::sha256_checksum_header(file_digest);
+        if let (Some(digest), true) = (
+            file_digest,
+            range.start == 0 && range.end == file.size() as u64,
+        ) {
+            return tus::sha256_checksum_header(digest);
         }
         let chunk = file
             .slice_with_f64_and_f64(range.start as f64, range.end as f64)
@@ -837,7 +917,9 @@ impl Engine {
         let mut claimed = HashSet::new();
         let mut queue = VecDeque::with_capacity(assets.len());
         for mut asset in assets {
-            if claimed.insert(asset.sha256.clone()) {
+            // An asset still unhashed has a size no other asset has (see
+            // `upload_unhashed_where_safe`), so it cannot be one of the copies.
+            if asset.sha256.is_none() || claimed.insert(asset.sha256.clone()) {
                 queue.push_back(asset);
             } else {
                 asset.enter(AssetStatus::Checking);
@@ -866,14 +948,126 @@ impl Engine {
         Ok(())
     }
 
+    /// Uploads one asset. One not hashed yet (a large file the server cannot have, see
+    /// `upload_unhashed_where_safe`) is hashed while it is sent, and at the end the
+    /// server's asset is checked against that hash: the bytes stored are the bytes read.
     async fn upload_one(self: &Rc<Self>, mut asset: Asset) -> Result<(), Stop> {
         let Some(file) = self.file_of(&mut asset).await? else {
             return Ok(());
         };
-        let Some(digest) = asset.sha256.clone() else {
-            asset.enter(AssetStatus::Pending);
-            return Ok(self.save(&asset).await?);
+        let (sent, hashed_alongside) = match asset.sha256.clone() {
+            Some(digest) => (self.send(&mut asset, &file, Some(&digest)).await?, false),
+            None => match self.send_while_hashing(&mut asset, &file).await? {
+                Some(sent) => (sent, true),
+                None => return Ok(()),
+            },
         };
+        let Sent::All { asset_id } = sent else {
+            return Ok(());
+        };
+        // The server named the asset it made of the bytes it received: it must be the
+        // asset those bytes' SHA-256 finds. (A tus server that names no asset has no
+        // check either, nor has an engine told not to dedup: chunk checksums are all
+        // there is then.)
+        let verify = hashed_alongside && !self.no_dedup.get();
+        if let (true, Some(named)) = (verify, &asset_id) {
+            let Some(verdicts) = self.check(std::slice::from_ref(&asset)).await? else {
+                // Not asked now: the next round finds every byte there and asks again.
+                return Ok(());
+            };
+            if verdicts.existing_asset(&asset.id) != Some(named.as_str()) {
+                asset.upload_url = None;
+                asset.fail(
+                    "The server's copy does not match the file (their SHA-256 differ): the \
+                     file may have changed while it was backed up. Retry to send it again.",
+                );
+                return Ok(self.save(&asset).await?);
+            }
+        }
+        asset.server_id = asset_id;
+        asset.last_error = None;
+        asset.enter(AssetStatus::Uploaded);
+        self.save(&asset).await?;
+        self.done_with_file(&asset).await?;
+        Ok(())
+    }
+
+    /// Sends a file while a worker hashes it. Returns `None` unless every byte was sent and
+    /// the hash is known: the asset was settled, or the run stopped (a hash still going is
+    /// dropped, which stops it). Otherwise the asset carries its SHA-256 (also kept in the
+    /// hash cache) and is still `uploading`.
+    async fn send_while_hashing(
+        self: &Rc<Self>,
+        asset: &mut Asset,
+        file: &File,
+    ) -> Result<Option<Sent>, Stop> {
+        let key = hash_cache_key(asset);
+        let id = asset.id.clone();
+        // Raced in a block of its own, so the borrow of `asset` by the send ends with it.
+        let raced: Result<Option<(Hashed, Sent)>, Stop> = {
+            // Hashed before, by a run that stopped before the upload ended.
+            let cached = self.catalog.cached_hash(&key).await?;
+            let hashing = Box::pin(async {
+                match cached {
+                    Some(digest) => Ok(digest),
+                    None => self.hasher.sha256(file, |_| {}).await,
+                }
+            });
+            let sending = Box::pin(self.send(asset, file, None));
+            match futures_util::future::select(hashing, sending).await {
+                // Unreadable: the send is dropped, and its unfinished upload is left to
+                // the server's expiry sweep.
+                Either::Left((Err(reason), _)) => Ok(Some((Err(reason), Sent::Not))),
+                Either::Left((Ok(digest), sending)) => {
+                    // Kept at once: a reload mid-upload then need not hash again.
+                    self.catalog.remember_hash(&key, &digest).await?;
+                    sending.await.map(|sent| Some((Ok(digest), sent)))
+                }
+                Either::Right((Err(stop), _)) => Err(stop),
+                // Stopped before every byte was sent: dropping the hash stops it.
+                Either::Right((Ok(Sent::Not), _)) => Ok(None),
+                Either::Right((Ok(sent), hashing)) => {
+                    let given_up = Box::pin(self.given_up_on(&id));
+                    match futures_util::future::select(hashing, given_up).await {
+                        Either::Left((hashed, _)) => Ok(Some((hashed, sent))),
+                        // Every byte is on the server: the next run finds that by `HEAD`.
+                        Either::Right(_) => Ok(None),
+                    }
+                }
+            }
+        };
+        let Some((hashed, sent)) = raced? else {
+            return Ok(None);
+        };
+        match hashed {
+            Ok(digest) => {
+                self.catalog.remember_hash(&key, &digest).await?;
+                // Only a finished upload takes the hash: one to resume must still be
+                // checked against it when it ends (the cache has it for then).
+                if !matches!(sent, Sent::All { .. }) {
+                    return Ok(None);
+                }
+                asset.sha256 = Some(digest);
+                self.save(asset).await?;
+                Ok(Some(sent))
+            }
+            Err(reason) => {
+                self.skip(asset, reason).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Sends the asset's bytes, resuming its upload if it has one, until the server holds
+    /// them all (`Sent::All`) or the upload stops; a stopped upload has been saved as it
+    /// stands (failed, skipped, or `uploading` to resume). `digest` is declared to the
+    /// server when known, so it verifies the whole file.
+    async fn send(
+        self: &Rc<Self>,
+        asset: &mut Asset,
+        file: &File,
+        digest: Option<&str>,
+    ) -> Result<Sent, Stop> {
         let kind = MediaKind::of_mime(&asset.mime);
         let support = self.server_support().await;
         if support.max_size.is_some_and(|max| asset.size > max) {
@@ -881,7 +1075,8 @@ impl Engine {
                 "The file is larger than this server accepts ({} bytes at most).",
                 support.max_size.unwrap_or_default()
             ));
-            return Ok(self.save(&asset).await?);
+            self.save(asset).await?;
+            return Ok(Sent::Not);
         }
         let mut upload = Upload::resume(
             asset.size,
@@ -894,13 +1089,13 @@ impl Engine {
         let mut checksum_ahead: Option<(std::ops::Range<u64>, Option<tus::Header>)> = None;
         loop {
             if self.halted.get().is_some() {
-                return Ok(());
+                return Ok(Sent::Not);
             }
             if !self.cancelled.borrow().contains(&asset.id) {
                 self.wait_until_allowed(kind).await;
             }
             if self.stopping.get() {
-                return Ok(());
+                return Ok(Sent::Not);
             }
             // Cloned per step: signing in again replaces the key mid-upload.
             let server = self.server.borrow().clone();
@@ -914,7 +1109,8 @@ impl Engine {
                     transfer.cancel(url).await;
                 }
                 asset.upload_url = None;
-                return Ok(self.skip(&mut asset, "Cancelled".into()).await?);
+                self.skip(asset, "Cancelled".into()).await?;
+                return Ok(Sent::Not);
             }
             match upload.next() {
                 Action::Create => {
@@ -923,18 +1119,18 @@ impl Engine {
                     {
                         let range = 0..asset.size;
                         Some((
-                            &file,
-                            self.chunk_checksum(&transfer, &file, &range, &digest).await,
+                            file,
+                            self.chunk_checksum(&transfer, file, &range, digest).await,
                         ))
                     } else {
                         None
                     };
-                    let result = transfer.create(&asset, &digest, whole).await;
+                    let result = transfer.create(asset, digest, whole).await;
                     upload.created(result, jitter());
                     if upload.url().is_some() {
                         asset.upload_url = upload.url().map(str::to_string);
                         asset.done_bytes = upload.offset();
-                        self.save(&asset).await?;
+                        self.save(asset).await?;
                     }
                 }
                 Action::AskOffset { url } => {
@@ -942,7 +1138,7 @@ impl Engine {
                     upload.offset_known(result, jitter());
                     asset.upload_url = upload.url().map(str::to_string);
                     asset.done_bytes = upload.offset();
-                    self.save(&asset).await?;
+                    self.save(asset).await?;
                 }
                 Action::Send { url, range } => {
                     let started = super::now_ms();
@@ -953,12 +1149,13 @@ impl Engine {
                         Err(e) => {
                             let reason =
                                 format!("The file could not be read: {}", describe_js_error(&e));
-                            return Ok(self.skip(&mut asset, reason).await?);
+                            self.skip(asset, reason).await?;
+                            return Ok(Sent::Not);
                         }
                     };
                     let checksum = match checksum_ahead.take() {
                         Some((ahead, checksum)) if ahead == range => checksum,
-                        _ => self.chunk_checksum(&transfer, &file, &range, &digest).await,
+                        _ => self.chunk_checksum(&transfer, file, &range, digest).await,
                     };
                     // The next chunk's checksum is hashed while this one is on the wire,
                     // so hashing and sending overlap. A chunk size changed meanwhile (or a
@@ -968,7 +1165,7 @@ impl Engine {
                     let sent = if ahead.is_empty() {
                         sending.await
                     } else {
-                        let hashing = self.chunk_checksum(&transfer, &file, &ahead, &digest);
+                        let hashing = self.chunk_checksum(&transfer, file, &ahead, digest);
                         let (sent, checksum) = futures_util::future::join(sending, hashing).await;
                         checksum_ahead = Some((ahead, checksum));
                         sent
@@ -979,14 +1176,15 @@ impl Engine {
                         // A vanished file also fails the request: tell them apart.
                         Err(AppendError::NoAnswer(_)) if !readable(&chunk).await => {
                             let reason = "The file could not be read any more; it may have been moved or deleted.";
-                            return Ok(self.skip(&mut asset, reason.into()).await?);
+                            self.skip(asset, reason.into()).await?;
+                            return Ok(Sent::Not);
                         }
                         Err(AppendError::NoAnswer(e)) => Err(Failure::network(e)),
                     };
                     upload.chunk_sent(result, super::now_ms() - started, jitter());
                     asset.upload_url = upload.url().map(str::to_string);
                     asset.done_bytes = upload.offset();
-                    self.save(&asset).await?;
+                    self.save(asset).await?;
                 }
                 Action::Wait { ms } => {
                     TimeoutFuture::new(ms as u32).await;
@@ -997,7 +1195,7 @@ impl Engine {
                         Some(id) => Some(id),
                         // A tus server other than ferry-server does not name the asset.
                         None => self
-                            .check(std::slice::from_ref(&asset))
+                            .check(std::slice::from_ref(asset))
                             .await?
                             .and_then(|r| r.existing_asset(&asset.id).map(str::to_string)),
                     };
@@ -1018,16 +1216,12 @@ impl Engine {
                         }
                         (asset_id, _) => asset_id,
                     };
-                    asset.server_id = asset_id;
-                    asset.last_error = None;
-                    asset.enter(AssetStatus::Uploaded);
-                    self.save(&asset).await?;
-                    self.done_with_file(&asset).await?;
-                    return Ok(());
+                    return Ok(Sent::All { asset_id });
                 }
                 Action::Fail { reason } => {
                     asset.fail(reason);
-                    return Ok(self.save(&asset).await?);
+                    self.save(asset).await?;
+                    return Ok(Sent::Not);
                 }
                 Action::Halt { class } => {
                     self.halt(class);
@@ -1036,6 +1230,17 @@ impl Engine {
             }
         }
     }
+}
+
+/// A file's SHA-256, or why it could not be read.
+type Hashed = Result<String, String>;
+
+/// How sending a file's bytes ended.
+enum Sent {
+    /// The server holds every byte. ferry-server names the asset it made of them.
+    All { asset_id: Option<String> },
+    /// Not all sent: the asset was saved as it stands (settled, or to resume later).
+    Not,
 }
 
 /// Whether a slice of a file can still be read.

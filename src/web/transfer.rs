@@ -69,12 +69,13 @@ impl Transfer<'_> {
         }
     }
 
-    /// Creates the upload, declaring the file's checksum so the server verifies it.
+    /// Creates the upload, declaring the file's checksum (when it is known already) so the
+    /// server verifies it.
     /// `whole` carries the entire file in the request (with its checksum header, if any).
     pub async fn create(
         &self,
         asset: &Asset,
-        digest: &str,
+        digest: Option<&str>,
         whole: Option<(&File, Option<Header>)>,
     ) -> Result<(String, Created), Failure> {
         let endpoint = self.server.uploads.clone();
@@ -82,10 +83,12 @@ impl Transfer<'_> {
         let mut metadata = vec![
             ("filename", asset.name.as_str()),
             ("filetype", asset.mime.as_str()),
-            ("checksum", digest),
             ("fileModifiedAt", modified.as_str()),
             ("deviceAssetId", asset.id.as_str()),
         ];
+        if let Some(digest) = digest {
+            metadata.push(("checksum", digest));
+        }
         if let Some(album) = &asset.album {
             metadata.push(("album", album.as_str()));
         }
