@@ -6,244 +6,16 @@
 // partial upload behind, and the engine's catalog agrees with the server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { tempDir } from './support.mjs';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? join(ROOT, 'target/debug/ferry-server');
-const CHAOS_BIN = process.env.FERRY_CHAOS_BIN ?? join(ROOT, 'target/debug/ferry-chaos');
-const WWW = process.env.FERRY_WWW ?? join(ROOT, 'www');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
-const KIB = 1024;
-const MIB = 1024 * KIB;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * ferry-server with a user `chaos` who has a password; `restart(args)` starts it again on
- * the same address and data with extra `serve` flags.
- */
-async function startFerry(t) {
-  const data = tempDir(t, 'ferry-chaos-data-');
-  const password = 'correct horse battery staple';
-  const cli = (...args) => execFileSync(SERVER_BIN, [...args, '--data', data], { encoding: 'utf8' });
-  const apiKey = execFileSync(SERVER_BIN, ['user', 'add', 'chaos', '--password-stdin', '--data', data], {
-    encoding: 'utf8', input: `${password}\n`,
-  }).trim().split('\n').at(-1).trim();
-  const listen = `127.0.0.1:${await freePort()}`;
-  const url = `http://${listen}`;
-  let proc;
-  let log = '';
-  const start = async (extra = []) => {
-    proc = spawn(SERVER_BIN, ['serve', '--listen', listen, '--data', data, '--www', WWW, ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    proc.stdout.on('data', (d) => { log += d; });
-    proc.stderr.on('data', (d) => { log += d; });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`ferry-server exited early:\n${log}`);
-      try {
-        if ((await fetch(`${url}/healthz`)).ok) return;
-      } catch { /* not listening yet */ }
-      if (Date.now() > deadline) throw new Error(`ferry-server did not become ready:\n${log}`);
-      await sleep(100);
-    }
-  };
-  const stop = () => new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill('SIGTERM');
-  });
-  const kill = () => new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill('SIGKILL');
-  });
-  t.after(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
-  await start();
-  return { url, listen, apiKey, password, data, cli, stop, kill, restart: start, log: () => log };
-}
-
-/** ferry-chaos in front of `ferry`, with `faults`; bounded to 10 minutes. */
-async function startChaos(t, ferry, faults) {
-  const proc = spawn(CHAOS_BIN, ['--upstream', ferry.listen, '--faults', JSON.stringify(faults),
-    '--max-seconds', '600', '--max-requests', '200000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => proc.kill('SIGKILL'));
-  let err = '';
-  proc.stderr.on('data', (d) => { err += d; });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/\S+)/);
-      if (m) resolve(m[1]);
-    });
-    proc.once('exit', (code) => reject(new Error(`ferry-chaos exited (${code}): ${err}`)));
-  });
-  const control = async (method, path, body) => {
-    const res = await fetch(`${url}/__chaos/${path}`, { method, body: body && JSON.stringify(body) });
-    assert.ok(res.ok, `${path}: ${res.status} ${await res.clone().text()}`);
-    return res.json();
-  };
-  return {
-    url,
-    stats: () => control('GET', 'stats'),
-    faults: (f) => control('PUT', 'faults', f),
-    blackhole: (ms) => control('POST', `blackhole?ms=${ms}`),
-  };
-}
-
-/** Writes `sizes.length` files of random bytes; returns `{ path, name, size, sha256 }`. */
-function makeFiles(dir, sizes, prefix = 'IMG_') {
-  return sizes.map((size, i) => {
-    const bytes = randomBytes(size);
-    const name = `${prefix}${String(i).padStart(4, '0')}.jpg`;
-    const path = join(dir, name);
-    writeFileSync(path, bytes);
-    return { path, name, size, sha256: sha256(bytes) };
-  });
-}
-
-/** Opens the engine on a page of the proxy's origin, so every API call goes through it. */
-async function openEngine(page, origin, apiKey, options = {}) {
-  if (!page.url().startsWith(origin)) await page.goto(`${origin}/healthz`);
-  await page.evaluate(async ({ apiKey, options }) => {
-    const { default: init, Backup } = await import('/pkg/ferry.js');
-    await init();
-    window.backup = await Backup.open({
-      apiKey, catalogName: 'chaos', hashWorkerUrl: '/hash-worker.js', ...options,
-    });
-  }, { apiKey, options });
-}
-
-async function addFiles(page, paths) {
-  await page.evaluate(() => {
-    document.querySelector('#pick')?.remove();
-    const input = Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'pick' });
-    document.body.append(input);
-  });
-  await page.setInputFiles('#pick', paths);
-  return page.evaluate(() => window.backup.add(document.querySelector('#pick').files));
-}
-
-async function waitForAll(page, count, timeout) {
-  const deadline = Date.now() + timeout;
-  let all = [];
-  for (;;) {
-    all = await page.evaluate(() => window.backup.assets(100000)).catch(() => all);
-    const done = all.filter((a) => a.status === 'uploaded' || a.status === 'duplicate');
-    if (all.length === count && done.length === count) return all;
-    if (Date.now() > deadline) {
-      const stuck = all.filter((a) => a.status !== 'uploaded' && a.status !== 'duplicate');
-      throw new Error(`${done.length} of ${count} backed up; the rest: ${JSON.stringify(stuck.slice(0, 10).map((a) => [a.name, a.status, a.doneBytes, a.lastError]))}`);
-    }
-    await sleep(300);
-  }
-}
-
-async function serverAssets(ferry, key) {
-  const res = await fetch(`${ferry.url}/api/assets?limit=1000`, { headers: { 'x-api-key': key } });
-  assert.equal(res.status, 200);
-  return (await res.json()).items;
-}
-
-/**
- * The promises every scenario keeps: each file is on the server once, byte for byte; the
- * catalog names the server's asset for each; and once uploads expire, the sweep leaves
- * none behind. Returns the count of partial uploads the faults had left for the sweep.
- */
-async function verify(ferry, files, catalog, key = ferry.apiKey, options = {}) {
-  const items = await serverAssets(ferry, key);
-  const missing = files.filter((f) => !items.some((a) => a.checksum === f.sha256)).map((f) => {
-    const record = catalog.find((r) => r.sha256 === f.sha256);
-    return { name: f.name, size: f.size, status: record?.status, serverId: record?.serverId, uploadUrl: record?.uploadUrl };
-  });
-  assert.equal(items.length, files.length, `one asset per file: ${items.length} for ${files.length}; missing ${JSON.stringify(missing)}`);
-  assert.equal(new Set(items.map((a) => a.checksum)).size, files.length, 'no checksum twice');
-  const byChecksum = new Map(items.map((a) => [a.checksum, a]));
-  for (const f of files) {
-    const asset = byChecksum.get(f.sha256);
-    assert.ok(asset, `the server has ${f.name}`);
-    assert.equal(asset.fileSize, f.size, f.name);
-    assert.equal(asset.originalFileName, f.name);
-    const res = await fetch(`${ferry.url}/api/assets/${asset.id}/original`, { headers: { 'x-api-key': key } });
-    assert.equal(sha256(Buffer.from(await res.arrayBuffer())), f.sha256, `stored bytes of ${f.name}`);
-  }
-  assert.equal(catalog.length, files.length, 'one catalog record per file');
-  for (const record of catalog) {
-    const asset = byChecksum.get(record.sha256);
-    assert.ok(asset, `catalog ${record.name} (${record.sha256}) is on the server`);
-    assert.equal(record.serverId, asset.id, `catalog ${record.name} names its server asset`);
-    assert.equal(asset.originalFileName, record.name);
-  }
-  // Abandoned uploads (a creation whose answer was lost, say) wait for the expiry sweep,
-  // 24 hours after their last write. Move every unfinished upload's expiry into the past,
-  // as a day's wait would, and restart the server, which sweeps as it starts.
-  await ferry.stop();
-  const partial = Number(sql(ferry, 'UPDATE uploads SET expires_at = 1 WHERE asset_id IS NULL'));
-  await ferry.restart();
-  const deadline = Date.now() + 15_000;
-  while (readdirSync(join(ferry.data, 'uploads')).length > 0 && Date.now() < deadline) await sleep(200);
-  // Where the scenario kills the server, a partial file has once (in about 8 runs) stayed
-  // behind after the sweep; the cause is not pinned down yet. There it is reported with
-  // its upload row, not failed; everywhere else no file may stay.
-  const files_left = readdirSync(join(ferry.data, 'uploads'));
-  const left = options.crashLeftovers ? [] : files_left;
-  for (const id of files_left) {
-    const row = sql(ferry, `SELECT count(*) || ' row(s), asset ' || coalesce(max(asset_id), 'none') FROM uploads WHERE id = '${id.replace(/[^0-9a-f]/g, '')}'`);
-    console.log(`chaos: partial file ${id} left after the sweep (${row})`);
-  }
-  assert.deepEqual(left, [], 'no partial upload file after the sweep');
-  assert.equal(sql(ferry, 'SELECT count(*) FROM uploads WHERE asset_id IS NULL'), '0', 'no unfinished upload after the sweep');
-  assert.equal((await serverAssets(ferry, key)).length, files.length, 'the sweep kept every asset');
-  return partial;
-}
-
-/** Runs one SQL statement on the stopped server's SQLite catalog (python3's sqlite3). */
-function sql(ferry, statement) {
-  const script = 'import sqlite3, sys\n'
-    + 'db = sqlite3.connect(sys.argv[1])\n'
-    + 'cur = db.execute(sys.argv[2])\n'
-    + 'row = cur.fetchone()\n'
-    + 'db.commit()\n'
-    + 'print(row[0] if row else cur.rowcount)\n';
-  return execFileSync('python3', ['-c', script, join(ferry.data, 'ferry.sqlite'), statement], { encoding: 'utf8' }).trim();
-}
-
-async function launch(t) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  t.after(() => browser.close());
-  return browser;
-}
-
-function report(name, stats, files, extra = {}) {
-  const bytes = files.reduce((n, f) => n + f.size, 0);
-  const failed = Object.values(stats.failed).reduce((a, b) => a + b, 0);
-  console.log(`chaos ${name}: ${stats.inScope} API requests, ${failed} error statuses, ${stats.lostAnswers} lost answers, `
-    + `${stats.droppedRequests} dropped requests, ${stats.droppedResponses} dropped responses, ${stats.resets} resets, `
-    + `${stats.blackholed} black-holed; sent ${(stats.uploadBytes / MIB).toFixed(1)} MiB for ${(bytes / MIB).toFixed(1)} MiB of files `
-    + `(${((stats.uploadBytes - bytes) / MIB).toFixed(1)} MiB resent) ${JSON.stringify(extra)}`);
-}
-
+import {
+  CHROMIUM, CHROMIUM_ARGS, KIB, MIB, sleep, startFerry, startChaos, makeFiles, openEngine, addFiles,
+  waitForAll, waitForAssets, verify, launch, report, sql,
+} from './chaos-support.mjs';
 test('200 files through a proxy failing 10% of API requests: each file once, byte for byte', async (t) => {
   const ferry = await startFerry(t);
   const chaos = await startChaos(t, ferry, {
@@ -295,7 +67,7 @@ test('a black hole in the middle of a backup: requests caught in it time out and
   // with backoff while the hole is still open; a longer hole only repeats that.
   await openEngine(page, chaos.url, ferry.apiKey, { requestTimeoutMs: 3_000 });
   await addFiles(page, files.map((f) => f.path));
-  await page.waitForFunction(() => window.backup.assets(1000).then((all) => all.some((a) => a.status === 'uploaded')), null, { timeout: 60_000, polling: 100 });
+  await waitForAssets(page, (all) => all.some((a) => a.status === 'uploaded'));
   await chaos.blackhole(8_000);
   const holeStarted = Date.now();
   const catalog = await waitForAll(page, files.length, 120_000);
@@ -315,7 +87,7 @@ test('the server killed with SIGKILL 5 times during a backup and restarted: ever
   await openEngine(page, chaos.url, ferry.apiKey, { chunkSize: MIB, requestTimeoutMs: 10_000 });
   await addFiles(page, files.map((f) => f.path));
   const uploadedAtKill = [];
-  await page.waitForFunction(() => window.backup.assets(1000).then((all) => all.some((a) => a.status === 'uploaded')), null, { timeout: 60_000, polling: 100 });
+  await waitForAssets(page, (all) => all.some((a) => a.status === 'uploaded'));
   for (let i = 0; i < 5; i++) {
     await sleep(1_000);
     uploadedAtKill.push((await page.evaluate(() => window.backup.assets(1000))).filter((a) => a.status === 'uploaded').length);
@@ -339,7 +111,7 @@ test('an API key revoked mid-backup, then a new sign-in: the backup finishes, on
   const page = await browser.newPage();
   await openEngine(page, chaos.url, ferry.apiKey, { requestTimeoutMs: 10_000 });
   await addFiles(page, files.map((f) => f.path));
-  await page.waitForFunction(() => window.backup.assets(1000).then((all) => all.filter((a) => a.status === 'uploaded').length >= 3), null, { timeout: 60_000, polling: 100 });
+  await waitForAssets(page, (all) => all.filter((a) => a.status === 'uploaded').length >= 3);
 
   const [keyId] = ferry.cli('key', 'list', 'chaos').trim().split('\n').slice(1).map((l) => l.split('\t')[0]);
   ferry.cli('key', 'revoke', keyId);
@@ -405,4 +177,130 @@ test('the browser closed at random points, again and again, then reopened: nothi
   await verify(ferry, files, catalog);
   report(`browser closed ${closes} times`, stats, files, { uploadedAtEachClose: seen });
   assert.ok(seen.at(-1) < files.length, 'the last close came before the backup had finished');
+});
+
+
+/**
+ * A 64 MiB tmpfs of its own, unmounted when `t` ends: a disk that really fills up
+ * (ENOSPC from the kernel, for the blob files and for SQLite alike). Needs root.
+ */
+function smallDisk(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-chaos-disk-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cannot mount a 64 MiB tmpfs at ${dir} (this scenario needs root): ${e.stderr ?? e.message}`);
+  }
+  t.after(() => {
+    execFileSync('umount', ['-l', dir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** Writes zeros to `path` until the file system answers ENOSPC; returns the bytes written. */
+function fillDisk(path) {
+  const fd = openSync(path, 'w');
+  let written = 0;
+  try {
+    for (const size of [MIB, 4 * KIB, 512]) {
+      const zeros = Buffer.alloc(size);
+      for (;;) {
+        try {
+          written += writeSync(fd, zeros);
+        } catch (e) {
+          if (e.code !== 'ENOSPC') throw e;
+          break;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return written;
+}
+
+test('the disk filling up during an upload, then freed: "storage full", the queue kept, then every file once', async (t) => {
+  const disk = smallDisk(t);
+  const ferry = await startFerry(t, { data: join(disk, 'data') });
+  // The cap keeps the backup going while the test fills the disk behind it.
+  const chaos = await startChaos(t, ferry, { bandwidth: 4 * MIB, seed: 64 });
+  const dir = tempDir(t);
+  // 34 MiB of files: they fit the 64 MiB disk once it is freed, not once it is full.
+  const files = makeFiles(dir, Array.from({ length: 10 }, (_, i) => (i % 2 ? 5 * MIB + i * 4099 : 1536 * KIB + i * 333)));
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await openEngine(page, chaos.url, ferry.apiKey, { chunkSize: MIB, requestTimeoutMs: 10_000 });
+  await addFiles(page, files.map((f) => f.path));
+  await waitForAssets(page, (all) => all.some((a) => a.status === 'uploaded'));
+
+  // Fill the disk behind the server's back, as another program would.
+  const filler = join(disk, 'filler');
+  const filled = fillDisk(filler);
+  const freeWhenFull = statfsSync(disk).bavail * statfsSync(disk).bsize;
+  await page.waitForFunction(() => window.backup.progress().reasonCode === 'quota', null, { timeout: 60_000, polling: 100 });
+  const progress = await page.evaluate(() => window.backup.progress());
+  assert.equal(progress.state, 'halted', 'the backup stopped');
+  assert.match(progress.reason, /storage on the server is full/, 'the person is told the server\'s storage is full');
+  // Nothing failed: every file not yet on the server is still queued, and stays so.
+  await sleep(2_000);
+  const halted = await page.evaluate(() => window.backup.assets(1000));
+  assert.equal(halted.length, files.length);
+  assert.deepEqual(halted.filter((a) => a.status === 'failed' || a.status === 'skipped').map((a) => [a.name, a.lastError]), [], 'nothing failed or was skipped');
+  const waiting = halted.filter((a) => a.status !== 'uploaded' && a.status !== 'duplicate');
+  assert.ok(waiting.length > 0, 'the disk filled mid-backup');
+  assert.equal((await page.evaluate(() => window.backup.progress())).reasonCode, 'quota', 'it stays stopped while the disk is full');
+  // It was the kernel's ENOSPC (507 storage-full), not a quota.
+  assert.match(ferry.log(), /storage is full/, 'the server met a full disk');
+
+  // Free the space; "Try again" (resume) finishes the backup.
+  unlinkSync(filler);
+  await page.evaluate(() => window.backup.resume());
+  const catalog = await waitForAll(page, files.length, 120_000);
+  const stats = await chaos.stats();
+  await verify(ferry, files, catalog);
+  report('disk full, then freed', stats, files, {
+    fillerMiB: +(filled / MIB).toFixed(1), freeBytesWhenFull: freeWhenFull, waitingWhenFull: waiting.length,
+  });
+});
+
+test('an upload expiring while the client is offline: the engine makes a new upload, bytes correct', async (t) => {
+  // Unfinished uploads expire 10 s after their last write (the default is a day). The
+  // engine sizes chunks to take 2-5 s, so a live upload writes well within that.
+  const ferry = await startFerry(t, { serve: ['--upload-expiry-secs', '10'] });
+  const chaos = await startChaos(t, ferry, { bandwidth: 2 * MIB, seed: 7 });
+  const dir = tempDir(t);
+  const files = makeFiles(dir, [12 * MIB + 17, 9 * MIB + 4093, 300 * KIB], 'VID_');
+  const browser = await launch(t);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openEngine(page, chaos.url, ferry.apiKey, { chunkSize: MIB, requestTimeoutMs: 10_000 });
+  await addFiles(page, files.map((f) => f.path));
+  let inFlight;
+  for (const deadline = Date.now() + 60_000; !inFlight; await sleep(100)) {
+    assert.ok(Date.now() < deadline, 'an upload got under way');
+    const all = await page.evaluate(() => window.backup.assets(1000));
+    inFlight = all.find((a) => a.status === 'uploading' && a.uploadUrl && a.doneBytes >= 2 * MIB && a.doneBytes < a.size - 2 * MIB);
+  }
+
+  await context.setOffline(true);
+  await page.waitForFunction(() => window.backup.progress().reasonCode === 'offline', null, { timeout: 15_000, polling: 100 });
+  await sleep(12_000);
+  // The server has let the upload go: 410 for whoever asks.
+  const id = inFlight.uploadUrl.split('/').at(-1);
+  const head = await fetch(`${ferry.url}/api/uploads/${id}`, {
+    method: 'HEAD', headers: { 'x-api-key': ferry.apiKey, 'tus-resumable': '1.0.0' },
+  });
+  assert.equal(head.status, 410, `the upload of ${inFlight.name} expired while offline`);
+  const offline = await page.evaluate(() => window.backup.assets(1000));
+  assert.equal(offline.filter((a) => a.status === 'failed').length, 0, 'nothing failed offline');
+
+  await context.setOffline(false);
+  const catalog = await waitForAll(page, files.length, 120_000);
+  const stats = await chaos.stats();
+  // The expired upload never became an asset: the file came through a new upload.
+  assert.equal(sql(ferry, `SELECT count(*) FROM uploads WHERE id = '${id}' AND asset_id IS NULL`), '1', 'the expired upload stayed unfinished');
+  await verify(ferry, files, catalog);
+  report('upload expired while offline', stats, files, { expired: { name: inFlight.name, doneBytes: inFlight.doneBytes, id } });
 });
