@@ -13,11 +13,13 @@
 // It checks, as a person scrolling would notice: days with headings, thumbnails first,
 // the number of DOM nodes staying bounded however far one scrolls, more pages loading by
 // cursor as the end nears until the whole library is there, a deep position showing the
-// right assets, no main-thread task over 100 ms while scrolling, and a tap opening the
+// right assets, no main-thread task over 100 ms while scrolling (by CPU time always, and
+// by the clock when the machine is not oversubscribed), and a tap opening the
 // full resolution with a download progress bar.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -92,6 +94,32 @@ function insertAssets(server, { count, newest, first }) {
   return true;
 }
 
+/**
+ * The tasks of the busiest renderer main thread in a Chrome trace (category `toplevel`):
+ * `{count, maxWall, maxCpu, cpu}` in ms, wall from `dur` and CPU time from `tdur` (`cpu`
+ * is the sum).
+ */
+function mainThreadTasks(trace) {
+  const events = JSON.parse(trace.toString()).traceEvents;
+  const main = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args.name === 'CrRendererMain')
+    .map((e) => `${e.pid}:${e.tid}`));
+  const byThread = new Map();
+  for (const e of events) {
+    if (e.ph !== 'X' || e.name !== 'ThreadControllerImpl::RunTask' || !main.has(`${e.pid}:${e.tid}`)) continue;
+    const key = `${e.pid}:${e.tid}`;
+    if (!byThread.has(key)) byThread.set(key, []);
+    byThread.get(key).push(e);
+  }
+  const tasks = [...byThread.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+  const ms = (us) => Math.round((us ?? 0) / 100) / 10;
+  return {
+    count: tasks.length,
+    maxWall: ms(Math.max(0, ...tasks.map((e) => e.dur))),
+    maxCpu: ms(Math.max(0, ...tasks.map((e) => e.tdur ?? e.dur))),
+    cpu: ms(tasks.reduce((sum, e) => sum + (e.tdur ?? e.dur), 0)),
+  };
+}
+
 test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);
@@ -139,13 +167,21 @@ test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor'
   assert.deepEqual(first.names, ['PXL_0000.jpg', 'PXL_0001.jpg', 'PXL_0002.jpg']);
   assert.equal(pages[0].get('cursor'), null, 'the first page has no cursor');
 
-  // Long tasks and DOM size while scrolling with the wheel, as a person does.
+  // Long tasks and DOM size while scrolling with the wheel, as a person does. Only tasks
+  // that start once scrolling does count (not buffered ones: signing in and loading the
+  // engine are long tasks of their own, which is what this bound once measured by mistake).
   await page.evaluate(() => {
     window.longTasks = [];
+    window.scrollStart = performance.now();
     new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) window.longTasks.push(Math.round(e.duration));
-    }).observe({ type: 'longtask', buffered: true });
+      for (const e of list.getEntries()) {
+        if (e.startTime >= window.scrollStart) window.longTasks.push(Math.round(e.duration));
+      }
+    }).observe({ type: 'longtask' });
   });
+  // The same tasks in a trace, with the CPU time the page's main thread spent in each.
+  await browser.startTracing(page, { categories: ['toplevel'] });
+  const loadBefore = loadavg()[0];
   const nodes = () => page.evaluate(() => ({
     timeline: document.getElementById('timeline-days').getElementsByTagName('*').length,
     tiles: document.querySelectorAll('#timeline-days .tile').length,
@@ -163,6 +199,8 @@ test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor'
   }
   const wheelMs = Date.now() - started;
   const wheelTasks = await page.evaluate(() => window.longTasks.splice(0));
+  const wheelCpu = mainThreadTasks(await browser.stopTracing());
+  const load = Math.max(loadBefore, loadavg()[0]);
 
   // Deep scroll: jump to the end of what is loaded until the whole library is there.
   started = Date.now();
@@ -211,18 +249,28 @@ test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor'
     total, wheelMs, deepMs, pages: pages.length, maxTimelineNodes: maxNodes, maxTiles,
     maxPageNodes: Math.max(...samples.map((s) => s.page)),
     wheelLongTasks: wheelTasks, jumpLongTasks: jumpTasks.length, maxJumpLongTask: Math.max(0, ...jumpTasks),
+    wheelTasks: wheelCpu.count, maxTaskWallMs: wheelCpu.maxWall, maxTaskCpuMs: wheelCpu.maxCpu, cpuMs: wheelCpu.cpu,
+    loadAverage: load, cores: availableParallelism(),
   }));
   // At 1280×800 six columns of about 185 px: three screens of rows is about 84 tiles,
   // about 5 nodes each. However long the library, the DOM stays this size.
   assert.ok(maxTiles <= 150, `at most 150 tiles in the DOM, saw ${maxTiles}`);
   assert.ok(maxNodes <= 1000, `at most 1,000 timeline nodes, saw ${maxNodes}`);
-  // The issue asks for no task over 100 ms. On a quiet machine that holds; on a shared one
-  // the scheduler stretches tasks (a trace there showed 26 ms to restyle 5 elements and
-  // 51 ms to lay out 282 objects; runs there saw 107 to 318 ms), so the bound is
-  // FERRY_MAX_LONG_TASK_MS, 600 by default: still far below what a DOM of 100,000 tiles
-  // costs (seconds per frame).
-  const maxTask = Number(process.env.FERRY_MAX_LONG_TASK_MS ?? 600);
-  assert.ok(Math.max(0, ...wheelTasks) <= maxTask, `no task over ${maxTask} ms while scrolling: ${wheelTasks}`);
+  // The issue asks for no task over 100 ms while scrolling. What the page itself costs
+  // is the CPU time of each task, which another process cannot stretch: that bound
+  // always holds. The wall-clock time (what PerformanceObserver reports) also counts the
+  // time the thread waited for a core, so it is held to the same bound only when the
+  // machine is not oversubscribed; on a machine shared with builds (load 5 on 2 cores)
+  // tasks of 26 ms of CPU took up to 375 ms, and that is reported, not failed.
+  const bound = Number(process.env.FERRY_MAX_LONG_TASK_MS ?? 100);
+  assert.ok(wheelCpu.count > 200, `the trace saw the scroll's tasks: ${wheelCpu.count}`);
+  assert.ok(wheelCpu.maxCpu <= bound, `no task over ${bound} ms of CPU while scrolling: ${wheelCpu.maxCpu} ms`);
+  const quiet = load <= availableParallelism();
+  if (quiet) {
+    assert.ok(Math.max(0, ...wheelTasks) <= bound, `no long task over ${bound} ms while scrolling: ${wheelTasks}`);
+  } else {
+    console.log(`load average ${load} on ${availableParallelism()} cores: long tasks by the clock (${wheelTasks}) are not held to ${bound} ms`);
+  }
 
   // Back to the top: tap a photo, the original downloads with a progress bar, and shows.
   await page.evaluate(() => scrollTo(0, 0));

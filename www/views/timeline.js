@@ -13,6 +13,11 @@
 //   since keys never go in URLs) for visible tiles only, a few at a time, kept as
 //   object URLs in a bounded cache. Images the server cannot make one of are drawn in
 //   the browser from the original when small enough.
+//   A fling does not fetch them: they are asked for once the scroll slows or stops.
+// - A frame's work stays small (e2e/timeline.test.mjs holds every task while scrolling
+//   under 100 ms): rows change only at the ends of each day's list, days and tiles are
+//   laid out in containment (style.css), and the grid ignores the pointer while the page
+//   scrolls, so the tile sliding under it is not hit-tested and restyled for hover.
 // - Tapping a tile opens the full view, which downloads the original with a progress bar.
 import { bytes, count, dayKey, dayLabel, typeLabel, when } from '../lib/format.js';
 
@@ -34,6 +39,10 @@ const HEAD_H = 40;
 const DAY_GAP = 18;
 /** The next page loads when the end of what is loaded is this many screens away. */
 const LOAD_AHEAD = 3;
+/** Scrolling faster than this many screens a second is a fling: thumbnails wait. */
+const FLING = 2;
+/** How long after the last scroll the grid takes the pointer again (hover, hit tests). */
+const SCROLL_IDLE_MS = 150;
 
 /** The grid of a container `width` px wide: `{cols, gap, tile, row}` (as style.css lays it). */
 function gridFor(width) {
@@ -68,7 +77,19 @@ export class TimelineView {
     });
     this.container = $('timeline-days');
     this.frame = 0;
-    this.onScroll = () => this.schedule();
+    this.idle = 0;
+    this.onScroll = () => {
+      // While the page scrolls, the grid does not follow the pointer: every frame would
+      // otherwise hit-test and restyle the tile that slid under it for its hover state.
+      if (!this.idle) this.container.classList.add('scrolling');
+      clearTimeout(this.idle);
+      this.idle = setTimeout(() => {
+        this.idle = 0;
+        this.container.classList.remove('scrolling');
+        this.pump();
+      }, SCROLL_IDLE_MS);
+      this.schedule();
+    };
     this.resizer = new ResizeObserver(() => this.relayout());
     this.container.addEventListener('click', (e) => {
       const tile = e.target.closest('.tile');
@@ -90,6 +111,9 @@ export class TimelineView {
   hide() {
     removeEventListener('scroll', this.onScroll);
     this.resizer.disconnect();
+    clearTimeout(this.idle);
+    this.idle = 0;
+    this.container.classList.remove('scrolling');
   }
 
   reset() {
@@ -106,6 +130,7 @@ export class TimelineView {
     this.inFlight = 0;
     this.cursor = undefined; // undefined: not loaded; null: no more pages
     this.loading = false;
+    this.lastRender = null; // { offset, at } of the last render, for the scroll's speed
     this.container.replaceChildren();
     this.container.style.height = '0px';
     $('timeline-empty').hidden = true;
@@ -283,7 +308,13 @@ export class TimelineView {
     }
     for (const id of this.tiles.keys()) if (!shown.has(id)) this.tiles.delete(id);
     this.queue = this.queue.filter((id) => this.tiles.has(id));
-    this.pump();
+    // A fling passes tiles in a fraction of a second: their thumbnails would arrive for
+    // tiles already gone, and their fetches and decodes would take frames from the
+    // scroll. They are asked for once the scroll slows down (or stops, see onScroll).
+    const now = performance.now();
+    const speed = this.lastRender ? Math.abs(offset - this.lastRender.offset) / screen / Math.max(1, now - this.lastRender.at) * 1000 : 0;
+    this.lastRender = { offset, at: now };
+    if (speed < FLING) this.pump();
     if (this.cursor && to + LOAD_AHEAD * screen > this.totalHeight()) this.loadMore();
   }
 
@@ -355,8 +386,10 @@ export class TimelineView {
     tile.dataset.kind = isImage ? 'image' : isVideo ? 'video' : 'file';
     const kind = typeLabel(item.mimeType, item.originalFileName);
     // The name says what the tile shows, in its order (the name, then the type badge
-    // that CSS draws above it), so that what is seen is what a screen reader says.
-    tile.setAttribute('aria-label', `${item.originalFileName}, ${kind}${isVideo ? '' : isImage ? ' photo' : ' file'}, ${when(item.date)}`);
+    // that CSS draws above it), so that what is seen is what a screen reader says. Kept
+    // with the item: a tile scrolled back into view is made again, and dates format slowly.
+    item.label ??= `${item.originalFileName}, ${kind}${isVideo ? '' : isImage ? ' photo' : ' file'}, ${when(item.date)}`;
+    tile.setAttribute('aria-label', item.label);
     const label = document.createElement('span');
     label.className = 'tile-label';
     const type = document.createElement('span');
