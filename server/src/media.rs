@@ -120,7 +120,11 @@ fn exif_to_utc(dt: &exif::DateTime) -> Option<String> {
         dt.nanosecond.unwrap_or(0).min(999_999_999),
     )
     .ok()?;
-    let offset = UtcOffset::from_whole_seconds(i32::from(dt.offset.unwrap_or(0)) * 60).ok()?;
+    // An offset no clock has (`+99:99`) is dropped, not the date: the time is taken as UTC.
+    let offset = dt
+        .offset
+        .and_then(|minutes| UtcOffset::from_whole_seconds(i32::from(minutes) * 60).ok())
+        .unwrap_or(UtcOffset::UTC);
     Some(timestamps::format(
         PrimitiveDateTime::new(date, time).assume_offset(offset),
     ))
@@ -254,6 +258,21 @@ mod tests {
         assert_eq!(parse_duration("-1"), None);
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(format_duration(3_723_500), "1:02:03.500");
+    }
+
+    #[test]
+    fn an_exif_offset_out_of_range_keeps_the_date_as_utc() {
+        let mut dt = exif::DateTime::from_ascii(b"2024:05:01 12:00:00").unwrap();
+        dt.offset = Some(99 * 60 + 99); // "+99:99"
+        assert_eq!(
+            exif_to_utc(&dt).as_deref(),
+            Some("2024-05-01T12:00:00.000Z")
+        );
+        dt.offset = Some(120);
+        assert_eq!(
+            exif_to_utc(&dt).as_deref(),
+            Some("2024-05-01T10:00:00.000Z")
+        );
     }
 
     #[test]
