@@ -5,14 +5,13 @@
 // are gone, and a file too large to stage is named with its reason when the app opens.
 // Also: with Background Sync allowed, a page closed mid-upload is finished by the worker
 // through the page's own sync registration, continuing the same upload; and
-// `Backup.stop()`, which the worker calls before the browser's time limit.
+// `Backup.stop()`, which the worker calls before the browser's time limit; and the
+// notification the worker shows when a background backup meets a full storage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { api, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
+import { ARGS, addUser, api, launchProfile, pageProblems, randomFile, startServer, tempDir, until } from './support.mjs';
 
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 const text = (page, selector) => page.$eval(selector, (el) => el.textContent.trim());
 
@@ -39,46 +38,6 @@ function catalogCounts(page, name) {
     };
     return { assets: await countOf(db, 'assets'), files: await countOf(`${db}:files`, 'files') };
   }, name);
-}
-
-/**
- * A persistent profile, as a person has; the context outlives its pages, so the service
- * worker lives on after the app's page closes. Closed before its directory is removed.
- * Resolves to `{context, cdp, registrationId}`: a CDP session on a tab of another
- * origin (no client of ferry), and a function resolving to the worker's registration id.
- * With `sync: 'denied'` the page cannot register a sync, so only a sync fired through
- * CDP wakes the worker.
- */
-async function launchProfile(t, origin, { sync }) {
-  let context;
-  t.after(() => context?.close());
-  context = await chromium.launchPersistentContext(tempDir(t, 'ferry-profile-'), {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS,
-  });
-  const keeper = context.pages()[0] ?? await context.newPage();
-  const cdp = await context.newCDPSession(keeper);
-  await cdp.send('Browser.setPermission', { permission: { name: 'background-sync' }, setting: sync, origin });
-  await cdp.send('Browser.setPermission', { permission: { name: 'notifications' }, setting: 'granted', origin });
-  const registrations = new Map();
-  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
-    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
-  });
-  await cdp.send('ServiceWorker.enable');
-  const registrationId = async () => (await until('the service worker registration', async () => ({
-    ok: registrations.has(`${origin}/`), id: registrations.get(`${origin}/`), seen: [...registrations.keys()],
-  }), 10_000)).id;
-  return { context, cdp, registrationId };
-}
-
-async function until(what, check, timeout = 90_000) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    last = await check();
-    if (last.ok) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 test('the service worker backs up staged files on a sync event with no page open', async (t) => {
@@ -224,6 +183,65 @@ test('the service worker backs up staged files on a sync event with no page open
   assert.equal(await config(), null, 'signing out deletes the service worker\'s copy of the key');
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
+});
+
+test('a background backup that meets a full storage says so in a notification', async (t) => {
+  const server = await startServer(t);
+  const dir = tempDir(t);
+  // A user whose quota is smaller than the photo: the server answers 413 when the upload
+  // is created, and the engine stops the backup (DESIGN.md: quota).
+  const apiKey = addUser(server, 'small', { quota: 100_000 });
+  const photo = randomFile(dir, 'IMG_0300.jpg', 300 * 1024);
+  const origin = server.url;
+  const { context, cdp, registrationId } = await launchProfile(t, origin, { sync: 'denied' });
+
+  const page = await context.newPage();
+  const problems = pageProblems(page);
+  await page.goto(server.url);
+  await page.fill('#api-key', apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const me = await page.evaluate(() => JSON.parse(localStorage.getItem('ferry.user')));
+  const catalogName = `ferry:${origin}:${me.id}`;
+  // Background backup is on by default and notifications are allowed (launchProfile).
+  assert.equal(await page.evaluate(() => Notification.permission), 'granted');
+
+  // As above: another tab holds the runner's lock, so the page only stages the photo.
+  const holder = await context.newPage();
+  await holder.goto(`${server.url}/manifest.webmanifest`);
+  await holder.evaluate((name) => new Promise((resolve) => {
+    navigator.locks.request(name, () => { resolve(); return new Promise((release) => { window.releaseLock = release; }); });
+  }), `ferry-runner:${catalogName}`);
+  await page.setInputFiles('#files', [photo.path]);
+  await page.waitForFunction(() => document.querySelectorAll('#assets li[data-status="pending"]').length === 1);
+  await until('the photo to be staged', async () => ({ ok: (await catalogCounts(page, catalogName)).files === 1 }), 10_000);
+  await Promise.all([page.waitForEvent('close'), page.close({ runBeforeUnload: true })]);
+  await holder.evaluate(() => window.releaseLock());
+  await holder.close();
+
+  const worker = context.serviceWorkers().find((w) => w.url().startsWith(origin))
+    ?? await context.waitForEvent('serviceworker');
+  assert.deepEqual(await worker.evaluate(async () => (await self.registration.getNotifications()).length), 0);
+  await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId: await registrationId(), tag: 'ferry-backup', lastChance: false });
+
+  // The notification the browser shows (read back from the registration, not a stub).
+  const shown = await until('the failure notification', async () => {
+    const list = await worker.evaluate(async () => (await self.registration.getNotifications())
+      .map((n) => ({ title: n.title, body: n.body, tag: n.tag })));
+    return { ok: list.some((n) => n.tag === 'ferry-failed'), list };
+  }, 60_000);
+  assert.deepEqual(shown.list, [{ title: 'ferry', body: 'Your storage is full. The backup stopped; nothing is lost.', tag: 'ferry-failed' }],
+    'only the failure notice is left: the progress one closed');
+  assert.equal((await api(server, '/api/assets')).items.length, 0);
+
+  // The app opened again says the same, and keeps the photo queued.
+  const again = await context.newPage();
+  await again.goto(server.url);
+  await again.waitForSelector('body[data-ready="true"]');
+  await again.waitForFunction(() => document.getElementById('status-title').textContent === 'Your storage is full', null, { timeout: 30_000 });
+  assert.match(await text(again, '#status-count'), /^The backup stopped\. Nothing is lost: 1 file is still queued/);
+  assert.deepEqual(problems, []);
 });
 
 test('closed mid-upload: the sync the page asked for makes the service worker continue the same upload', async (t) => {

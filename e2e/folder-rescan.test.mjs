@@ -3,9 +3,14 @@
 // files. A directory picker cannot be clicked through headless, so the page's
 // `showDirectoryPicker` answers with a folder of the origin private file system: a real
 // FileSystemDirectoryHandle, kept and walked by the app exactly like a picked one.
+// A periodic background sync (fired through CDP) makes the service worker rescan it with
+// no page open. What headless Chromium cannot show: that the browser fires that event on
+// its own (it does so only for an installed app it sees used), and that a picked folder's
+// permission lasts once the pages close (Chromium keeps it only when the person chose
+// "Allow on every visit"; a private folder needs none).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, launchBrowser, pageProblems, startServer } from './support.mjs';
+import { api, launchBrowser, launchProfile, pageProblems, startServer, until } from './support.mjs';
 
 /** Writes `files` ({path, size}) of random bytes under the private folder `Phone`. */
 function writeFiles(page, files) {
@@ -87,4 +92,76 @@ test('a watched folder is rescanned on open and queues only new or changed files
   assert.equal(await page.isVisible('#watched'), false);
   assert.equal((await api(server, '/api/assets?limit=100')).items.length, 5);
   assert.deepEqual(problems, []);
+});
+
+test('a periodic background sync rescans the watched folder with no page open and backs up what is new', async (t) => {
+  const server = await startServer(t);
+  const origin = server.url;
+  // Chromium offers Periodic Background Sync to installed apps only; headless, the
+  // permission is granted here, and the event is fired through CDP
+  // (`ServiceWorker.dispatchPeriodicSyncEvent`), as the browser would fire it.
+  const { context, cdp, registrationId } = await launchProfile(t, origin, {
+    sync: 'denied', permissions: { 'periodic-background-sync': 'granted' },
+  });
+  await context.addInitScript(() => {
+    window.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('Phone', { create: true });
+  });
+  const page = await context.newPage();
+  const problems = pageProblems(page);
+  await page.goto(server.url);
+  await page.fill('#api-key', server.apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await writeFiles(page, [{ path: 'Camera/a.jpg', size: 40_000 }]);
+  await page.click('#watch-folder');
+  await settled(page, 1);
+  // The page asked for the periodic rescan, and says so.
+  await page.waitForSelector('#watched-background:not([hidden])');
+  assert.deepEqual(await page.evaluate(async () => (await navigator.serviceWorker.ready).periodicSync.getTags()), ['ferry-rescan']);
+
+  // A photo arrives in the folder while ferry is closed.
+  await writeFiles(page, [{ path: 'Camera/new.jpg', size: 30_000 }, { path: 'Camera/huge.mov', size: 64 * 1024 * 1024 + 1 }]);
+  const sha256 = await page.evaluate(async () => {
+    const dir = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('Phone')).getDirectoryHandle('Camera');
+    const bytes = await (await (await dir.getFileHandle('new.jpg')).getFile()).arrayBuffer();
+    return [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  });
+  await Promise.all([page.waitForEvent('close'), page.close({ runBeforeUnload: true })]);
+  assert.equal(context.pages().filter((p) => p.url().startsWith(origin)).length, 0, 'no page of the app is open');
+  assert.equal((await api(server, '/api/assets?limit=100')).items.length, 1);
+
+  await cdp.send('ServiceWorker.dispatchPeriodicSyncEvent', { origin, registrationId: await registrationId(), tag: 'ferry-rescan' });
+  const { items } = await until('the rescanned photo on the server', async () => {
+    const list = (await api(server, '/api/assets?limit=100')).items;
+    return { ok: list.length >= 2, items: list.map((a) => ({ name: a.originalFileName, checksum: a.checksum, albums: a.albums })) };
+  });
+  const added = items.find((a) => a.name === 'new.jpg');
+  assert.equal(added?.checksum, sha256, 'the new photo went up with its SHA-256, with no page open');
+  assert.deepEqual(added.albums, ['Camera']);
+  assert.equal(context.pages().filter((p) => p.url().startsWith(origin)).length, 0, 'still no page of the app open');
+
+  // The app opened again: the worker's rescan is remembered, so only the file too large
+  // for the worker to keep a copy of is queued now, by the page.
+  const again = await context.newPage();
+  const againProblems = pageProblems(again);
+  await again.goto(server.url);
+  await again.waitForSelector('body[data-ready="true"]');
+  await again.waitForFunction(() => /^1 new or changed file queued/.test(document.getElementById('watched-status').textContent), null, { timeout: 30_000 })
+    .catch(async (e) => { throw new Error(`status: ${await again.textContent('#watched-status')}`, { cause: e }); });
+  await until('the large file from the page', async () => {
+    const list = (await api(server, '/api/assets?limit=100')).items;
+    return { ok: list.some((a) => a.originalFileName === 'huge.mov'), names: list.map((a) => a.originalFileName) };
+  }, 120_000);
+  assert.equal((await api(server, '/api/assets?limit=100')).items.length, 3);
+
+  // Stop watching: the periodic rescan is no longer asked for.
+  await again.click('#watched-forget');
+  await again.waitForSelector('#watched', { state: 'hidden' });
+  await until('the periodic sync to be unregistered', async () => {
+    const tags = await again.evaluate(async () => (await navigator.serviceWorker.ready).periodicSync.getTags());
+    return { ok: tags.length === 0, tags };
+  }, 10_000);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(againProblems, []);
 });

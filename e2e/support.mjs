@@ -69,6 +69,12 @@ export async function startServer(t) {
   return { url, apiKey, data, log: () => log, stop, restart: start };
 }
 
+/** Adds another user to `server` (`ferry-server user add`); resolves to its API key. */
+export function addUser(server, name, { quota } = {}) {
+  const args = ['user', 'add', name, '--data', server.data, ...(quota === undefined ? [] : ['--quota', String(quota)])];
+  return execFileSync(SERVER_BIN, args, { encoding: 'utf8' }).trim().split('\n').at(-1).trim();
+}
+
 /** Calls the server's API as the test user and parses the JSON answer. */
 export async function api(server, path, init = {}) {
   const res = await fetch(`${server.url}${path}`, {
@@ -79,12 +85,15 @@ export async function api(server, path, init = {}) {
   return res.json();
 }
 
+/** Chromium's command line for the tests. */
+export const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+
 /** Launches Debian's Chromium headless; closed when the test `t` ends. */
 export async function launchBrowser(t) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: ARGS,
   });
   t.after(() => browser.close());
   return browser;
@@ -105,4 +114,49 @@ export function pageProblems(page) {
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
   return problems;
+}
+
+/**
+ * A persistent profile, as a person has; the context outlives its pages, so the service
+ * worker lives on after the app's page closes. Closed before its directory is removed.
+ * Resolves to `{context, cdp, registrationId}`: a CDP session on a tab of another
+ * origin (no client of ferry), and a function resolving to the worker's registration id.
+ * With `sync: 'denied'` the page cannot register a sync, so only a sync fired through
+ * CDP wakes the worker. `permissions` are more to set, such as
+ * `{'periodic-background-sync': 'granted'}`.
+ */
+export async function launchProfile(t, origin, { sync, permissions = {} }) {
+  let context;
+  t.after(() => context?.close());
+  context = await chromium.launchPersistentContext(tempDir(t, 'ferry-profile-'), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS,
+  });
+  const keeper = context.pages()[0] ?? await context.newPage();
+  const cdp = await context.newCDPSession(keeper);
+  await cdp.send('Browser.setPermission', { permission: { name: 'background-sync' }, setting: sync, origin });
+  await cdp.send('Browser.setPermission', { permission: { name: 'notifications' }, setting: 'granted', origin });
+  for (const [name, setting] of Object.entries(permissions)) {
+    await cdp.send('Browser.setPermission', { permission: { name }, setting, origin });
+  }
+  const registrations = new Map();
+  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+    for (const r of list) if (!r.isDeleted) registrations.set(r.scopeURL, r.registrationId);
+  });
+  await cdp.send('ServiceWorker.enable');
+  const registrationId = async () => (await until('the service worker registration', async () => ({
+    ok: registrations.has(`${origin}/`), id: registrations.get(`${origin}/`), seen: [...registrations.keys()],
+  }), 10_000)).id;
+  return { context, cdp, registrationId };
+}
+
+/** Polls `check` until it resolves to `{ok: true, ...}`; rejects with the last answer after `timeout` ms. */
+export async function until(what, check, timeout = 90_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last.ok) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

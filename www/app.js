@@ -92,19 +92,47 @@ function takeShare() {
   const query = new URLSearchParams(location.search);
   if (!query.has('shared')) return null;
   history.replaceState(null, '', `${location.pathname}${location.hash}`);
-  return { count: Number(query.get('shared')) || 0, problem: query.get('share') };
+  return { count: Number(query.get('shared')) || 0, problem: query.get('share'), large: Number(query.get('large')) || 0 };
 }
 
-function shareMessage({ count, problem }) {
+/**
+ * The shared files too large for the engine to keep a copy of, which the service worker
+ * holds for this page (see sw.js); [] when it no longer has them.
+ */
+async function takeSharedFiles() {
+  const worker = navigator.serviceWorker?.controller;
+  if (!worker) return [];
+  const channel = new MessageChannel();
+  const reply = new Promise((resolve) => {
+    channel.port1.onmessage = (e) => resolve(Array.isArray(e.data) ? e.data : []);
+    setTimeout(() => resolve([]), 10_000);
+  });
+  worker.postMessage({ type: 'ferry-share-files' }, [channel.port2]);
+  return reply;
+}
+
+/** `received`: how many of the `large` files this page got from the service worker. */
+function shareMessage({ count, problem, large = 0 }, received = large) {
   const files = `${count} shared ${count === 1 ? 'file' : 'files'}`;
   if (problem === 'signed-out') return `Sign in, then share the ${files} again.`;
   if (problem === 'failed' || count === 0) return 'The shared files could not be added. Share them again, or choose them here.';
-  return `${files[0].toUpperCase()}${files.slice(1)} added to the backup.`;
+  const added = `${files[0].toUpperCase()}${files.slice(1)} added to the backup.`;
+  if (large === 0) return added;
+  if (received >= large) {
+    return `${added} ${large === 1 ? 'One is' : `${large} are`} over 64 MiB and ${large === 1 ? 'backs' : 'back'} up only while ferry is open.`;
+  }
+  const lost = large - received;
+  return `${added} ${lost === 1 ? 'One file' : `${lost} files`} over 64 MiB could not be received: choose ${lost === 1 ? 'it' : 'them'} here to back ${lost === 1 ? 'it' : 'them'} up.`;
 }
 
-function showShare(share) {
+async function showShare(share) {
   if (!share) return;
-  const text = shareMessage(share);
+  let received = 0;
+  if (share.large > 0 && !share.problem) {
+    const files = await takeSharedFiles();
+    if (files.length > 0 && await session.backupView.add(files)) received = files.length;
+  }
+  const text = shareMessage(share, received);
   $('share-banner').textContent = text;
   $('share-banner').hidden = false;
   announce(text);
@@ -133,7 +161,7 @@ async function start(key, user, offline) {
     backup.setSettings(engineSettings(settings));
     backup.setAlbumRules(albums);
   });
-  const background = wireBackground({ apiKey: key, catalogName, store, backup, engineSettings });
+  const background = wireBackground({ apiKey: key, catalogName, userId: user.id, store, backup, engineSettings });
   const timeline = new TimelineView({ api, announce });
   const trash = new TrashView({ api, announce, onRestored: () => timeline.markStale() });
   const settings = new SettingsView({
@@ -306,7 +334,7 @@ async function main() {
     if (who) {
       await wasmReady;
       await start(saved, who.user, who.offline);
-      showShare(share);
+      await showShare(share);
       return;
     }
     const name = cachedUser()?.name;

@@ -19,11 +19,13 @@
 // worker waits for it to close or be hidden, and stops when one opens.
 //
 // Share target: a POST of shared files to ./share (the manifest's `share_target`) is
-// answered here; see receiveShare below.
+// answered here; see receiveShare below. Watched folder: a `periodicsync` rescans it;
+// see rescanFolder below.
 import init, { Backup } from './pkg/ferry.js';
-import { SYNC_TAG, loadConfig } from './lib/background.js';
+import { KEEP_FILES_UP_TO, SYNC_TAG, loadConfig } from './lib/background.js';
+import { RESCAN_TAG, WatchedFolder } from './lib/folder.js';
 
-const CACHE = 'ferry-shell-v4';
+const CACHE = 'ferry-shell-v5';
 const NETWORK_TIMEOUT_MS = 4000;
 const SHELL = [
   './',
@@ -40,6 +42,7 @@ const SHELL = [
   'lib/api.js',
   'lib/background.js',
   'lib/folder.js',
+  'lib/idb.js',
   'lib/format.js',
   'lib/settings.js',
   'views/backup.js',
@@ -115,8 +118,18 @@ async function networkFirst(event, request, url) {
 // copy of each, as for picked files), then answers with a redirect to the app, whose
 // engine resumes the catalog and backs them up. With Background backup on, a sync is
 // asked for too, so a person who shares and leaves still gets them uploaded.
+//
+// The engine keeps copies of files up to 64 MiB only (KEEP_FILES_UP_TO). A larger shared
+// video is held here, in memory, for the page the redirect opens: it asks for them
+// (`ferry-share-files`) and adds them itself, as if they had been picked there, so they
+// back up while the app is open, as a large picked file does. Should the worker be
+// stopped first, the page says which files to choose again.
 
 const SHARE_PATH = 'share';
+/** How long shared files too large to keep wait here for the app's page to take them. */
+const SHARE_HOLD_MS = 60_000;
+/** The last share's files too large to keep, `{files, take()}`, until a page takes them. */
+let heldShare = null;
 
 async function receiveShare(event) {
   const app = (query) => Response.redirect(new URL(`./?${query}#/backup`, scope).href, 303);
@@ -135,29 +148,82 @@ async function receiveShare(event) {
   if (files.length === 0) return app('shared=0');
   const config = await loadConfig().catch(() => undefined);
   if (!config?.apiKey) return app(`shared=${files.length}&share=signed-out`);
+  const large = files.filter((f) => f.size > KEEP_FILES_UP_TO);
   try {
-    wasm ??= init();
-    await wasm;
-    const backup = await Backup.open({
-      apiKey: config.apiKey,
-      catalogName: config.catalogName,
-      settings: config.settings,
-      albums: config.albums,
-    });
-    try {
-      await backup.add(files);
-      // The page the redirect opens does the backup; this engine only recorded the files.
-      backup.stop();
-      for (let i = 0; i < 50 && backup.progress().state !== 'idle'; i += 1) await sleep(100);
-    } finally {
-      backup.free();
-    }
+    // The page the redirect opens does the backup; this engine only records the files.
+    await addToCatalog(config, files);
     if (config.backgroundBackup) await self.registration.sync?.register(SYNC_TAG).catch(() => {});
   } catch (e) {
     console.warn('share target: files not queued:', e);
     return app(`shared=${files.length}&share=failed`);
   }
-  return app(`shared=${files.length}`);
+  if (large.length === 0) return app(`shared=${files.length}`);
+  // The worker stays alive until the page takes them, or for SHARE_HOLD_MS at most.
+  const held = { files: large };
+  const taken = new Promise((resolve) => {
+    held.take = () => { if (heldShare === held) heldShare = null; resolve(); return held.files; };
+  });
+  heldShare = held;
+  event.waitUntil(Promise.race([taken, sleep(SHARE_HOLD_MS)]).then(() => { if (heldShare === held) heldShare = null; }));
+  return app(`shared=${files.length}&large=${large.length}`);
+}
+
+/**
+ * Records `items` (Files, or `{file, path}`) in the engine's catalog, which keeps a copy
+ * of each one it can (up to KEEP_FILES_UP_TO), and stops the engine again: the backup
+ * itself is left to a page or to drain().
+ */
+async function addToCatalog(config, items) {
+  wasm ??= init();
+  await wasm;
+  const backup = await Backup.open({
+    apiKey: config.apiKey,
+    catalogName: config.catalogName,
+    settings: config.settings,
+    albums: config.albums,
+  });
+  try {
+    await backup.add(items);
+    backup.stop();
+    for (let i = 0; i < 50 && backup.progress().state !== 'idle'; i += 1) await sleep(100);
+  } finally {
+    backup.free();
+  }
+}
+
+// --- Watched folder rescan (Periodic Background Sync) -----------------------------------
+//
+// A `periodicsync` tagged `ferry-rescan` (registered by the page while a folder is
+// watched, see lib/folder.js) rescans the watched folder. While a page of the app is
+// open, that page rescans (its engine then holds every file). With none open, the worker
+// reads the folder itself, when the browser still grants it access to the folder (a
+// File System Access permission outlives the app's pages only when the person allowed it
+// on every visit), queues what is new or changed, and backs it up as drain() does. It
+// queues only files the engine can keep a copy of; larger ones stay unrecorded in the
+// folder's watermark, so the next rescan from an open page queues them.
+
+self.addEventListener('periodicsync', (event) => {
+  if (event.tag !== RESCAN_TAG) return;
+  event.waitUntil(rescanFolder());
+});
+
+async function rescanFolder() {
+  const windows = await self.clients.matchAll({ type: 'window' });
+  if (windows.length > 0) {
+    for (const w of windows) w.postMessage({ type: 'ferry-rescan' });
+    return;
+  }
+  const config = await loadConfig().catch(() => undefined);
+  if (!config?.apiKey || !config.userId || !config.backgroundBackup) return;
+  const folder = await WatchedFolder.load(config.userId);
+  if (!folder || !await folder.permitted(false)) return;
+  const { changed, remember } = await folder.scan();
+  const queued = changed.filter((item) => item.file.size <= KEEP_FILES_UP_TO);
+  if (queued.length > 0) await addToCatalog(config, queued);
+  await remember(queued);
+  if (queued.length === 0) return;
+  draining ??= drain(true).finally(() => { draining = null; });
+  await draining;
 }
 
 // --- Background backup ------------------------------------------------------------------
@@ -196,6 +262,8 @@ self.addEventListener('sync', (event) => {
 // Web Lock, so the page's own engine (which holds the picked files) runs.
 self.addEventListener('message', (event) => {
   if (event.data?.type === 'ferry-page-open') stopEngine?.('page');
+  // The app's page, opened by a share, takes the shared files too large to keep.
+  if (event.data?.type === 'ferry-share-files') event.ports[0]?.postMessage(heldShare?.take() ?? []);
 });
 
 self.addEventListener('notificationclick', (event) => {

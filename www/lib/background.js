@@ -7,6 +7,7 @@
 // (tag `ferry-backup`) while files are queued and when it is hidden; the browser then
 // wakes the service worker, which runs the same engine on the same catalog and uploads
 // from the copies the engine staged in IndexedDB.
+import { keyValueStore } from './idb.js';
 
 export const SYNC_TAG = 'ferry-backup';
 /** The engine keeps (stages) a copy of each picked file up to this size: its default. */
@@ -15,42 +16,17 @@ export const KEEP_FILES_UP_TO = 64 * 1024 * 1024;
 /** How often an open page with files queued asks for the sync again. */
 const RENEW_MS = 60_000;
 
-const DB = 'ferry-background';
-const STORE = 'config';
+const configStore = keyValueStore('ferry-background', 'config');
 const KEY = 'current';
 
-function request(req) {
-  return new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-async function withStore(mode, use) {
-  const open = indexedDB.open(DB, 1);
-  open.onupgradeneeded = () => open.result.createObjectStore(STORE);
-  const db = await request(open);
-  try {
-    const tx = db.transaction(STORE, mode);
-    const result = await request(use(tx.objectStore(STORE)));
-    await new Promise((resolve, reject) => {
-      tx.oncomplete = resolve;
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () => reject(tx.error);
-    });
-    return result;
-  } finally {
-    db.close();
-  }
-}
-
 /**
- * What the service worker backs up with: `{apiKey, catalogName, settings, albums,
- * backgroundBackup, notify}`, or undefined before the first sign-in.
+ * What the service worker backs up with: `{apiKey, catalogName, userId, settings, albums,
+ * backgroundBackup, notify}`, or undefined before the first sign-in. (`userId` names the
+ * watched folder, which is kept per user.)
  */
-export const loadConfig = () => withStore('readonly', (s) => s.get(KEY));
-export const saveConfig = (config) => withStore('readwrite', (s) => s.put(config, KEY));
-export const clearConfig = () => withStore('readwrite', (s) => s.delete(KEY));
+export const loadConfig = () => configStore.get(KEY);
+export const saveConfig = (config) => configStore.put(KEY, config);
+export const clearConfig = () => configStore.delete(KEY);
 
 /** Whether this browser offers Background Sync (Chromium does; Firefox and Safari not). */
 export function syncSupported() {
@@ -78,11 +54,12 @@ export async function requestSync() {
  * is also what happens just before it closes). Returns `{ handOver(), setKey(key),
  * save(), sync() }`.
  */
-export function wireBackground({ apiKey, catalogName, store, backup, engineSettings }) {
+export function wireBackground({ apiKey, catalogName, userId, store, backup, engineSettings }) {
   let key = apiKey;
   const config = () => ({
     apiKey: key,
     catalogName,
+    userId,
     settings: engineSettings(store.settings),
     albums: store.albums,
     backgroundBackup: Boolean(store.settings.backgroundBackup),

@@ -5,37 +5,14 @@
 // modification time (a watermark per file, so a photo copied in with an old date is
 // still seen as new). The engine's hash cache then skips re-hashing anything it has seen.
 
-const DB = 'ferry-folders';
-const STORE = 'folders';
+import { keyValueStore } from './idb.js';
+
+const folders = keyValueStore('ferry-folders', 'folders');
 /** Files a folder carries that are not photos (as the Backup view's JUNK). */
 const JUNK = /^(\..*|thumbs\.db|desktop\.ini)$/i;
 
 export const folderAccessSupported = () => typeof self.showDirectoryPicker === 'function';
 
-function request(req) {
-  return new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-async function withStore(mode, use) {
-  const open = indexedDB.open(DB, 1);
-  open.onupgradeneeded = () => open.result.createObjectStore(STORE);
-  const db = await request(open);
-  try {
-    const tx = db.transaction(STORE, mode);
-    const result = await request(use(tx.objectStore(STORE)));
-    await new Promise((resolve, reject) => {
-      tx.oncomplete = resolve;
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () => reject(tx.error);
-    });
-    return result;
-  } finally {
-    db.close();
-  }
-}
 
 /** Every file under `dir` as `{file, path}`, the path starting with the folder's name. */
 async function walk(dir, prefix, out) {
@@ -58,7 +35,7 @@ export class WatchedFolder {
 
   /** The folder `key` (a user id) watches, or null. */
   static async load(key) {
-    const record = await withStore('readonly', (s) => s.get(key)).catch(() => undefined);
+    const record = await folders.get(key).catch(() => undefined);
     return record?.handle ? new WatchedFolder(key, record) : null;
   }
 
@@ -70,9 +47,9 @@ export class WatchedFolder {
     return folder;
   }
 
-  save() { return withStore('readwrite', (s) => s.put(this.record, this.key)); }
+  save() { return folders.put(this.key, this.record); }
 
-  forget() { return withStore('readwrite', (s) => s.delete(this.key)); }
+  forget() { return folders.delete(this.key); }
 
   /**
    * Whether the folder may be read now. With `ask` (from a user gesture) the browser
@@ -88,6 +65,7 @@ export class WatchedFolder {
    * Reads the folder. Resolves to `{changed, remember}`: the `{file, path}` items new or
    * changed since the last scan, and a function to call once they are queued, which
    * records this scan (so files that could not be queued are offered again next time).
+   * `remember(queued)` records only the `queued` ones among the changed (default: all).
    */
   async scan() {
     const all = await walk(this.record.handle, `${this.name}/`, []);
@@ -98,10 +76,49 @@ export class WatchedFolder {
       known[item.path] = signature;
       if (this.record.known[item.path] !== signature) changed.push(item);
     }
-    const remember = async () => {
+    const remember = async (queued = changed) => {
+      const taken = new Set(queued.map((item) => item.path));
+      for (const { path } of changed) {
+        if (taken.has(path)) continue;
+        if (path in this.record.known) known[path] = this.record.known[path];
+        else delete known[path];
+      }
       this.record = { ...this.record, known, scannedAt: Date.now(), files: all.length };
       await this.save();
     };
     return { changed, remember };
+  }
+}
+
+// --- Periodic Background Sync ------------------------------------------------------------
+//
+// Where the browser offers it (Chromium, for an installed app it sees used often), the
+// service worker rescans the watched folder now and then with no page open (see sw.js).
+// Browsers decide how often; ferry asks for at most twice a day.
+
+export const RESCAN_TAG = 'ferry-rescan';
+const RESCAN_EVERY_MS = 12 * 60 * 60 * 1000;
+
+/**
+ * Asks for a periodic rescan (`on`) or stops asking. Resolves to true when the browser
+ * registered it: it needs Periodic Background Sync and its permission, which Chromium
+ * grants to installed apps only.
+ */
+export async function periodicRescan(on) {
+  try {
+    const registration = await navigator.serviceWorker?.ready;
+    const periodic = registration?.periodicSync;
+    if (!periodic) return false;
+    if (!on) {
+      await periodic.unregister(RESCAN_TAG);
+      return false;
+    }
+    const state = await navigator.permissions?.query({ name: 'periodic-background-sync' }).catch(() => null);
+    if (state && state.state !== 'granted') return false;
+    await periodic.register(RESCAN_TAG, { minInterval: RESCAN_EVERY_MS });
+    return (await periodic.getTags()).includes(RESCAN_TAG);
+  } catch (e) {
+    console.warn('periodic rescan not registered:', e);
+    return false;
   }
 }

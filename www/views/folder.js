@@ -1,9 +1,11 @@
 // The watched folder on the Backup screen (File System Access browsers only): "Keep a
 // folder backed up" asks for a folder once; the app then rescans it when it opens (if
 // the browser still grants access; otherwise "Check now" asks again) and queues only
-// new or changed files. Names are set as text only.
+// new or changed files. Where the browser offers Periodic Background Sync, the service
+// worker also rescans it with no page open; while a page is open, the worker asks the
+// page to rescan instead (message `ferry-rescan`). Names are set as text only.
 import { ago, count } from '../lib/format.js';
-import { WatchedFolder, folderAccessSupported } from '../lib/folder.js';
+import { WatchedFolder, folderAccessSupported, periodicRescan } from '../lib/folder.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -19,6 +21,15 @@ export class FolderView {
     $('watch-folder').addEventListener('click', () => this.choose());
     $('watched-rescan').addEventListener('click', () => this.rescan(true));
     $('watched-forget').addEventListener('click', () => this.forget());
+    navigator.serviceWorker?.addEventListener('message', (e) => {
+      if (e.data?.type === 'ferry-rescan') this.rescan(false);
+    });
+  }
+
+  /** Asks for the background rescan while a folder is watched, and says when it is on. */
+  async background() {
+    const on = await periodicRescan(Boolean(this.folder));
+    $('watched-background').hidden = !on;
   }
 
   /** Shows the watched folder, if any, and rescans it when access is still granted. */
@@ -26,6 +37,7 @@ export class FolderView {
     if (!folderAccessSupported()) return;
     this.folder = await WatchedFolder.load(this.userId);
     this.render();
+    if (this.folder) this.background();
     if (this.folder && await this.folder.permitted(false)) await this.rescan(false);
     else if (this.folder) this.status('Check now to give ferry access to it again.');
   }
@@ -40,6 +52,7 @@ export class FolderView {
     }
     this.folder = folder;
     this.render();
+    this.background();
     await this.rescan(false);
   }
 
@@ -76,6 +89,7 @@ export class FolderView {
     await this.folder?.forget().catch(() => {});
     this.folder = null;
     this.render();
+    this.background();
     this.announce('The folder is no longer watched. Files already backed up stay on the server.');
   }
 
