@@ -178,9 +178,18 @@ export async function waitForAll(page, count, timeout) {
 }
 
 export async function serverAssets(ferry, key) {
-  const res = await fetch(`${ferry.url}/api/assets?limit=1000`, { headers: { 'x-api-key': key } });
-  assert.equal(res.status, 200);
-  return (await res.json()).items;
+  const items = [];
+  let cursor = '';
+  do {
+    const res = await fetch(`${ferry.url}/api/assets?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
+      headers: { 'x-api-key': key },
+    });
+    assert.equal(res.status, 200);
+    const page = await res.json();
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
 }
 
 /**

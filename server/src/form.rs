@@ -84,46 +84,78 @@ async fn receive(
                 let part = store_file(state, user, field, used, parts).await?;
                 *slot = Some(part);
             }
-            "deviceAssetId" => f.device_asset_id = text(field).await?,
-            "deviceId" => f.device_id = text(field).await?,
-            "filename" => f.filename = text(field).await?,
-            "fileCreatedAt" => f.file_created_at = timestamp(&name, field).await?,
-            "fileModifiedAt" => f.file_modified_at = timestamp(&name, field).await?,
-            "isFavorite" => {
-                f.is_favorite = match text(field).await? {
-                    None => false,
-                    Some(v) => tus::parse_bool(&v).ok_or_else(|| {
-                        AppError::bad_request("isFavorite: expected true or false")
-                    })?,
-                }
-            }
-            "duration" => {
-                f.duration_ms = text(field)
-                    .await?
-                    .map(|v| {
-                        media::parse_duration(&v).ok_or_else(|| {
-                            AppError::bad_request("duration: expected H:MM:SS.fff or seconds")
-                        })
-                    })
-                    .transpose()?
-            }
-            "album" => {
-                f.album = text(field)
-                    .await?
-                    .map(|a| crate::albums::validate_name(&a))
-                    .transpose()?
-            }
-            // Unknown fields are skipped, as clients may send more than ferry uses.
-            _ => {
-                let mut field = field;
-                while field.chunk().await.map_err(bad)?.is_some() {}
-            }
+            _ => text_field(f, &name, field).await?,
         }
     }
     if meta.asset.is_none() {
         return Err(AppError::bad_request("assetData (the file) is required"));
     }
     Ok(meta)
+}
+
+/// Reads the text field `name` into `f`; unknown fields are skipped, as clients may send
+/// more than ferry uses. A value that does not parse is a 400.
+async fn text_field(f: &mut db::Upload, name: &str, field: Field<'_>) -> Result<(), AppError> {
+    match name {
+        "deviceAssetId" => f.device_asset_id = text(field).await?,
+        "deviceId" => f.device_id = text(field).await?,
+        "filename" => f.filename = text(field).await?,
+        "fileCreatedAt" => f.file_created_at = timestamp(name, field).await?,
+        "fileModifiedAt" => f.file_modified_at = timestamp(name, field).await?,
+        "isFavorite" => {
+            f.is_favorite = match text(field).await? {
+                None => false,
+                Some(v) => tus::parse_bool(&v)
+                    .ok_or_else(|| AppError::bad_request("isFavorite: expected true or false"))?,
+            }
+        }
+        "duration" => {
+            f.duration_ms = text(field)
+                .await?
+                .map(|v| {
+                    media::parse_duration(&v).ok_or_else(|| {
+                        AppError::bad_request("duration: expected H:MM:SS.fff or seconds")
+                    })
+                })
+                .transpose()?
+        }
+        "album" => {
+            f.album = text(field)
+                .await?
+                .map(|a| crate::albums::validate_name(&a))
+                .transpose()?
+        }
+        _ => drain(field).await?,
+    }
+    Ok(())
+}
+
+async fn drain(mut field: Field<'_>) -> Result<(), AppError> {
+    while field
+        .chunk()
+        .await
+        .map_err(|e| AppError::bad_request(e.body_text()))?
+        .is_some()
+    {}
+    Ok(())
+}
+
+/// For the fuzz target (`crate::fuzzing::multipart_form`): reads a form as `upload` does,
+/// with its file parts drained instead of stored. The text fields, or the 400.
+pub(crate) async fn text_fields_only(multipart: &mut Multipart) -> Result<db::Upload, AppError> {
+    let mut fields = db::Upload::default();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::bad_request(e.body_text()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "assetData" | "livePhotoData" => drain(field).await?,
+            _ => text_field(&mut fields, &name, field).await?,
+        }
+    }
+    Ok(fields)
 }
 
 /// Streams a file part into a new partial upload (made here, pushed to `parts` before the

@@ -75,3 +75,28 @@ pub fn rufh_fields(headers: &HeaderMap) -> RufhFields {
         offset: crate::tus::number_header(headers, &crate::tus::UPLOAD_OFFSET).map_err(e),
     }
 }
+
+/// A `POST /api/assets` body: `multipart/form-data` with `boundary`, read as the handler
+/// reads it (file parts drained, not stored). The text fields, or the 400's message.
+pub fn multipart_form(boundary: &[u8], body: &[u8]) -> Option<Result<Upload, String>> {
+    use axum::extract::FromRequest;
+
+    let content_type = [b"multipart/form-data; boundary=".as_slice(), boundary].concat();
+    let content_type = HeaderValue::from_bytes(&content_type).ok()?;
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .header(axum::http::header::CONTENT_TYPE, content_type)
+        .body(axum::body::Body::from(body.to_vec()))
+        .ok()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+    Some(runtime.block_on(async {
+        let mut multipart = axum::extract::Multipart::from_request(request, &())
+            .await
+            .map_err(|e| e.body_text())?;
+        crate::form::text_fields_only(&mut multipart)
+            .await
+            .map_err(|e| e.to_string())
+    }))
+}

@@ -97,3 +97,44 @@ fn a_modification_time_out_of_range_is_dropped_not_refused() {
     let refused = fuzzing::upload_metadata(format!("fileModifiedAt {b}").as_bytes()).unwrap();
     assert!(refused.is_err());
 }
+
+/// The boundary line and the body of a `multipart_form` corpus input.
+fn form(input: &[u8]) -> (&[u8], &[u8]) {
+    let split = input
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(input.len());
+    (&input[..split], input.get(split + 1..).unwrap_or_default())
+}
+
+#[test]
+fn every_multipart_corpus_input_is_read_or_refused_without_a_panic() {
+    for input in corpus("multipart_form") {
+        let (boundary, body) = form(&input);
+        let _ = fuzzing::multipart_form(boundary, body);
+    }
+}
+
+#[test]
+fn a_multipart_form_is_read_as_an_immich_client_meant_it() {
+    let input = seed("multipart_form", "immich");
+    let (boundary, body) = form(&input);
+    let fields = fuzzing::multipart_form(boundary, body).unwrap().unwrap();
+    assert_eq!(fields.device_asset_id.as_deref(), Some("IMG_0001-1234"));
+    assert_eq!(
+        fields.file_created_at.as_deref(),
+        Some("2024-05-01T12:00:00.000Z")
+    );
+    assert!(fields.is_favorite);
+    assert_eq!(fields.duration_ms, Some(5000));
+    assert_eq!(fields.album.as_deref(), Some("Trip"));
+    let input = seed("multipart_form", "bad-values");
+    let (boundary, body) = form(&input);
+    let refused = fuzzing::multipart_form(boundary, body)
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.contains("isFavorite"), "{refused}");
+    let input = seed("multipart_form", "unterminated");
+    let (boundary, body) = form(&input);
+    assert!(fuzzing::multipart_form(boundary, body).unwrap().is_err());
+}
