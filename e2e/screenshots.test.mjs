@@ -1,16 +1,29 @@
-// Screenshots of every screen at phone and desktop sizes, light and dark, for looking at
-// what we build:
-//   node --test e2e/screenshots.mjs   (after `cargo xtask build` or `cargo xtask test`)
-// Writes PNGs to e2e/artifacts/. Not a test of behaviour; the e2e suites are *.test.mjs.
+// Screenshots of every screen at phone (390×844) and desktop (1280×800) sizes, light and
+// dark, written by every test run (`cargo xtask test` runs it as an e2e suite) for
+// looking at what we build; alone: `node --test e2e/screenshots.test.mjs`. Writes PNGs to
+// e2e/artifacts/ (docs/screenshots/ holds a copy for the README). It walks each screen
+// into the state it shows, waiting for that state, and checks every PNG was written at
+// its size; what they look like is for a person to judge.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { launchBrowser, randomFile, startServer, tempDir } from './support.mjs';
 
 const out = new URL('./artifacts/', import.meta.url).pathname;
 mkdirSync(out, { recursive: true });
+/** The screens each size and scheme is shot at, in order. */
+const SCREENS = ['sign-in', 'backup-empty', 'backup-progress', 'backup-full', 'backup', 'backup-paused', 'timeline',
+  'viewer-download', 'viewer', 'trash', 'settings', 'backup-shared', 'backup-watched', 'sign-in-again'];
+
+/** A PNG's width and height, from its IHDR chunk. */
+function pngSize(path) {
+  const bytes = readFileSync(path);
+  assert.equal(bytes.subarray(1, 4).toString('latin1'), 'PNG', `${path} is a PNG`);
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
 const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? new URL('../target/debug/ferry-server', import.meta.url).pathname;
 const MB = 1024 * 1024;
 
@@ -118,7 +131,20 @@ test('screenshots', async (t) => {
     // desktop shots show the whole page.
     const phone = viewport.width < 600;
     const context = await browser.newContext({ viewport, colorScheme: scheme, deviceScaleFactor: 1 });
+    // The watched folder: a folder of the origin private file system stands in for the
+    // directory picker (as in folder-rescan.test.mjs), and periodic sync is granted, so
+    // the card says it is also checked in the background.
+    await context.addInitScript(() => {
+      window.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('Camera roll', { create: true });
+    });
+    for (const shot of SCREENS) rmSync(`${out}${name}-${shot}.png`, { force: true });
     const page = await context.newPage();
+    const grant = await context.newCDPSession(page);
+    const { targetInfo } = await grant.send('Target.getTargetInfo');
+    await grant.send('Browser.setPermission', {
+      permission: { name: 'periodic-background-sync' }, setting: 'granted', origin: server.url, browserContextId: targetInfo.browserContextId,
+    });
+    // (Not detached: Chromium drops a session's permission overrides when it detaches.)
     await page.goto(server.url);
     await page.waitForSelector('#api-key');
     await page.screenshot({ path: `${out}${name}-sign-in.png` });
@@ -233,6 +259,24 @@ test('screenshots', async (t) => {
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${out}${name}-backup-shared.png` });
 
+    // A watched folder, checked once: its card on the Backup screen.
+    await page.evaluate(async ({ n, jpegs }) => {
+      const root = await (await navigator.storage.getDirectory()).getDirectoryHandle('Camera roll', { create: true });
+      for (const [i, b64] of jpegs.entries()) {
+        const writable = await (await root.getFileHandle(`PXL_watched_${n}_${i}.jpg`, { create: true })).createWritable();
+        // A real photo, with bytes after its end that make it new to the server.
+        await writable.write(new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)), crypto.getRandomValues(new Uint8Array(64))]));
+        await writable.close();
+      }
+    }, { n: name, jpegs: [photos[6], photos[9]].map((b) => b.toString('base64')) });
+    await page.click('#watch-folder');
+    await page.waitForFunction(() => /queued · checked/.test(document.getElementById('watched-status').textContent), null, { timeout: 30_000 });
+    await page.waitForSelector('#watched-background:not([hidden])');
+    await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done', null, { timeout: 60_000 });
+    if (phone) await page.$eval('#watched', (card) => card.scrollIntoView({ block: 'center' }));
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${out}${name}-backup-watched.png`, fullPage: !phone });
+
     // The key is revoked while files wait: the app asks to sign in again.
     const ids = execFileSync(SERVER_BIN, ['key', 'list', 'alex', '--data', server.data], { encoding: 'utf8' })
       .trim().split('\n').slice(1).map((l) => l.split('\t')[0]);
@@ -243,5 +287,11 @@ test('screenshots', async (t) => {
     await page.screenshot({ path: `${out}${name}-sign-in-again.png` });
     key = execFileSync(SERVER_BIN, ['key', 'create', 'alex', '--data', server.data], { encoding: 'utf8' }).trim().split('\n').at(-1).trim();
     await context.close();
+
+    for (const shot of SCREENS) {
+      const size = pngSize(`${out}${name}-${shot}.png`);
+      assert.equal(size.width, viewport.width, `${name}-${shot}.png is ${viewport.width} px wide`);
+      assert.ok(size.height >= viewport.height, `${name}-${shot}.png is at least a screen tall`);
+    }
   }
 });
