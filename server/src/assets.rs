@@ -501,10 +501,13 @@ async fn original(
         .mime_type
         .parse()
         .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
-    let mut response = ServeFile::new_with_mime(state.blobs.blob_path(&asset.checksum), &mime)
-        .try_call(request)
-        .await?
-        .map(Body::new);
+    let mut response = match state.blobs.blob_file(&asset.checksum) {
+        Some(path) => ServeFile::new_with_mime(path, &mime)
+            .try_call(request)
+            .await?
+            .map(Body::new),
+        None => serve_object(&state, &asset.checksum, &mime, request.headers()).await?,
+    };
     if response.status().is_success() {
         // An asset id always names the same bytes.
         response
@@ -513,6 +516,88 @@ async fn original(
         response.headers_mut().insert(ETAG, etag);
     }
     Ok(response)
+}
+
+/// A blob that is not a file (S3): the whole of it, or one `Range: bytes=` range (206;
+/// 416 when it starts past the end). Several ranges get the whole blob, as RFC 9110 allows.
+async fn serve_object(
+    state: &AppState,
+    sha256: &str,
+    mime: &mime_guess::Mime,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    use axum::http::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+    let len = state.blobs.blob_len(sha256).await?;
+    let range = headers
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| byte_range(v, len));
+    let (status, range) = match range {
+        Some(Some(Ok(range))) => (StatusCode::PARTIAL_CONTENT, range),
+        Some(Some(Err(()))) => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            response.headers_mut().insert(
+                CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).expect("digits"),
+            );
+            return Ok(response);
+        }
+        _ => (StatusCode::OK, 0..len),
+    };
+    let body = if range.is_empty() {
+        Body::empty()
+    } else {
+        Body::from_stream(state.blobs.read_blob(sha256, range.clone()).await?)
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(mime.as_ref()).expect("a parsed media type"),
+    );
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(CONTENT_LENGTH, (range.end - range.start).into());
+    if status == StatusCode::PARTIAL_CONTENT {
+        let value = format!("bytes {}-{}/{len}", range.start, range.end - 1);
+        headers.insert(
+            CONTENT_RANGE,
+            HeaderValue::from_str(&value).expect("digits"),
+        );
+    }
+    Ok(response)
+}
+
+/// One range of `bytes=first-last`, `bytes=first-` or `bytes=-suffix` within `len` bytes.
+/// `None`: not one byte range (serve everything); `Some(Err)`: unsatisfiable.
+fn byte_range(value: &str, len: u64) -> Option<Result<std::ops::Range<u64>, ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let number = |s: &str| s.trim().parse::<u64>().ok();
+    let range = match (first.trim().is_empty(), last.trim().is_empty()) {
+        (true, false) => {
+            let suffix = number(last)?;
+            if suffix == 0 {
+                return Some(Err(()));
+            }
+            len.saturating_sub(suffix)..len
+        }
+        (false, true) => number(first)?..len,
+        (false, false) => {
+            let (first, last) = (number(first)?, number(last)?);
+            if last < first {
+                return None;
+            }
+            first..last.saturating_add(1).min(len)
+        }
+        (true, true) => return None,
+    };
+    if range.start >= len {
+        return Some(Err(()));
+    }
+    Some(Ok(range))
 }
 
 impl From<JsonRejection> for AppError {

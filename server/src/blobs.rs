@@ -1,25 +1,114 @@
-//! Bytes on disk. Partial uploads live in `uploads/<upload-id>`; completed content lives in
+//! Where bytes live: the `Storage` trait, and its local-disk implementation (the default).
+//! `s3.rs` is the other one: S3-compatible object storage, shared by several instances.
+//!
+//! On disk, partial uploads live in `uploads/<upload-id>`; completed content lives in
 //! `blobs/<first 2 hex>/<sha256 hex>`, content-addressed and shared between users.
 //! A blob appears only by `rename` of an fsynced file, so it is never half-written.
 //! Thumbnails live in `thumbs/gen/<first 2 hex>/<sha256 hex>.webp` (made by the server from
 //! a blob, shared like the blob) and `thumbs/asset/<asset id>` (uploaded by the client).
+//!
+//! Callers pass only ids the server generated (validated hex), never client paths.
 
-use std::io;
+use std::io::{self, Read, Seek};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::AsyncSeekExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
+use crate::db;
+
+/// A thumbnail: made by the server from a blob, or uploaded by the client for an asset.
+#[derive(Debug, Clone, Copy)]
+pub enum Thumb<'a> {
+    Generated { sha256: &'a str },
+    Client { asset_id: &'a str },
+}
+
+/// A blob opened for blocking reads (metadata, thumbnails), inside `spawn_blocking`.
+pub trait BlobReader: Read + Seek + Send {}
+impl<T: Read + Seek + Send> BlobReader for T {}
+
+/// What the catalog records with an acknowledged offset, so that any instance can go on.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The upload's new store state (`uploads.store_state`); `None`: unchanged.
+    pub state: Option<String>,
+    /// Parts finished by this chunk: `(part index, ETag)`.
+    pub parts: Vec<(i64, String)>,
+    /// Objects the previous state named and the new one does not: `Storage::forget` them
+    /// once the new state is recorded.
+    pub stale: Vec<String>,
+}
+
+/// Appends one chunk to an unfinished upload, at its acknowledged offset.
+#[async_trait]
+pub trait ChunkWriter: Send {
+    async fn write(&mut self, data: Bytes) -> io::Result<()>;
+    /// Makes every byte written durable in the store; only then may the offset move.
+    async fn commit(&mut self) -> io::Result<Progress>;
+    /// Forgets every byte written: the upload is as it was at its acknowledged offset.
+    async fn rollback(&mut self) -> io::Result<()>;
+}
+
+/// Blobs, thumbnails and unfinished uploads. Every method is safe to call again after a
+/// crash midway; "missing" is never an error for a delete.
+#[async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Makes room for a new upload of at most `max_length` bytes. Returns its store state
+    /// for the catalog (`None`: the store keeps none).
+    async fn create_partial(&self, upload_id: &str, max_length: u64) -> io::Result<Option<String>>;
+    /// A writer at `upload.upload_offset`; bytes past it that were never acknowledged are
+    /// dropped.
+    async fn open_writer(&self, upload: &db::Upload) -> io::Result<Box<dyn ChunkWriter>>;
+    /// Deletes objects a recorded `Progress::stale` named.
+    async fn forget(&self, stale: Vec<String>) -> io::Result<()>;
+    /// Whether the upload's bytes are still held as a partial upload (not yet promoted).
+    async fn partial_exists(&self, upload: &db::Upload) -> io::Result<bool>;
+    /// SHA-256 (lowercase hex) of the whole partial upload, read back from the store.
+    async fn hash_partial(&self, upload: &db::Upload, parts: &[String]) -> io::Result<String>;
+    async fn discard_partial(&self, upload: &db::Upload) -> io::Result<()>;
+    /// Makes a fully received upload the blob `sha256` (`parts`: its recorded part ETags).
+    /// If that content is already stored, the partial upload is simply dropped.
+    async fn promote(&self, upload: &db::Upload, parts: &[String], sha256: &str) -> io::Result<()>;
+
+    /// The blob's size in bytes.
+    async fn blob_len(&self, sha256: &str) -> io::Result<u64>;
+    /// The blob's bytes in `range`.
+    async fn read_blob(
+        &self,
+        sha256: &str,
+        range: Range<u64>,
+    ) -> io::Result<BoxStream<'static, io::Result<Bytes>>>;
+    /// The blob for blocking reads; call from `spawn_blocking`.
+    fn open_blob_blocking(&self, sha256: &str) -> io::Result<Box<dyn BlobReader>>;
+    /// The blob's file, if it is one (originals are then served with `ServeFile`).
+    fn blob_file(&self, sha256: &str) -> Option<PathBuf>;
+    /// Deletes a blob and its server-made thumbnail (callers check first that nothing
+    /// references it).
+    async fn remove_blob(&self, sha256: &str) -> io::Result<()>;
+
+    /// `None` if there is no such thumbnail.
+    async fn read_thumb(&self, thumb: Thumb<'_>) -> io::Result<Option<Vec<u8>>>;
+    /// Writes a thumbnail whole or not at all.
+    async fn write_thumb(&self, thumb: Thumb<'_>, bytes: &[u8]) -> io::Result<()>;
+    async fn remove_thumb(&self, thumb: Thumb<'_>) -> io::Result<()>;
+}
+
+/// The local-disk store under the data directory (the default, one instance).
 #[derive(Debug, Clone)]
-pub struct BlobStore {
+pub struct DiskStore {
     uploads: PathBuf,
     blobs: PathBuf,
     thumbs: PathBuf,
 }
 
-impl BlobStore {
-    /// Creates `uploads/` and `blobs/` under `data_dir` if missing.
+impl DiskStore {
+    /// Creates `uploads/`, `blobs/` and `thumbs/` under `data_dir` if missing.
     pub async fn open(data_dir: &Path) -> io::Result<Self> {
         let store = Self {
             uploads: data_dir.join("uploads"),
@@ -33,7 +122,6 @@ impl BlobStore {
         Ok(store)
     }
 
-    /// Callers pass only ids the server generated (validated hex), never client paths.
     pub fn partial_path(&self, upload_id: &str) -> PathBuf {
         self.uploads.join(upload_id)
     }
@@ -42,27 +130,25 @@ impl BlobStore {
         self.blobs.join(&sha256_hex[..2]).join(sha256_hex)
     }
 
-    /// The server-made thumbnail of the blob `sha256_hex`.
-    pub fn generated_thumb_path(&self, sha256_hex: &str) -> PathBuf {
-        self.thumbs
-            .join("gen")
-            .join(&sha256_hex[..2])
-            .join(format!("{sha256_hex}.webp"))
-    }
-
-    /// The thumbnail the client uploaded for an asset (server-made ids only).
-    pub fn client_thumb_path(&self, asset_id: &str) -> PathBuf {
-        self.thumbs.join("asset").join(asset_id)
+    fn thumb_path(&self, thumb: Thumb<'_>) -> PathBuf {
+        match thumb {
+            Thumb::Generated { sha256 } => self
+                .thumbs
+                .join("gen")
+                .join(&sha256[..2])
+                .join(format!("{sha256}.webp")),
+            Thumb::Client { asset_id } => self.thumbs.join("asset").join(asset_id),
+        }
     }
 
     /// Writes `bytes` to `path` whole or not at all: temp file, fsync, rename.
-    pub async fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    async fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         let dir = path.parent().expect("thumbnail paths have a parent");
         fs::create_dir_all(dir).await?;
         let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
         let result = async {
             let mut file = File::create(&tmp).await?;
-            tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+            file.write_all(bytes).await?;
             file.sync_all().await?;
             fs::rename(&tmp, path).await?;
             sync_dir(dir).await
@@ -73,49 +159,82 @@ impl BlobStore {
         }
         result
     }
+}
 
-    /// Deletes a file if it exists.
-    pub async fn remove_file(&self, path: &Path) -> io::Result<()> {
-        match fs::remove_file(path).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+/// Deletes a file if it exists.
+async fn remove_file(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path).await {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Appends to `uploads/<id>`; a chunk that is not kept is cut off again.
+struct DiskWriter {
+    file: File,
+    start: u64,
+}
+
+#[async_trait]
+impl ChunkWriter for DiskWriter {
+    async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        self.file.write_all(&data).await
     }
 
-    pub async fn create_partial(&self, upload_id: &str) -> io::Result<()> {
+    async fn commit(&mut self) -> io::Result<Progress> {
+        // A full disk may only show here (delayed allocation).
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        Ok(Progress::default())
+    }
+
+    async fn rollback(&mut self) -> io::Result<()> {
+        let _ = self.file.flush().await;
+        self.file.set_len(self.start).await?;
+        self.file.sync_all().await
+    }
+}
+
+#[async_trait]
+impl Storage for DiskStore {
+    async fn create_partial(
+        &self,
+        upload_id: &str,
+        _max_length: u64,
+    ) -> io::Result<Option<String>> {
         let file = File::create(self.partial_path(upload_id)).await?;
         file.sync_all().await?;
-        sync_dir(&self.uploads).await
+        sync_dir(&self.uploads).await?;
+        Ok(None)
     }
 
-    /// Opens the partial file for writing at `offset`, first cutting off anything past it:
-    /// bytes written but never acknowledged (crash, discarded chunk) are not kept.
-    /// The file must exist (`create_partial`); a missing one is an error, never recreated.
-    pub async fn open_partial_at(&self, upload_id: &str, offset: u64) -> io::Result<File> {
+    /// The partial file must exist (`create_partial`); a missing one is an error, never
+    /// recreated.
+    async fn open_writer(&self, upload: &db::Upload) -> io::Result<Box<dyn ChunkWriter>> {
+        let offset = upload.upload_offset as u64;
         let mut file = OpenOptions::new()
             .write(true)
             .truncate(false)
-            .open(self.partial_path(upload_id))
+            .open(self.partial_path(&upload.id))
             .await?;
         file.set_len(offset).await?;
         file.seek(io::SeekFrom::Start(offset)).await?;
-        Ok(file)
+        Ok(Box::new(DiskWriter {
+            file,
+            start: offset,
+        }))
     }
 
-    pub async fn partial_exists(&self, upload_id: &str) -> io::Result<bool> {
-        fs::try_exists(self.partial_path(upload_id)).await
+    async fn forget(&self, _stale: Vec<String>) -> io::Result<()> {
+        Ok(())
     }
 
-    pub async fn discard_partial(&self, upload_id: &str) -> io::Result<()> {
-        match fs::remove_file(self.partial_path(upload_id)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+    async fn partial_exists(&self, upload: &db::Upload) -> io::Result<bool> {
+        fs::try_exists(self.partial_path(&upload.id)).await
     }
 
-    /// SHA-256 (lowercase hex) of the whole partial file.
-    pub async fn hash_partial(&self, upload_id: &str) -> io::Result<String> {
-        let path = self.partial_path(upload_id);
+    async fn hash_partial(&self, upload: &db::Upload, _parts: &[String]) -> io::Result<String> {
+        let path = self.partial_path(&upload.id);
         tokio::task::spawn_blocking(move || {
             let mut file = std::fs::File::open(path)?;
             let mut hasher = Sha256::new();
@@ -126,27 +245,90 @@ impl BlobStore {
         .map_err(io::Error::other)?
     }
 
-    /// Deletes a blob and its server-made thumbnail (callers check first that nothing
-    /// references it). Missing is fine.
-    pub async fn remove_blob(&self, sha256_hex: &str) -> io::Result<()> {
-        self.remove_file(&self.generated_thumb_path(sha256_hex))
-            .await?;
-        self.remove_file(&self.blob_path(sha256_hex)).await
+    async fn discard_partial(&self, upload: &db::Upload) -> io::Result<()> {
+        remove_file(&self.partial_path(&upload.id)).await
     }
 
-    /// Moves a fully received, fsynced partial file into the blob store under its hash.
-    /// If that content is already stored, the partial file is simply dropped.
-    pub async fn promote(&self, upload_id: &str, sha256_hex: &str) -> io::Result<()> {
-        let blob = self.blob_path(sha256_hex);
+    async fn promote(
+        &self,
+        upload: &db::Upload,
+        _parts: &[String],
+        sha256: &str,
+    ) -> io::Result<()> {
+        let blob = self.blob_path(sha256);
         if fs::try_exists(&blob).await? {
-            return self.discard_partial(upload_id).await;
+            return self.discard_partial(upload).await;
         }
         let dir = blob.parent().expect("blob paths have a parent");
         fs::create_dir_all(dir).await?;
-        fs::rename(self.partial_path(upload_id), &blob).await?;
+        fs::rename(self.partial_path(&upload.id), &blob).await?;
         sync_dir(dir).await?;
         sync_dir(&self.uploads).await
     }
+
+    async fn blob_len(&self, sha256: &str) -> io::Result<u64> {
+        Ok(fs::metadata(self.blob_path(sha256)).await?.len())
+    }
+
+    async fn read_blob(
+        &self,
+        sha256: &str,
+        range: Range<u64>,
+    ) -> io::Result<BoxStream<'static, io::Result<Bytes>>> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncReadExt;
+        let mut file = File::open(self.blob_path(sha256)).await?;
+        file.seek(io::SeekFrom::Start(range.start)).await?;
+        let reader = file.take(range.end - range.start);
+        Ok(stream_of(reader).boxed())
+    }
+
+    fn open_blob_blocking(&self, sha256: &str) -> io::Result<Box<dyn BlobReader>> {
+        Ok(Box::new(std::fs::File::open(self.blob_path(sha256))?))
+    }
+
+    fn blob_file(&self, sha256: &str) -> Option<PathBuf> {
+        Some(self.blob_path(sha256))
+    }
+
+    async fn remove_blob(&self, sha256: &str) -> io::Result<()> {
+        remove_file(&self.thumb_path(Thumb::Generated { sha256 })).await?;
+        remove_file(&self.blob_path(sha256)).await
+    }
+
+    async fn read_thumb(&self, thumb: Thumb<'_>) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.thumb_path(thumb)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn write_thumb(&self, thumb: Thumb<'_>, bytes: &[u8]) -> io::Result<()> {
+        self.write_atomic(&self.thumb_path(thumb), bytes).await
+    }
+
+    async fn remove_thumb(&self, thumb: Thumb<'_>) -> io::Result<()> {
+        remove_file(&self.thumb_path(thumb)).await
+    }
+}
+
+/// An `AsyncRead` as a stream of 64 KiB buffers.
+fn stream_of(
+    reader: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send {
+    futures_util::stream::unfold(reader, |mut reader| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        match reader.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), reader))
+            }
+            Err(e) => Some((Err(e), reader)),
+        }
+    })
 }
 
 /// Makes a rename or create in `dir` durable.

@@ -25,6 +25,12 @@ pub struct Cli {
     /// of `ferry.sqlite` in the data directory; several instances may share it.
     #[arg(long, global = true, env = "FERRY_DATABASE")]
     pub database: Option<String>,
+    /// Keep blobs, thumbnails and unfinished uploads in an S3-compatible bucket
+    /// (`s3://bucket?endpoint=https://s3.example.org&region=eu-west-1`; credentials from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) instead of the data directory; several
+    /// instances may share it.
+    #[arg(long, global = true, env = "FERRY_BLOBS")]
+    pub blobs: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -135,6 +141,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let data = cli.data.as_path();
     let base = Config {
         database: cli.database.clone(),
+        blobs: cli.blobs.clone(),
         ..Config::default()
     };
     let result = match cli.command {

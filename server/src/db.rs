@@ -319,8 +319,8 @@ pub async fn list_users(db: &Db) -> Result<Vec<UserSummary>, sqlx::Error> {
 /// What deleting a user left for the caller to clean up on disk.
 #[derive(Debug, Default)]
 pub struct RemovedUser {
-    /// Partial files to delete.
-    pub upload_ids: Vec<String>,
+    /// Unfinished uploads whose bytes are to be deleted.
+    pub uploads: Vec<Upload>,
     /// Blobs the user referenced; delete those no longer referenced by anyone.
     pub checksums: Vec<String>,
     /// The user's assets, whose client-made thumbnails are to be deleted.
@@ -338,10 +338,12 @@ pub async fn delete_user(db: &Db, name: &str) -> Result<Option<RemovedUser>, sql
     else {
         return Ok(None);
     };
-    let upload_ids = sqlx::query_scalar("SELECT id FROM uploads WHERE user_id = $1")
-        .bind(&user_id)
-        .fetch_all(&mut *tx)
-        .await?;
+    let uploads = sqlx::query_as(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE user_id = $1"
+    ))
+    .bind(&user_id)
+    .fetch_all(&mut *tx)
+    .await?;
     let checksums = sqlx::query_scalar(
         "SELECT checksum FROM assets WHERE user_id = $1
          UNION SELECT content_sha256 FROM uploads WHERE user_id = $1 AND content_sha256 IS NOT NULL",
@@ -379,7 +381,7 @@ pub async fn delete_user(db: &Db, name: &str) -> Result<Option<RemovedUser>, sql
         .await?;
     tx.commit().await?;
     Ok(Some(RemovedUser {
-        upload_ids,
+        uploads,
         checksums,
         asset_ids,
     }))
@@ -525,7 +527,15 @@ pub struct Upload {
     pub length_deferred: bool,
     /// `Sha256State::save` of the bytes below `upload_offset`, if known.
     pub sha256_state: Option<String>,
+    /// What the blob store keeps of the unfinished upload (`Storage::create_partial`).
+    pub store_state: Option<String>,
 }
+
+/// The columns of an `Upload`.
+const UPLOAD_COLUMNS: &str = "id, user_id, upload_length, upload_offset, filename, filetype,
+    declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
+    content_sha256, asset_id, expires_at, album, is_favorite, duration_ms, length_deferred,
+    sha256_state, store_state";
 
 pub async fn insert_upload(db: &Db, upload: &Upload) -> Result<(), sqlx::Error> {
     // No limit on open uploads: a multipart upload finishes within its one request.
@@ -546,8 +556,9 @@ pub async fn insert_upload_within(
     let inserted = sqlx::query(
         "INSERT INTO uploads (id, user_id, upload_length, upload_offset, filename, filetype,
              declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
-             created_at, expires_at, album, is_favorite, duration_ms, length_deferred)
-         SELECT $1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+             created_at, expires_at, album, is_favorite, duration_ms, length_deferred,
+             store_state)
+         SELECT $1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $20
          WHERE (SELECT COUNT(*) FROM uploads
                 WHERE user_id = $17 AND asset_id IS NULL
                   AND (expires_at IS NULL OR expires_at > $18)) < $19",
@@ -571,6 +582,7 @@ pub async fn insert_upload_within(
     .bind(&upload.user_id)
     .bind(now_unix)
     .bind(i64::try_from(max_open).unwrap_or(i64::MAX))
+    .bind(&upload.store_state)
     .execute(&db.pool)
     .await?
     .rows_affected();
@@ -583,17 +595,31 @@ pub async fn upload_for_user(
     id: &str,
     user_id: &str,
 ) -> Result<Option<Upload>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, user_id, upload_length, upload_offset, filename, filetype, declared_checksum,
-             file_created_at, file_modified_at, device_asset_id, device_id, content_sha256,
-             asset_id, expires_at, album, is_favorite, duration_ms, length_deferred,
-             sha256_state
-         FROM uploads WHERE id = $1 AND user_id = $2",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1 AND user_id = $2"
+    ))
     .bind(id)
     .bind(user_id)
     .fetch_optional(&db.pool)
     .await
+}
+
+/// The upload `id`, whoever it belongs to (background work and completion).
+pub async fn upload_by_id(db: &Db, id: &str) -> Result<Option<Upload>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+}
+
+/// The ETags of an upload's finished store parts, in order (`upload_parts`).
+pub async fn upload_parts(db: &Db, id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT etag FROM upload_parts WHERE upload_id = $1 ORDER BY part_number")
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await
 }
 
 pub async fn set_upload_offset(db: &Db, id: &str, offset: i64) -> Result<(), sqlx::Error> {
@@ -605,21 +631,40 @@ pub async fn set_upload_offset(db: &Db, id: &str, offset: i64) -> Result<(), sql
     Ok(())
 }
 
-/// Acknowledges bytes: the new offset and the SHA-256 state of everything below it, in
-/// one statement, so the two always agree (`None`: not known, completion re-reads).
+/// Acknowledges bytes: the new offset, the SHA-256 state of everything below it (`None`:
+/// not known, completion re-reads) and what the store needs to go on from there (its parts
+/// and state), in one transaction, so they always agree.
 pub async fn set_upload_progress(
     db: &Db,
     id: &str,
     offset: i64,
     sha256_state: Option<&str>,
+    store: &crate::blobs::Progress,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE uploads SET upload_offset = $1, sha256_state = $2 WHERE id = $3")
-        .bind(offset)
-        .bind(sha256_state)
+    let mut tx = db.pool.begin().await?;
+    for (number, etag) in &store.parts {
+        sqlx::query(
+            "INSERT INTO upload_parts (upload_id, part_number, etag) VALUES ($1, $2, $3)
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET etag = excluded.etag",
+        )
         .bind(id)
-        .execute(&db.pool)
+        .bind(number)
+        .bind(etag)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    }
+    sqlx::query(
+        "UPDATE uploads SET upload_offset = $1, sha256_state = $2,
+             store_state = COALESCE($3, store_state)
+         WHERE id = $4",
+    )
+    .bind(offset)
+    .bind(sha256_state)
+    .bind(&store.state)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// The saved SHA-256 state of an upload (see `set_upload_progress`).

@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::auth::AuthUser;
 use crate::{db, media, timestamps, tus, AppError, AppState};
@@ -42,7 +41,11 @@ pub(crate) async fn upload(
     };
     // Whatever happened, no partial file or upload row outlives the request.
     for part in &parts {
-        state.blobs.discard_partial(&part.upload.id).await?;
+        let stored = db::upload_by_id(&state.pool, &part.upload.id).await?;
+        state
+            .blobs
+            .discard_partial(stored.as_ref().unwrap_or(&part.upload))
+            .await?;
         db::delete_upload(&state.pool, &part.upload.id).await?;
         if !part.sha256.is_empty() {
             // A completion cut short may have moved the bytes into place without an asset.
@@ -172,7 +175,7 @@ async fn store_file(
     if let Some(remaining) = tus::check_quota(state, user, already_received, false).await? {
         room = room.min(remaining.saturating_sub(already_received.max(0) as u64));
     }
-    let upload = db::Upload {
+    let mut upload = db::Upload {
         id: tus::new_upload_id(),
         user_id: user.id.clone(),
         filename: field
@@ -186,8 +189,11 @@ async fn store_file(
         expires_at: Some(tus::next_expiry(state)),
         ..Default::default()
     };
-    state.blobs.create_partial(&upload.id).await?;
-    db::insert_upload(&state.pool, &upload).await?;
+    upload.store_state = state.blobs.create_partial(&upload.id, room).await?;
+    if let Err(e) = db::insert_upload(&state.pool, &upload).await {
+        state.blobs.discard_partial(&upload).await?;
+        return Err(e.into());
+    }
     let _lock = state
         .upload_locks
         .try_lock(&upload.id)
@@ -199,7 +205,7 @@ async fn store_file(
     });
     let part = &mut parts[index];
 
-    let mut file = state.blobs.open_partial_at(&part.upload.id, 0).await?;
+    let mut writer = state.blobs.open_writer(&part.upload).await?;
     let mut hasher = Sha256::new();
     let mut written: u64 = 0;
     while let Some(chunk) = field
@@ -227,10 +233,13 @@ async fn store_file(
             });
         }
         hasher.update(&chunk);
-        file.write_all(&chunk).await?;
+        writer.write(chunk).await?;
     }
-    file.flush().await?;
-    file.sync_all().await?;
+    let progress = writer.commit().await?;
+    drop(writer);
+    let offset = i64::try_from(written).unwrap_or(i64::MAX);
+    db::set_upload_progress(&state.pool, &part.upload.id, offset, None, &progress).await?;
+    state.blobs.forget(progress.stale).await?;
     part.upload.upload_length = i64::try_from(written).unwrap_or(i64::MAX);
     part.upload.upload_offset = part.upload.upload_length;
     part.sha256 = hex::encode(hasher.finalize());

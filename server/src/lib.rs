@@ -2,7 +2,8 @@
 //! catalog of each user's assets, and the PWA served as static files.
 //!
 //! Data layout under the data directory: `ferry.sqlite` (WAL), `uploads/<upload-id>`
-//! (partial uploads), `blobs/<first 2 hex>/<sha256 hex>` (completed content), `thumbs/`.
+//! (partial uploads), `blobs/<first 2 hex>/<sha256 hex>` (completed content), `thumbs/`;
+//! or PostgreSQL (`db.rs`) and an S3 bucket (`s3.rs`) shared by several instances.
 
 pub mod albums;
 pub mod assets;
@@ -17,6 +18,7 @@ mod form;
 pub mod fuzzing;
 pub mod media;
 pub mod rufh;
+pub mod s3;
 pub mod security;
 pub mod sha256_state;
 pub mod thumbs;
@@ -78,6 +80,10 @@ pub struct Config {
     /// `postgres://...` to keep the catalog in PostgreSQL (shared by several instances);
     /// `None`: SQLite in the data directory.
     pub database: Option<String>,
+    /// `s3://bucket?endpoint=...` to keep blobs, thumbnails and unfinished uploads in an
+    /// S3-compatible bucket (shared by several instances; see `s3.rs`); `None`: the data
+    /// directory.
+    pub blobs: Option<String>,
     /// Behind a proxy: the request header holding the client's address (the last entry
     /// counts), e.g. `x-forwarded-for` or `x-real-ip`. `None`: the TCP peer.
     pub client_ip_header: Option<String>,
@@ -96,6 +102,7 @@ impl Default for Config {
             failed_login_delay: Duration::from_millis(250),
             client_ip_header: None,
             database: None,
+            blobs: None,
         }
     }
 }
@@ -103,7 +110,7 @@ impl Default for Config {
 /// Everything a request handler may need.
 pub struct AppState {
     pub pool: db::Db,
-    pub blobs: blobs::BlobStore,
+    pub blobs: Arc<dyn blobs::Storage>,
     pub upload_locks: tus::UploadLocks,
     /// The PWA, served at `/`.
     pub www: PathBuf,
@@ -142,7 +149,14 @@ impl AppState {
                 Some(url) => db::open_postgres(url).await?,
                 None => db::open(&data_dir.join("ferry.sqlite")).await?,
             },
-            blobs: blobs::BlobStore::open(data_dir).await?,
+            blobs: match config.blobs.as_deref() {
+                Some(url) => {
+                    let store = s3::S3Store::open(url)?;
+                    store.check().await?;
+                    Arc::new(store)
+                }
+                None => Arc::new(blobs::DiskStore::open(data_dir).await?),
+            },
             upload_locks: tus::UploadLocks::default(),
             www: www.into(),
             config,

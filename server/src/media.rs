@@ -3,9 +3,7 @@
 //! recorded and how long it is (QuickTime/MP4 `moov/mvhd`). Only used when the client did
 //! not say; never trusted for anything but display and sorting.
 
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
@@ -38,19 +36,20 @@ pub fn sniff_mime(head: &[u8]) -> Option<&'static str> {
 }
 
 /// The first bytes of a file (fewer if it is shorter).
-pub fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+pub fn read_head(file: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(16);
-    File::open(path)?.take(16).read_to_end(&mut head)?;
+    file.take(16).read_to_end(&mut head)?;
     Ok(head)
 }
 
-/// Reads what it can from the file at `path`; never fails (unknown is `None`). Blocking.
-pub fn read_meta(path: &Path, mime_type: &str) -> MediaMeta {
+/// Reads what it can from a stored file (from its start); never fails (unknown is `None`).
+/// Blocking.
+pub fn read_meta<R: Read + Seek>(file: &mut R, mime_type: &str) -> MediaMeta {
     let is_video = mime_type.starts_with("video/");
     let result = if is_video {
-        read_movie(path)
+        read_movie(file)
     } else if mime_type.starts_with("image/") {
-        read_exif(path).map(|created_at| MediaMeta {
+        read_exif(file).map(|created_at| MediaMeta {
             created_at,
             duration_ms: None,
         })
@@ -58,17 +57,17 @@ pub fn read_meta(path: &Path, mime_type: &str) -> MediaMeta {
         Ok(MediaMeta::default())
     };
     result.unwrap_or_else(|e| {
-        tracing::debug!(error = %e, path = %path.display(), "no metadata read");
+        tracing::debug!(error = %e, "no metadata read");
         MediaMeta::default()
     })
 }
 
 /// EXIF `DateTimeOriginal` (else `DateTimeDigitized`, else `DateTime`), with
 /// `OffsetTimeOriginal` (etc.) if present; without an offset the time is taken as UTC.
-fn read_exif(path: &Path) -> io::Result<Option<String>> {
+fn read_exif<R: Read + Seek>(file: &mut R) -> io::Result<Option<String>> {
     use exif::{In, Tag, Value};
 
-    let mut reader = BufReader::new(File::open(path)?);
+    let mut reader = BufReader::new(file);
     let exif = match exif::Reader::new().read_from_container(&mut reader) {
         Ok(exif) => exif,
         Err(exif::Error::Io(e)) => return Err(e),
@@ -134,13 +133,12 @@ fn exif_to_utc(dt: &exif::DateTime) -> Option<String> {
 const QUICKTIME_EPOCH_OFFSET: i64 = 2_082_844_800;
 
 /// `moov/mvhd` of a QuickTime/MP4 file: creation time (UTC) and duration.
-fn read_movie(path: &Path) -> io::Result<MediaMeta> {
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let Some((moov_start, moov_end)) = find_box(&mut file, 0, len, b"moov")? else {
+fn read_movie<R: Read + Seek>(file: &mut R) -> io::Result<MediaMeta> {
+    let len = file.seek(SeekFrom::End(0))?;
+    let Some((moov_start, moov_end)) = find_box(file, 0, len, b"moov")? else {
         return Ok(MediaMeta::default());
     };
-    let Some((mvhd_start, mvhd_end)) = find_box(&mut file, moov_start, moov_end, b"mvhd")? else {
+    let Some((mvhd_start, mvhd_end)) = find_box(file, moov_start, moov_end, b"mvhd")? else {
         return Ok(MediaMeta::default());
     };
     let mut body = vec![0u8; (mvhd_end - mvhd_start).min(128) as usize];
@@ -179,8 +177,8 @@ fn read_movie(path: &Path) -> io::Result<MediaMeta> {
 
 /// The body `(start, end)` of the first box of type `kind` among the boxes in
 /// `start..end`. Looks at no more than 1024 boxes.
-fn find_box(
-    file: &mut File,
+fn find_box<R: Read + Seek>(
+    file: &mut R,
     mut at: u64,
     end: u64,
     kind: &[u8; 4],
@@ -311,10 +309,7 @@ mod tests {
         let mut file = mp4_box(b"ftyp", b"isom\0\0\0\0isom");
         file.extend(mp4_box(b"mdat", &[7u8; 100]));
         file.extend(mp4_box(b"moov", &mp4_box(b"mvhd", &mvhd)));
-        let dir = std::env::temp_dir().join(format!("ferry-mvhd-{}", std::process::id()));
-        std::fs::write(&dir, &file).unwrap();
-        let meta = read_meta(&dir, "video/mp4");
-        std::fs::remove_file(&dir).unwrap();
+        let meta = read_meta(&mut std::io::Cursor::new(file), "video/mp4");
         assert_eq!(meta.created_at.as_deref(), Some("2024-05-01T12:00:00.000Z"));
         assert_eq!(meta.duration_ms, Some(90_000));
     }

@@ -403,14 +403,18 @@ async fn create_upload(
     let remaining = tus::check_quota(state, user, upload.upload_length, false).await?;
     let max_size = remaining.map_or(max, |r| r.min(max));
 
-    tus::insert_new_upload(state, &upload).await?;
+    tus::insert_new_upload(state, &mut upload).await?;
     let _lock = state
         .upload_locks
         .try_lock(&upload.id)
         .expect("a new upload is not locked");
     if let Err(e) = receive(state, &mut upload, max_size, headers, body, content_length).await {
         // Without a 104 the client never learned this upload's URL: drop it.
-        state.blobs.discard_partial(&upload.id).await?;
+        let stored = db::upload_by_id(&state.pool, &upload.id).await?;
+        state
+            .blobs
+            .discard_partial(stored.as_ref().unwrap_or(&upload))
+            .await?;
         db::delete_upload(&state.pool, &upload.id).await?;
         return Err(e.into());
     }

@@ -3,7 +3,7 @@
 //! `thumbs/gen/`; or the JPEG/WebP thumbnail the owning client uploaded with `PUT` (HEIC and
 //! video cannot be decoded here), which takes precedence.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::io::{BufReader, Read, Seek};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::assets::{find_asset, not_modified, not_modified_response};
 use crate::auth::AuthUser;
+use crate::blobs::Thumb;
 use crate::{db, media, AppError, AppState};
 
 /// The long side of server-made thumbnails, in pixels.
@@ -45,14 +46,20 @@ async fn thumbnail(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let asset = find_asset(&state, &user.id, &id).await?;
-    let (path, etag) = if let Some(sha256) = asset.thumbnail_sha256.as_deref() {
+    let (thumb, etag) = if let Some(sha256) = asset.thumbnail_sha256.as_deref() {
         (
-            state.blobs.client_thumb_path(&asset.id),
+            Thumb::Client {
+                asset_id: &asset.id,
+            },
             format!("\"{sha256}\""),
         )
     } else if can_generate(&asset.mime_type) {
-        let path = generated(&state, &asset.checksum).await?;
-        (path, format!("\"{}-w{THUMBNAIL_SIZE}\"", asset.checksum))
+        (
+            Thumb::Generated {
+                sha256: &asset.checksum,
+            },
+            format!("\"{}-w{THUMBNAIL_SIZE}\"", asset.checksum),
+        )
     } else {
         return Err(AppError::NoThumbnail);
     };
@@ -60,10 +67,13 @@ async fn thumbnail(
     if not_modified(&headers, &etag) {
         return Ok(not_modified_response(etag, THUMBNAIL_CACHE));
     }
-    let bytes = match tokio::fs::read(&path).await {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(AppError::NoThumbnail),
-        Err(e) => return Err(e.into()),
+    let bytes = match thumb {
+        Thumb::Generated { sha256 } => generated(&state, sha256).await?,
+        Thumb::Client { .. } => state
+            .blobs
+            .read_thumb(thumb)
+            .await?
+            .ok_or(AppError::NoThumbnail)?,
     };
     let content_type = media::sniff_mime(&bytes).unwrap_or("application/octet-stream");
     Ok((
@@ -78,27 +88,33 @@ async fn thumbnail(
 }
 
 /// The server-made thumbnail of blob `sha256`, made now if missing (one at a time).
-async fn generated(state: &AppState, sha256: &str) -> Result<PathBuf, AppError> {
-    let path = state.blobs.generated_thumb_path(sha256);
-    if tokio::fs::try_exists(&path).await? {
-        return Ok(path);
+async fn generated(state: &AppState, sha256: &str) -> Result<Vec<u8>, AppError> {
+    let thumb = Thumb::Generated { sha256 };
+    if let Some(bytes) = state.blobs.read_thumb(thumb).await? {
+        return Ok(bytes);
     }
     let _slot = state
         .thumb_slots
         .acquire()
         .await
         .map_err(std::io::Error::other)?;
-    if tokio::fs::try_exists(&path).await? {
-        return Ok(path); // made by the request we waited for
+    if let Some(bytes) = state.blobs.read_thumb(thumb).await? {
+        return Ok(bytes); // made by the request we waited for
     }
-    let blob = state.blobs.blob_path(sha256);
-    let made = tokio::task::spawn_blocking(move || make_thumbnail(&blob))
-        .await
-        .map_err(std::io::Error::other)?;
+    let blobs = Arc::clone(&state.blobs);
+    let blob = sha256.to_owned();
+    let made = tokio::task::spawn_blocking(move || {
+        let original = blobs
+            .open_blob_blocking(&blob)
+            .map_err(image::ImageError::IoError)?;
+        make_thumbnail(original)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
     match made {
         Ok(webp) => {
-            state.blobs.write_atomic(&path, &webp).await?;
-            Ok(path)
+            state.blobs.write_thumb(thumb, &webp).await?;
+            Ok(webp)
         }
         Err(e) => {
             tracing::warn!(error = %e, blob = sha256, "cannot make a thumbnail");
@@ -109,10 +125,10 @@ async fn generated(state: &AppState, sha256: &str) -> Result<PathBuf, AppError> 
 
 /// Decodes an image, applies its EXIF orientation, shrinks it to fit 256×256 and encodes
 /// it as (lossless) WebP. Blocking.
-pub fn make_thumbnail(original: &FsPath) -> Result<Vec<u8>, image::ImageError> {
+pub fn make_thumbnail(original: impl Read + Seek) -> Result<Vec<u8>, image::ImageError> {
     use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageReader, Limits};
 
-    let mut reader = ImageReader::open(original)?.with_guessed_format()?;
+    let mut reader = ImageReader::new(BufReader::new(original)).with_guessed_format()?;
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
@@ -184,11 +200,13 @@ async fn upload(
         ));
     }
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let path = state.blobs.client_thumb_path(&asset.id);
-    state.blobs.write_atomic(&path, &bytes).await?;
+    let thumb = Thumb::Client {
+        asset_id: &asset.id,
+    };
+    state.blobs.write_thumb(thumb, &bytes).await?;
     if !db::set_thumbnail(&state.pool, &user.id, &asset.id, &sha256).await? {
         // Purged meanwhile.
-        state.blobs.remove_file(&path).await?;
+        state.blobs.remove_thumb(thumb).await?;
         return Err(AppError::NotFound);
     }
     Ok(StatusCode::NO_CONTENT)

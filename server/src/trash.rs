@@ -94,8 +94,10 @@ pub async fn purge_asset(state: &AppState, user_id: &str, id: &str) -> Result<bo
         return Ok(false);
     };
     if purged.thumbnail_sha256.is_some() {
-        let path = state.blobs.client_thumb_path(&purged.id);
-        state.blobs.remove_file(&path).await?;
+        let thumb = crate::blobs::Thumb::Client {
+            asset_id: &purged.id,
+        };
+        state.blobs.remove_thumb(thumb).await?;
     }
     crate::release_blob(state, &purged.checksum).await?;
     Ok(true)

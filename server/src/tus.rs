@@ -10,6 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::auth::{unix_now, AuthUser};
+use crate::sha256_state::Sha256State;
+use crate::{blobs, db, media, rufh, timestamps, AppError, AppState};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -23,11 +26,6 @@ use base64::Engine;
 use http_body_util::BodyExt;
 use rand::RngCore;
 use sha2::Digest;
-use tokio::io::AsyncWriteExt;
-
-use crate::auth::{unix_now, AuthUser};
-use crate::sha256_state::Sha256State;
-use crate::{db, media, rufh, timestamps, AppError, AppState};
 
 const TUS_VERSION: &str = "1.0.0";
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
@@ -141,7 +139,7 @@ async fn create(
 
     let remaining = check_quota(&state, &user, upload.upload_length, false).await?;
 
-    insert_new_upload(&state, &upload).await?;
+    insert_new_upload(&state, &mut upload).await?;
     let _lock = state
         .upload_locks
         .try_lock(&upload.id)
@@ -286,7 +284,9 @@ pub(crate) async fn cancel(
 ) -> Result<Response, AppError> {
     find_upload(state, id, user).await?;
     let _lock = lock_upload(state, id).await?.ok_or(AppError::Locked)?;
-    state.blobs.discard_partial(id).await?;
+    // Read again under the lock, for the store's latest state.
+    let upload = find_upload(state, id, user).await?;
+    state.blobs.discard_partial(&upload).await?;
     db::delete_upload(&state.pool, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -320,19 +320,33 @@ pub(crate) fn next_expiry(state: &AppState) -> i64 {
 /// nothing is kept.
 pub(crate) async fn insert_new_upload(
     state: &AppState,
-    upload: &db::Upload,
+    upload: &mut db::Upload,
 ) -> Result<(), AppError> {
     let limit = state.config.max_open_uploads;
-    state.blobs.create_partial(&upload.id).await?;
+    upload.store_state = create_partial(state, upload).await?;
     let inserted = db::insert_upload_within(&state.pool, upload, limit, unix_now()).await;
     if !matches!(inserted, Ok(true)) {
-        state.blobs.discard_partial(&upload.id).await?;
+        state.blobs.discard_partial(upload).await?;
     }
     if inserted? {
         Ok(())
     } else {
         Err(AppError::TooManyOpenUploads { limit })
     }
+}
+
+/// Makes room in the store for `upload`'s bytes: its length, or while that is deferred the
+/// largest upload allowed. Returns the store's state for the catalog.
+pub(crate) async fn create_partial(
+    state: &AppState,
+    upload: &db::Upload,
+) -> Result<Option<String>, AppError> {
+    let max_length = if upload.length_deferred {
+        state.config.max_upload_bytes
+    } else {
+        upload.upload_length as u64
+    };
+    Ok(state.blobs.create_partial(&upload.id, max_length).await?)
 }
 
 /// Checks that an upload of `length` bytes fits the user's quota next to their library.
@@ -380,7 +394,9 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, AppError> {
         if !still_expired {
             continue;
         }
-        state.blobs.discard_partial(&id).await?;
+        if let Some(upload) = db::upload_by_id(&state.pool, &id).await? {
+            state.blobs.discard_partial(&upload).await?;
+        }
         db::delete_upload(&state.pool, &id).await?;
         if let Some(sha256) = content_sha256 {
             crate::release_blob(state, &sha256).await?;
@@ -430,7 +446,7 @@ pub(crate) async fn write_chunk(
         Some(saved) => Sha256State::load(saved).filter(|s| s.len() == start),
         None => (start == 0).then(Sha256State::new),
     };
-    let mut file = state.blobs.open_partial_at(&upload.id, start).await?;
+    let mut writer = state.blobs.open_writer(upload).await?;
     let mut written: u64 = 0;
     let mut body = body;
     let mut cut = state.cut_uploads.subscribe();
@@ -454,13 +470,14 @@ pub(crate) async fn write_chunk(
                 if let Some((hasher, _)) = checksum.as_mut() {
                     hasher.update(&data);
                 }
-                if let Err(e) = file.write_all(&data).await {
-                    break Err(e.into());
-                }
+                let len = data.len() as u64;
                 if let Some(sha256) = sha256.as_mut() {
                     sha256.update(&data);
                 }
-                written += data.len() as u64;
+                if let Err(e) = writer.write(data).await {
+                    break Err(e.into());
+                }
+                written += len;
             }
         }
     };
@@ -474,30 +491,34 @@ pub(crate) async fn write_chunk(
         (Ok(()), Some((hasher, expected))) => hasher.matches(&expected),
         (Ok(()), None) => true,
     };
-    if keep {
-        // A full disk may only show here (delayed allocation): then nothing is kept either.
-        let durable = async {
-            file.flush().await?;
-            file.sync_all().await
-        };
-        if let Err(e) = durable.await {
-            outcome = Err(e.into());
-            keep = false;
+    let mut progress = blobs::Progress::default();
+    if keep && written > 0 {
+        // Durable in the store before the offset moves. A full disk may only show here
+        // (delayed allocation): then nothing is kept either.
+        match writer.commit().await {
+            Ok(p) => progress = p,
+            Err(e) => {
+                outcome = Err(e.into());
+                keep = false;
+            }
         }
     }
     if !keep {
-        // Cut the file back to the acknowledged offset; the chunk leaves no trace.
-        let _ = file.flush().await;
-        file.set_len(start).await?;
-        file.sync_all().await?;
+        // Back to the acknowledged offset; the chunk leaves no trace.
+        writer.rollback().await?;
         written = 0;
     }
-    drop(file);
+    drop(writer);
 
     let offset = upload.upload_offset + written as i64;
     if written > 0 {
         let saved = sha256.map(|s| s.save());
-        db::set_upload_progress(&state.pool, &upload.id, offset, saved.as_deref()).await?;
+        db::set_upload_progress(&state.pool, &upload.id, offset, saved.as_deref(), &progress)
+            .await?;
+        if let Err(e) = state.blobs.forget(progress.stale).await {
+            // Only space: the catalog no longer names these objects.
+            tracing::warn!(error = %e, "cannot delete an old upload tail");
+        }
     }
     match outcome {
         Err(e) => Err(e),
@@ -520,19 +541,23 @@ pub(crate) async fn complete_with(
     upload: &db::Upload,
     known_sha256: Option<String>,
 ) -> Result<(String, bool), AppError> {
-    let partial_exists = state.blobs.partial_exists(&upload.id).await?;
+    // Read from the catalog, not `upload`: the caller's copy predates the last chunk.
+    let stored = db::upload_by_id(&state.pool, &upload.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let parts = db::upload_parts(&state.pool, &upload.id).await?;
+    let partial_exists = state.blobs.partial_exists(&stored).await?;
     let sha256 = if let (true, Some(sha256)) = (partial_exists, known_sha256) {
         sha256
     } else if partial_exists {
-        // Read from the catalog, not `upload`: the caller's copy predates the last chunk.
-        let saved = db::upload_sha256_state(&state.pool, &upload.id).await?;
-        match saved
+        match stored
+            .sha256_state
             .as_deref()
             .and_then(Sha256State::load)
             .filter(|s| s.len() == upload.upload_length as u64)
         {
             Some(sha256) => sha256.finalize_hex(),
-            None => state.blobs.hash_partial(&upload.id).await?,
+            None => state.blobs.hash_partial(&stored, &parts).await?,
         }
     } else if let Some(sha256) = upload.content_sha256.clone() {
         sha256 // crashed after the blob was moved into place
@@ -546,7 +571,7 @@ pub(crate) async fn complete_with(
 
     if let Some(declared) = upload.declared_checksum.as_deref() {
         if declared != sha256 {
-            state.blobs.discard_partial(&upload.id).await?;
+            state.blobs.discard_partial(&stored).await?;
             db::delete_upload(&state.pool, &upload.id).await?;
             return Err(AppError::ChecksumMismatch(format!(
                 "the file's SHA-256 is {sha256}, not the declared {declared}; nothing was stored"
@@ -558,21 +583,23 @@ pub(crate) async fn complete_with(
         let _gc = state.blob_gc.lock().await;
         let _gc_db = state.pool.lock_blob_gc().await?;
         db::set_upload_content_sha256(&state.pool, &upload.id, &sha256).await?;
-        state.blobs.promote(&upload.id, &sha256).await?;
+        state.blobs.promote(&stored, &parts, &sha256).await?;
     }
-    let blob = state.blobs.blob_path(&sha256);
+    let blobs = Arc::clone(&state.blobs);
+    let blob = sha256.clone();
     let upload_filetype = upload.filetype.clone();
     let upload_filename = upload.filename.clone();
     let wants_file_meta = upload.file_created_at.is_none() || upload.duration_ms.is_none();
     let (mime_type, meta) = tokio::task::spawn_blocking(move || {
-        let sniffed = media::read_head(&blob)
+        let sniffed = blobs
+            .open_blob_blocking(&blob)
+            .and_then(|mut r| media::read_head(&mut r))
             .ok()
             .and_then(|h| media::sniff_mime(&h));
         let mime_type = mime_type_of(upload_filetype, upload_filename, sniffed);
-        let meta = if wants_file_meta {
-            media::read_meta(&blob, &mime_type)
-        } else {
-            db::MediaMeta::default()
+        let meta = match blobs.open_blob_blocking(&blob) {
+            Ok(mut reader) if wants_file_meta => media::read_meta(&mut reader, &mime_type),
+            _ => db::MediaMeta::default(),
         };
         (mime_type, meta)
     })

@@ -91,12 +91,12 @@ pub async fn remove_user(state: &AppState, name: &str) -> Result<usize, AppError
     let removed = db::delete_user(&state.pool, name)
         .await?
         .ok_or_else(|| no_such_user(name))?;
-    for upload_id in &removed.upload_ids {
-        state.blobs.discard_partial(upload_id).await?;
+    for upload in &removed.uploads {
+        state.blobs.discard_partial(upload).await?;
     }
     for asset_id in &removed.asset_ids {
-        let path = state.blobs.client_thumb_path(asset_id);
-        state.blobs.remove_file(&path).await?;
+        let thumb = crate::blobs::Thumb::Client { asset_id };
+        state.blobs.remove_thumb(thumb).await?;
     }
     let mut deleted = 0;
     for checksum in &removed.checksums {

@@ -106,17 +106,6 @@ impl Server {
         assert_eq!(status, StatusCode::OK);
         body["items"].as_array().unwrap().clone()
     }
-
-    fn blob_files(&self) -> Vec<std::path::PathBuf> {
-        let mut files = Vec::new();
-        let blobs = self.dir.path().join("data/blobs");
-        for dir in std::fs::read_dir(blobs).unwrap() {
-            for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
-                files.push(file.unwrap().path());
-            }
-        }
-        files
-    }
 }
 
 fn tus(method: &str, uri: &str, key: &str) -> axum::http::request::Builder {
@@ -841,7 +830,7 @@ async fn termination_removes_the_upload() {
         StatusCode::NOT_FOUND
     );
     let id = url.rsplit('/').next().unwrap();
-    assert!(!server.dir.path().join("data/uploads").join(id).exists());
+    assert!(!server.upload_stored(id));
 }
 
 #[tokio::test]
@@ -905,12 +894,9 @@ async fn unacknowledged_bytes_after_a_crash_are_dropped() {
     let data = b"0123456789";
     let url = server.create_url(&key, 10, &[]).await;
     server.patch(&key, &url, 0, &data[..5]).await;
-    // A crash after writing but before acknowledging leaves extra bytes in the partial file.
+    // A crash after writing but before acknowledging leaves extra bytes in the store.
     let id = url.rsplit('/').next().unwrap();
-    let partial = server.dir.path().join("data/uploads").join(id);
-    let mut on_disk = std::fs::read(&partial).unwrap();
-    on_disk.extend_from_slice(b"junk");
-    std::fs::write(&partial, on_disk).unwrap();
+    server.store_bytes(id, b"junk", false).await;
 
     assert_eq!(
         header_str(&server.head(&key, &url).await, "upload-offset"),
@@ -928,10 +914,7 @@ async fn an_upload_with_all_bytes_but_no_asset_completes_on_an_empty_patch() {
     let url = server.create_url(&key, 5, &[]).await;
     // As if the server died after acknowledging the last byte but before completing.
     let id = url.rsplit('/').next().unwrap();
-    std::fs::write(server.dir.path().join("data/uploads").join(id), b"hello").unwrap();
-    ferry_server::db::set_upload_offset(&server.state.pool, id, 5)
-        .await
-        .unwrap();
+    server.store_bytes(id, b"hello", true).await;
 
     let response = server.patch(&key, &url, 5, b"").await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -1140,17 +1123,13 @@ async fn removing_a_user_removes_their_data_and_unshared_blobs() {
     let bobs = server.upload(&bob, &shared, &[("filename", "c.jpg")]).await;
     let partial_url = server.create_url(&alice, 10, &[]).await;
     server.patch(&alice, &partial_url, 0, b"12345").await;
-    let partial = server
-        .dir
-        .path()
-        .join("data/uploads")
-        .join(partial_url.rsplit('/').next().unwrap());
-    assert!(partial.exists());
+    let partial = partial_url.rsplit('/').next().unwrap();
+    assert!(server.upload_stored(partial));
     assert_eq!(server.blob_files().len(), 2);
 
     let deleted = users::remove_user(&server.state, "alice").await.unwrap();
     assert_eq!(deleted, 1);
-    assert!(!partial.exists());
+    assert!(!server.upload_stored(partial));
     let blobs = server.blob_files();
     assert_eq!(blobs.len(), 1);
     assert!(blobs[0].ends_with(sha256_hex(&shared)));
@@ -1525,10 +1504,9 @@ async fn expired_uploads_answer_410_and_are_swept() {
     // A completed upload is not gone: it still names its asset until swept.
     assert_eq!(server.head(&key, &done).await.status(), StatusCode::OK);
 
-    let partial = server.dir.path().join("data/uploads").join(&id);
-    assert!(partial.exists());
+    assert!(server.upload_stored(&id));
     assert_eq!(ferry_tus::sweep_expired(&server.state).await.unwrap(), 2);
-    assert!(!partial.exists());
+    assert!(!server.upload_stored(&id));
     assert_eq!(
         server.head(&key, &url).await.status(),
         StatusCode::NOT_FOUND
@@ -1549,11 +1527,21 @@ async fn an_expired_upload_that_crashed_mid_completion_leaves_no_blob() {
     // Simulate: bytes hashed and promoted into the blob store, then a crash before the
     // asset row was written.
     let sha = sha256_hex(data);
-    std::fs::write(server.dir.path().join("data/uploads").join(&id), data).unwrap();
+    server.store_bytes(&id, data, true).await;
     db::set_upload_content_sha256(&server.state.pool, &id, &sha)
         .await
         .unwrap();
-    server.state.blobs.promote(&id, &sha).await.unwrap();
+    let upload = db::upload_by_id(&server.state.pool, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let parts = db::upload_parts(&server.state.pool, &id).await.unwrap();
+    server
+        .state
+        .blobs
+        .promote(&upload, &parts, &sha)
+        .await
+        .unwrap();
     assert_eq!(server.blob_files().len(), 1);
     db::set_upload_expiry(&server.state.pool, &id, 0)
         .await
@@ -1737,10 +1725,5 @@ async fn a_path_traversal_file_name_is_only_a_name() {
             "{name}"
         );
     }
-    assert_eq!(
-        std::fs::read_dir(root.join("data/uploads"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(server.upload_files(), Vec::<std::path::PathBuf>::new());
 }

@@ -102,11 +102,7 @@ impl Server {
     }
 
     fn blob_count(&self) -> usize {
-        let blobs = self.dir.path().join("data/blobs");
-        std::fs::read_dir(blobs)
-            .unwrap()
-            .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
-            .sum()
+        self.blob_files().len()
     }
 }
 
@@ -763,7 +759,10 @@ async fn thumbnails_are_made_cached_and_private() {
     let webp = bytes(response).await;
     let thumb = image::load_from_memory_with_format(&webp, image::ImageFormat::WebP).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (128, 256));
-    assert!(server.dir.path().join("data/thumbs/gen").exists());
+    assert_eq!(
+        common::files_under(&server.store_dir().join("thumbs/gen")).len(),
+        1
+    );
 
     let response = server
         .send(
@@ -882,12 +881,7 @@ async fn thumbnails_are_made_cached_and_private() {
     server
         .call("DELETE", &format!("/api/trash/{heic}"), &a)
         .await;
-    assert!(!server
-        .dir
-        .path()
-        .join("data/thumbs/asset")
-        .join(&heic)
-        .exists());
+    assert!(!server.store_dir().join("thumbs/asset").join(&heic).exists());
 }
 
 fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
@@ -979,12 +973,7 @@ async fn multipart_fallback_creates_then_answers_duplicate() {
         post_form(&server, &a, &fields, &[("assetData", "copy.jpg", &photo)]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({ "id": id, "duplicate": true }));
-    assert_eq!(
-        std::fs::read_dir(server.dir.path().join("data/uploads"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(server.upload_files().len(), 0);
     let uploads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads")
         .fetch_one(&server.state.pool.pool)
         .await
@@ -1039,10 +1028,5 @@ async fn multipart_fallback_creates_then_answers_duplicate() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = post_form(&server, "nope", &[], &[("assetData", "x.bin", b"xyz")]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        std::fs::read_dir(server.dir.path().join("data/uploads"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(server.upload_files().len(), 0);
 }

@@ -91,9 +91,7 @@ impl Server {
     }
 
     fn partial_files(&self) -> usize {
-        std::fs::read_dir(self.dir.path().join("data/uploads"))
-            .unwrap()
-            .count()
+        self.upload_files().len()
     }
 }
 
