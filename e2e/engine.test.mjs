@@ -208,6 +208,55 @@ test('a re-run over unchanged files hashes nothing and sends nothing', async (t)
     { total: 40, waiting: 0, uploaded: 20, duplicates: 20, failed: 0, skipped: 0, lastBackupAt: 'number' });
 });
 
+test('files this device backed up, whose hashes the cache lost, are found by device id without hashing', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const files = Array.from({ length: 5 }, (_, i) => randomFile(dir, `IMG_${2000 + i}.jpg`, 64 * 1024 + i));
+  const page = await browser.newPage();
+  const chunks = watchChunks(page);
+  const asked = { exist: 0, check: 0 };
+  page.on('request', (r) => {
+    if (r.url().endsWith('/assets/exist')) asked.exist += 1;
+    if (r.url().endsWith('/bulk-upload-check')) asked.check += 1;
+  });
+  await openEngine(page, server);
+  await addFiles(page, files.map((f) => f.path));
+  await waitForAll(page, ['uploaded'], 5);
+  // The hash cache is emptied, as if the browser had evicted it; the device id stays.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('engine-test');
+    open.onsuccess = () => {
+      const tx = open.result.transaction('hash_cache', 'readwrite');
+      tx.objectStore('hash_cache').clear();
+      tx.oncomplete = () => { open.result.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+    open.onerror = () => reject(open.error);
+  }));
+
+  await page.evaluate(() => { window.ferryLog.changes.length = 0; });
+  const before = { ...asked, sent: chunks.sent.length };
+  await addFiles(page, files.map((f) => f.path));
+  await waitForAll(page, ['uploaded', 'duplicate'], 10);
+  const statuses = await page.evaluate(() => window.ferryLog.changes.map((a) => a.status));
+  assert.ok(!statuses.includes('hashing'), `no file was hashed again: ${[...new Set(statuses)]}`);
+  assert.equal(asked.exist - before.exist, 1, 'one device check for the five files');
+  assert.equal(asked.check - before.check, 0, 'no checksum check was needed');
+  assert.equal(chunks.sent.length, before.sent, 'no bytes were sent');
+  assert.equal((await api(server, '/api/assets')).items.length, 5);
+
+  // Another device (its own catalog, so its own device id) is not answered by this
+  // device's ids: it hashes, and the checksum check finds the files.
+  const other = await (await browser.newContext()).newPage();
+  await openEngine(other, server);
+  await addFiles(other, files.map((f) => f.path));
+  const found = await waitForAll(other, ['duplicate'], 5);
+  assert.ok(found.every((a) => a.serverId), 'found by checksum, with the server asset named');
+  const otherStatuses = await other.evaluate(() => window.ferryLog.changes.map((a) => a.status));
+  assert.ok(otherStatuses.includes('hashing'));
+});
+
 test('two tabs open at once upload each file once', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);

@@ -234,6 +234,36 @@ test('two Uploaders on one page, to ferry-server and to @tus/server, keep separa
   assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
 });
 
+test('requestTimeoutMs reaches the engine: a server that never answers is given up on in time', async (t) => {
+  const { site } = await embeddingPage(t);
+  // Accepts connections and reads requests, and never answers one.
+  const silent = createServer(() => {});
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { silent.closeAllConnections(); silent.close(resolve); }));
+  const tusUrl = `http://127.0.0.1:${silent.address().port}/files`;
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const file = randomFile(dir, 'never-answered.jpg', 64 * 1024);
+  const page = await browser.newPage();
+  const given = [];
+  page.on('requestfailed', (r) => { if (r.url().startsWith(tusUrl)) given.push(Date.now()); });
+  await page.goto(site.url);
+  await page.waitForFunction(() => window.embedded === true);
+  await page.evaluate(async (tusUrl) => {
+    window.up = await window.Uploader.create({ tusEndpoint: tusUrl, requestTimeoutMs: 1_000, autoStart: true });
+  }, tusUrl);
+  await pick(page, [file.path]);
+  const started = Date.now();
+  await page.evaluate(() => window.up.add(document.querySelector('#pick').files));
+  // The default (30 s) would give nothing up in this window.
+  const deadline = started + 10_000;
+  while (given.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(given.length > 0, 'a request was given up on within 10 s');
+  const after = (given[0] - started) / 1000;
+  assert.ok(after < 8, `given up after ${after.toFixed(1)} s`);
+  await page.evaluate(() => window.up.pause());
+});
+
 test('the drop-in <ferry-uploader> element uploads a file picked through its own input, showing names as text', async (t) => {
   const cdn = await staticServer(t, { dir: PACKAGE_DIR, cors: true });
   // The page's origin must exist before ferry-server starts, to be on its CORS list.

@@ -171,6 +171,11 @@ export interface UploaderOptions {
   chunkSize?: number;
   /** Files uploading at once. Default 3. */
   concurrency?: number;
+  /**
+   * How long a request may go unanswered before it is given up and retried, in ms, plus
+   * 1 ms for each 64 bytes it sends. Default 30,000.
+   */
+  requestTimeoutMs?: number;
   /** Not supported yet: a non-empty object throws `unsupported`. */
   metadata?: Record<string, never>;
   /** When uploading may run (Wi-Fi, cellular, charging). */

@@ -232,7 +232,7 @@ export class Uploader {
       settings,
     };
     if (this.tusEndpoint) engineOptions.tusEndpoint = this.tusEndpoint;
-    for (const name of ['chunkSize', 'concurrency', 'albums', 'keepFilesUpTo', 'keepFilesBudget']) {
+    for (const name of ['chunkSize', 'concurrency', 'albums', 'keepFilesUpTo', 'keepFilesBudget', 'requestTimeoutMs']) {
       if (o[name] !== undefined) engineOptions[name] = o[name];
     }
     this._settings = settings;

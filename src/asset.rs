@@ -135,6 +135,16 @@ impl Asset {
         };
     }
 
+    /// The id this device gives the file on the server (`deviceAssetId`): its
+    /// fingerprint, so the same file picked again is found by `/api/assets/exist`.
+    pub fn device_asset_id(&self) -> &str {
+        if self.fingerprint.is_empty() {
+            &self.id // a record from before fingerprints
+        } else {
+            &self.fingerprint
+        }
+    }
+
     /// Puts a failed or skipped asset back in the queue. A known checksum still holds
     /// (the runner re-checks the file before sending), and a known upload URL is resumed.
     pub fn requeue(&mut self) {

@@ -68,6 +68,25 @@ pub struct SizesResponse {
     pub known: Vec<u64>,
 }
 
+/// Path of the device check under the API root (`POST /api/assets/exist`): which of
+/// this device's files (by `deviceAssetId`) it backed up before. A match needs no hash.
+pub const EXIST_PATH: &str = "/assets/exist";
+
+/// The device check's request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExistRequest {
+    pub device_asset_ids: Vec<String>,
+    pub device_id: String,
+}
+
+/// The device check's response body: those of the asked ids the server has.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExistResponse {
+    pub existing_ids: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +103,21 @@ mod tests {
             serde_json::to_value(req).unwrap(),
             serde_json::json!({"assets": [{"id": "a", "checksum": "00"}]})
         );
+    }
+
+    #[test]
+    fn device_check_has_the_servers_shape() {
+        let req = ExistRequest {
+            device_asset_ids: vec!["a.jpg|1|2|".into()],
+            device_id: "d".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(req).unwrap(),
+            serde_json::json!({"deviceAssetIds": ["a.jpg|1|2|"], "deviceId": "d"})
+        );
+        let res: ExistResponse =
+            serde_json::from_value(serde_json::json!({"existingIds": ["x"]})).unwrap();
+        assert_eq!(res.existing_ids, ["x"]);
     }
 
     #[test]

@@ -29,6 +29,8 @@ const WAITING: &str = "waiting_by_fingerprint";
 const SCHEMA_VERSION: u32 = 5;
 /// Small facts about the backup as a whole, e.g. `lastBackupAt`.
 const META: &str = "meta";
+/// The facts key of this catalog's device id (a string, unlike the other facts).
+const DEVICE_ID: &str = "deviceId";
 
 /// A catalog operation failed; the message comes from the browser.
 #[derive(Debug, thiserror::Error)]
@@ -316,11 +318,49 @@ impl Catalog {
         Ok(())
     }
 
+    /// This catalog's device id, sent with each upload as `deviceId` so the server can
+    /// answer `/api/assets/exist` for this device. Made once, then kept.
+    pub async fn device_id(&self) -> Result<String, CatalogError> {
+        let tx = self
+            .db
+            .transaction(META)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        let store = tx.object_store(META)?;
+        let known: Option<JsValue> = store.get(DEVICE_ID).primitive()?.await?;
+        if let Some(id) = known.and_then(|v| v.as_string()) {
+            return Ok(id);
+        }
+        let id = super::random_id();
+        store
+            .put(JsValue::from_str(&id))
+            .with_key(DEVICE_ID)
+            .primitive()?
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// The SHA-256 recorded for an unchanged file, if it was hashed before.
     pub async fn cached_hash(&self, key: &str) -> Result<Option<String>, CatalogError> {
         let tx = self.db.transaction(HASH_CACHE).build()?;
         let value = tx.object_store(HASH_CACHE)?.get(key).primitive()?.await?;
         Ok(value)
+    }
+
+    /// [`Catalog::cached_hash`] of many keys in one transaction (a batch of 1,000 costs
+    /// one commit, not 1,000).
+    pub async fn cached_hashes(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, CatalogError> {
+        let tx = self.db.transaction(HASH_CACHE).build()?;
+        let store = tx.object_store(HASH_CACHE)?;
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.push(store.get(key.as_str()).primitive()?.await?);
+        }
+        Ok(found)
     }
 
     /// Records the SHA-256 of the file identified by `key`.

@@ -22,7 +22,10 @@ use super::http::{describe_js_error, ApiError, Server};
 use super::transfer::{AppendError, Protocol, Requested, Transfer};
 use crate::albums::AlbumRules;
 use crate::asset::{Asset, AssetStatus};
-use crate::dedup::{Candidate, CheckRequest, CheckResponse, SizesRequest, SizesResponse};
+use crate::dedup::{
+    Candidate, CheckRequest, CheckResponse, ExistRequest, ExistResponse, SizesRequest,
+    SizesResponse,
+};
 use crate::policy::{may_upload, Hold, MediaKind, Settings};
 use crate::progress::Throughput;
 use crate::retry::RetryPolicy;
@@ -124,6 +127,8 @@ pub struct Engine {
     backed_up: RefCell<Vec<KeptFile>>,
     /// Whether kept files left over by an earlier page were looked for.
     swept: Cell<bool>,
+    /// The catalog's device id, once read.
+    device_id: RefCell<Option<String>>,
     tally: RefCell<RunTally>,
     lock_name: String,
     channel: Option<BroadcastChannel>,
@@ -216,6 +221,7 @@ impl Engine {
                 cancelled: RefCell::default(),
                 backed_up: RefCell::default(),
                 swept: Cell::new(false),
+                device_id: RefCell::new(None),
                 tally: RefCell::default(),
                 lock_name: format!("ferry-runner:{}", config.catalog_name),
                 channel,
@@ -513,6 +519,8 @@ impl Engine {
         batch: Vec<Asset>,
         in_flight: &HashSet<Option<String>>,
     ) -> Result<(), Stop> {
+        let batch = self.recall_hashes(batch).await?;
+        let batch = self.settle_known_to_this_device(batch).await?;
         let batch = self.upload_unhashed_where_safe(batch).await?;
         let queue = RefCell::new(VecDeque::from(batch));
         let hashed = RefCell::new(Vec::with_capacity(queue.borrow().len()));
@@ -574,6 +582,66 @@ impl Engine {
         Ok(())
     }
 
+    /// Takes each unhashed asset's SHA-256 from the hash cache where it is there.
+    async fn recall_hashes(&self, mut batch: Vec<Asset>) -> Result<Vec<Asset>, Stop> {
+        let mut unhashed: Vec<&mut Asset> =
+            batch.iter_mut().filter(|a| a.sha256.is_none()).collect();
+        let keys: Vec<String> = unhashed.iter().map(|a| hash_cache_key(a)).collect();
+        let found = self.catalog.cached_hashes(&keys).await?;
+        for (asset, digest) in unhashed.iter_mut().zip(found) {
+            asset.sha256 = digest;
+        }
+        Ok(batch)
+    }
+
+    /// Settles as duplicates, without hashing them, the unhashed assets this device
+    /// backed up before (`/api/assets/exist` by `deviceAssetId` and `deviceId`): files
+    /// whose hash the cache no longer has. Returns the others.
+    async fn settle_known_to_this_device(&self, batch: Vec<Asset>) -> Result<Vec<Asset>, Stop> {
+        let unhashed: Vec<String> = batch
+            .iter()
+            .filter(|a| a.sha256.is_none())
+            .map(|a| a.device_asset_id().to_string())
+            .collect();
+        if unhashed.is_empty() || self.no_dedup.get() {
+            return Ok(batch);
+        }
+        let request = ExistRequest {
+            device_asset_ids: unhashed,
+            device_id: self.device_id().await?,
+        };
+        let server = self.server.borrow().clone();
+        // Not answered (an older server, or not now): the files are hashed instead.
+        let Ok(known) = server
+            .json::<ExistResponse>(crate::dedup::EXIST_PATH, &request)
+            .await
+        else {
+            return Ok(batch);
+        };
+        let known: HashSet<String> = known.existing_ids.into_iter().collect();
+        let mut rest = Vec::with_capacity(batch.len());
+        for mut asset in batch {
+            if asset.sha256.is_none() && known.contains(asset.device_asset_id()) {
+                asset.last_error = None;
+                asset.enter(AssetStatus::Duplicate);
+                self.save(&asset).await?;
+                self.done_with_file(&asset).await?;
+            } else {
+                rest.push(asset);
+            }
+        }
+        Ok(rest)
+    }
+
+    async fn device_id(&self) -> Result<String, CatalogError> {
+        if let Some(id) = self.device_id.borrow().clone() {
+            return Ok(id);
+        }
+        let id = self.catalog.device_id().await?;
+        *self.device_id.borrow_mut() = Some(id.clone());
+        Ok(id)
+    }
+
     /// Sends large files the server cannot already have straight to `uploading`, before
     /// they are hashed: their hash runs alongside their upload (`upload_one`), so a fresh
     /// backup of one big video takes about the longer of hashing and sending, not their
@@ -584,17 +652,11 @@ impl Engine {
     async fn upload_unhashed_where_safe(&self, batch: Vec<Asset>) -> Result<Vec<Asset>, Stop> {
         let mut rest = Vec::with_capacity(batch.len());
         let mut large = Vec::new();
-        for mut asset in batch {
+        for asset in batch {
             if asset.sha256.is_some() || asset.size < UPLOAD_WHILE_HASHING_BYTES {
                 rest.push(asset);
-                continue;
-            }
-            match self.catalog.cached_hash(&hash_cache_key(&asset)).await? {
-                Some(digest) => {
-                    asset.sha256 = Some(digest);
-                    rest.push(asset);
-                }
-                None => large.push(asset),
+            } else {
+                large.push(asset);
             }
         }
         if large.is_empty() {
@@ -640,17 +702,13 @@ impl Engine {
         }
     }
 
-    /// Hashes one asset (or takes its hash from the cache). Returns false if the asset
-    /// was settled instead (its file is gone).
+    /// Hashes one asset (`recall_hashes` has looked in the cache already). Returns false
+    /// if the asset was settled instead (its file is gone).
     async fn hash(self: &Rc<Self>, asset: &mut Asset) -> Result<bool, Stop> {
         let Some(file) = self.file_of(asset).await? else {
             return Ok(false);
         };
         let key = hash_cache_key(asset);
-        if let Some(digest) = self.catalog.cached_hash(&key).await? {
-            asset.sha256 = Some(digest);
-            return Ok(true);
-        }
         asset.enter(AssetStatus::Hashing);
         self.save(asset).await?;
         let progress = {
@@ -1086,6 +1144,7 @@ impl Engine {
             self.retry,
         );
         let protocol = Protocol::choose(self.protocol, &support);
+        let device_id = self.device_id().await?;
         let mut checksum_ahead: Option<(std::ops::Range<u64>, Option<tus::Header>)> = None;
         loop {
             if self.halted.get().is_some() {
@@ -1103,6 +1162,7 @@ impl Engine {
                 server: &server,
                 protocol,
                 support: &support,
+                device_id: &device_id,
             };
             if self.cancelled.borrow().contains(&asset.id) {
                 if let Some(url) = upload.url() {

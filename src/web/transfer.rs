@@ -53,6 +53,8 @@ pub struct Transfer<'a> {
     pub server: &'a Server,
     pub protocol: Protocol,
     pub support: &'a ServerSupport,
+    /// This browser profile's device id (see `Catalog::device_id`).
+    pub device_id: &'a str,
 }
 
 fn network(e: impl ToString) -> Failure {
@@ -84,7 +86,8 @@ impl Transfer<'_> {
             ("filename", asset.name.as_str()),
             ("filetype", asset.mime.as_str()),
             ("fileModifiedAt", modified.as_str()),
-            ("deviceAssetId", asset.id.as_str()),
+            ("deviceAssetId", asset.device_asset_id()),
+            ("deviceId", self.device_id),
         ];
         if let Some(digest) = digest {
             metadata.push(("checksum", digest));
