@@ -244,6 +244,43 @@ test('a background backup that meets a full storage says so in a notification', 
   assert.deepEqual(problems, []);
 });
 
+test('notification permission is asked for only when the person turns Background backup on', async (t) => {
+  const server = await startServer(t);
+  const dir = tempDir(t);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ARGS });
+  t.after(() => browser.close());
+  const context = await browser.newContext();
+  // Counts the app's calls (and still asks the browser).
+  await context.addInitScript(() => {
+    window.asked = 0;
+    const ask = Notification.requestPermission.bind(Notification);
+    Notification.requestPermission = (...args) => { window.asked += 1; return ask(...args); };
+  });
+  const page = await context.newPage();
+  const problems = pageProblems(page);
+  await page.goto(server.url);
+  assert.equal(await page.evaluate(() => Notification.permission), 'default');
+  await page.fill('#api-key', server.apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  // Signing in, a backup, and every view: no prompt (Background backup is on by default).
+  await page.setInputFiles('#files', [randomFile(dir, 'VID_0400.mp4', 50_000).path]);
+  await page.waitForSelector('#assets li[data-status="uploaded"]', { timeout: 60_000 });
+  for (const view of ['timeline', 'settings', 'backup']) await page.click(`#tabs a[href="#/${view}"]`);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.evaluate(() => window.asked), 0, 'no permission prompt without a user action');
+  // Turning the switch on is the user action that asks.
+  await page.click('#tabs a[href="#/settings"]');
+  const toggle = '[data-setting="backgroundBackup"]';
+  assert.equal(await page.isChecked(toggle), true);
+  await page.click(toggle);
+  assert.equal(await page.evaluate(() => window.asked), 0, 'turning it off asks nothing');
+  await page.click(toggle);
+  await page.waitForFunction(() => window.asked === 1);
+  assert.deepEqual(problems, []);
+});
+
 test('closed mid-upload: the sync the page asked for makes the service worker continue the same upload', async (t) => {
   const server = await startServer(t);
   const dir = tempDir(t);
