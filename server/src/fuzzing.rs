@@ -88,15 +88,20 @@ pub fn multipart_form(boundary: &[u8], body: &[u8]) -> Option<Result<Upload, Str
         .header(axum::http::header::CONTENT_TYPE, content_type)
         .body(axum::body::Body::from(body.to_vec()))
         .ok()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a current-thread runtime");
-    Some(runtime.block_on(async {
-        let mut multipart = axum::extract::Multipart::from_request(request, &())
-            .await
-            .map_err(|e| e.body_text())?;
-        crate::form::text_fields_only(&mut multipart)
-            .await
-            .map_err(|e| e.to_string())
+    thread_local! {
+        // One per thread, not per input: building a runtime costs more than most bodies.
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime");
+    }
+    Some(RUNTIME.with(|runtime| {
+        runtime.block_on(async {
+            let mut multipart = axum::extract::Multipart::from_request(request, &())
+                .await
+                .map_err(|e| e.body_text())?;
+            crate::form::text_fields_only(&mut multipart)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }))
 }
