@@ -208,7 +208,7 @@ self.addEventListener('periodicsync', (event) => {
 });
 
 async function rescanFolder() {
-  const windows = await self.clients.matchAll({ type: 'window' });
+  const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
   if (windows.length > 0) {
     for (const w of windows) w.postMessage({ type: 'ferry-rescan' });
     return;
