@@ -105,3 +105,18 @@ pub fn multipart_form(boundary: &[u8], body: &[u8]) -> Option<Result<Upload, Str
         })
     }))
 }
+
+/// What completing an upload reads from a stored file's bytes: its sniffed media type, and
+/// the metadata found for it (EXIF dates, QuickTime `mvhd`) as that type.
+pub fn media_meta(
+    bytes: &[u8],
+    declared_type: &str,
+) -> (Option<&'static str>, crate::db::MediaMeta) {
+    let mut file = std::io::Cursor::new(bytes);
+    let sniffed = crate::media::read_head(&mut file)
+        .ok()
+        .and_then(|head| crate::media::sniff_mime(&head));
+    file.set_position(0);
+    let meta = crate::media::read_meta(&mut file, sniffed.unwrap_or(declared_type));
+    (sniffed, meta)
+}

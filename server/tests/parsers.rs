@@ -138,3 +138,42 @@ fn a_multipart_form_is_read_as_an_immich_client_meant_it() {
     let (boundary, body) = form(&input);
     assert!(fuzzing::multipart_form(boundary, body).unwrap().is_err());
 }
+
+#[test]
+fn every_media_corpus_input_is_read_without_a_panic() {
+    for input in corpus("media_meta") {
+        if let Some((_, bytes)) = input.split_first() {
+            for declared in ["image/jpeg", "image/heic", "video/quicktime", "video/mp4"] {
+                let _ = fuzzing::media_meta(bytes, declared);
+            }
+        }
+    }
+}
+
+#[test]
+fn media_metadata_is_read_where_sound_and_dropped_where_absurd() {
+    let meta = |name: &str| {
+        let input = seed("media_meta", name);
+        fuzzing::media_meta(&input[1..], "application/octet-stream")
+    };
+    let (mime, jpeg) = meta("exif-jpeg");
+    assert_eq!(mime, Some("image/jpeg"));
+    assert_eq!(jpeg.created_at.as_deref(), Some("2024-05-01T10:00:00.000Z"));
+    // An offset no clock has is dropped, the date kept (as UTC).
+    let (_, offset) = meta("exif-absurd-offset");
+    assert_eq!(
+        offset.created_at.as_deref(),
+        Some("2024-05-01T12:00:00.000Z")
+    );
+    assert_eq!(meta("exif-absurd-date").1.created_at, None);
+    let (mime, movie) = meta("quicktime");
+    assert_eq!(mime, Some("video/quicktime"));
+    assert_eq!(
+        movie.created_at.as_deref(),
+        Some("2024-05-01T12:00:00.000Z")
+    );
+    assert_eq!(movie.duration_ms, Some(90_000));
+    // A duration of u64::MAX is "unknown", not 584 million years.
+    assert_eq!(meta("mp4-v1").1.duration_ms, None);
+    assert_eq!(meta("heic-truncated").1, Default::default());
+}
