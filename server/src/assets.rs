@@ -210,6 +210,9 @@ pub struct AssetItem {
     deleted_at: Option<String>,
     /// Whether `GET .../thumbnail` has something (client-made, or a JPEG/PNG/WebP original).
     has_thumbnail: bool,
+    /// A Live Photo's motion part: the video asset played with it (its bytes at
+    /// `/api/assets/{id}/original`). It is not listed in the timeline by itself.
+    live_photo_video_id: Option<String>,
 }
 
 impl AssetItem {
@@ -232,6 +235,7 @@ impl AssetItem {
             duration: a.duration_ms.map(crate::media::format_duration),
             is_trashed: a.deleted_at.is_some(),
             deleted_at: a.deleted_at,
+            live_photo_video_id: a.live_photo_video_id,
         }
     }
 }

@@ -529,13 +529,16 @@ pub struct Upload {
     pub sha256_state: Option<String>,
     /// What the blob store keeps of the unfinished upload (`Storage::create_partial`).
     pub store_state: Option<String>,
+    /// `Upload-Metadata` `livePhotoVideoId`: the user's asset that is this photo's motion
+    /// part. Linked on completion only if the user owns it.
+    pub live_photo_video_id: Option<String>,
 }
 
 /// The columns of an `Upload`.
 const UPLOAD_COLUMNS: &str = "id, user_id, upload_length, upload_offset, filename, filetype,
     declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
     content_sha256, asset_id, expires_at, album, is_favorite, duration_ms, length_deferred,
-    sha256_state, store_state";
+    sha256_state, store_state, live_photo_video_id";
 
 pub async fn insert_upload(db: &Db, upload: &Upload) -> Result<(), sqlx::Error> {
     // No limit on open uploads: a multipart upload finishes within its one request.
@@ -557,8 +560,9 @@ pub async fn insert_upload_within(
         "INSERT INTO uploads (id, user_id, upload_length, upload_offset, filename, filetype,
              declared_checksum, file_created_at, file_modified_at, device_asset_id, device_id,
              created_at, expires_at, album, is_favorite, duration_ms, length_deferred,
-             store_state)
-         SELECT $1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $20
+             store_state, live_photo_video_id)
+         SELECT $1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $20,
+             $21
          WHERE (SELECT COUNT(*) FROM uploads
                 WHERE user_id = $17 AND asset_id IS NULL
                   AND (expires_at IS NULL OR expires_at > $18)) < $19",
@@ -583,6 +587,7 @@ pub async fn insert_upload_within(
     .bind(now_unix)
     .bind(i64::try_from(max_open).unwrap_or(i64::MAX))
     .bind(&upload.store_state)
+    .bind(&upload.live_photo_video_id)
     .execute(&db.pool)
     .await?
     .rows_affected();
@@ -792,6 +797,9 @@ pub async fn complete_upload(
             .bind(sha256)
             .fetch_one(&mut *tx)
             .await?;
+    if let Some(video) = upload.live_photo_video_id.as_deref() {
+        link_motion_part(&mut tx, &upload.user_id, &asset_id, video).await?;
+    }
     if let Some(album) = upload.album.as_deref() {
         let album_id = ensure_album(&mut tx, &upload.user_id, album).await?;
         add_to_album(
@@ -813,6 +821,40 @@ pub async fn complete_upload(
     .await?;
     tx.commit().await?;
     Ok((asset_id, inserted))
+}
+
+/// Makes `video` the motion part of `photo` (a Live Photo): hidden from the timeline, and
+/// named by the photo. Only a video asset of the same user, and never the photo itself;
+/// anything else is left unlinked. A photo already linked keeps its motion part.
+async fn link_motion_part(
+    tx: &mut sqlx::AnyConnection,
+    user_id: &str,
+    photo: &str,
+    video: &str,
+) -> Result<(), sqlx::Error> {
+    let hidden = sqlx::query(
+        "UPDATE assets SET is_motion_part = 1, updated_at = $1
+         WHERE id = $2 AND user_id = $3 AND id <> $4 AND mime_type LIKE 'video/%'",
+    )
+    .bind(timestamps::now())
+    .bind(video)
+    .bind(user_id)
+    .bind(photo)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if hidden == 1 {
+        sqlx::query(
+            "UPDATE assets SET live_photo_video_id = $1
+             WHERE id = $2 AND user_id = $3 AND live_photo_video_id IS NULL",
+        )
+        .bind(video)
+        .bind(photo)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Fills in an upload row made before its length and metadata were known (the multipart
@@ -859,12 +901,14 @@ pub struct Asset {
     pub duration_ms: Option<i64>,
     /// SHA-256 of a thumbnail the client uploaded.
     pub thumbnail_sha256: Option<String>,
+    /// A Live Photo's motion part (the video asset), if it has one.
+    pub live_photo_video_id: Option<String>,
 }
 
 const ASSET_COLUMNS: &str = "id, checksum, original_file_name, mime_type, file_size,
     file_created_at, file_modified_at, device_asset_id, device_id,
     COALESCE(updated_at, created_at) AS updated_at, deleted_at, is_favorite, duration_ms,
-    thumbnail_sha256";
+    thumbnail_sha256, live_photo_video_id";
 
 /// One of the user's assets, in the trash or not.
 pub async fn asset_for_user(
@@ -960,8 +1004,11 @@ pub async fn list_assets(
     after: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<Asset>, sqlx::Error> {
-    let mut sql =
-        format!("SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = $1 AND deleted_at IS NULL");
+    // A Live Photo's motion part is shown with its photo, not on its own.
+    let mut sql = format!(
+        "SELECT {ASSET_COLUMNS} FROM assets
+         WHERE user_id = $1 AND deleted_at IS NULL AND is_motion_part = 0"
+    );
     if album_id.is_some() {
         sql.push_str(" AND id IN (SELECT asset_id FROM album_assets WHERE album_id = $3)");
     }
@@ -989,8 +1036,10 @@ pub async fn list_trash(
     after: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<Asset>, sqlx::Error> {
-    let mut sql =
-        format!("SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = $1 AND deleted_at IS NOT NULL");
+    let mut sql = format!(
+        "SELECT {ASSET_COLUMNS} FROM assets
+         WHERE user_id = $1 AND deleted_at IS NOT NULL AND is_motion_part = 0"
+    );
     if after.is_some() {
         sql.push_str(" AND (deleted_at < $3 OR (deleted_at = $3 AND id < $4))");
     }
@@ -1050,28 +1099,32 @@ pub async fn trash_asset(db: &Db, user_id: &str, id: &str) -> Result<bool, sqlx:
     let result = sqlx::query(
         "UPDATE assets SET updated_at = CASE WHEN deleted_at IS NULL THEN $1 ELSE updated_at END,
              deleted_at = COALESCE(deleted_at, $1)
-         WHERE id = $2 AND user_id = $3",
+         WHERE user_id = $3 AND (id = $2 OR id = (
+             SELECT live_photo_video_id FROM assets WHERE id = $2 AND user_id = $3))",
     )
     .bind(timestamps::now())
     .bind(id)
     .bind(user_id)
     .execute(&db.pool)
     .await?;
-    Ok(result.rows_affected() == 1)
+    // A Live Photo's motion part goes to the trash with it.
+    Ok(result.rows_affected() >= 1)
 }
 
 /// Takes the user's asset out of the trash. `false` if it is not in the user's trash.
 pub async fn restore_asset(db: &Db, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         "UPDATE assets SET deleted_at = NULL, updated_at = $1
-         WHERE id = $2 AND user_id = $3 AND deleted_at IS NOT NULL",
+         WHERE user_id = $3 AND deleted_at IS NOT NULL AND (id = $2 OR id = (
+             SELECT live_photo_video_id FROM assets WHERE id = $2 AND user_id = $3))",
     )
     .bind(timestamps::now())
     .bind(id)
     .bind(user_id)
     .execute(&db.pool)
     .await?;
-    Ok(result.rows_affected() == 1)
+    // With its motion part, if it has one.
+    Ok(result.rows_affected() >= 1)
 }
 
 /// What purging an asset left for the caller to clean up on disk.

@@ -102,6 +102,7 @@ async fn text_field(f: &mut db::Upload, name: &str, field: Field<'_>) -> Result<
     match name {
         "deviceAssetId" => f.device_asset_id = text(field).await?,
         "deviceId" => f.device_id = text(field).await?,
+        "livePhotoVideoId" => f.live_photo_video_id = text(field).await?,
         "filename" => f.filename = text(field).await?,
         "fileCreatedAt" => f.file_created_at = timestamp(name, field).await?,
         "fileModifiedAt" => f.file_modified_at = timestamp(name, field).await?,
@@ -283,6 +284,8 @@ async fn finish(
     part.upload.is_favorite = fields.is_favorite;
     part.upload.duration_ms = fields.duration_ms;
     part.upload.album = fields.album;
+    // The motion part sent with it, or one uploaded before and named by id.
+    part.upload.live_photo_video_id = live_photo_video_id.clone().or(fields.live_photo_video_id);
     let (id, created) = complete_part(state, part).await?;
     let status = if created {
         StatusCode::CREATED

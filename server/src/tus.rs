@@ -717,6 +717,7 @@ pub(crate) fn metadata_to_upload(header: Option<&HeaderValue>) -> Result<db::Upl
     upload.file_created_at = timestamp("fileCreatedAt")?;
     upload.device_asset_id = text("deviceAssetId")?;
     upload.device_id = text("deviceId")?;
+    upload.live_photo_video_id = text("livePhotoVideoId")?;
     upload.album = text("album")?
         .map(|a| crate::albums::validate_name(&a))
         .transpose()?;

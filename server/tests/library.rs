@@ -447,6 +447,82 @@ async fn trash_hides_restores_and_purges() {
 }
 
 #[tokio::test]
+async fn a_live_photo_links_its_motion_part_which_leaves_the_timeline_and_follows_it() {
+    let server = Server::new().await;
+    let a = server.user("a").await;
+    let b = server.user("b").await;
+    let clip = mp4(1_700_000_000, 2_500);
+    let video = server
+        .upload(
+            &a,
+            &clip,
+            &[
+                ("filename", "IMG_0001.MOV"),
+                ("filetype", "video/quicktime"),
+            ],
+        )
+        .await;
+    let photo = server
+        .upload(
+            &a,
+            &jpeg(8, 8),
+            &[
+                ("filename", "IMG_0001.HEIC"),
+                ("filetype", "image/jpeg"),
+                ("livePhotoVideoId", &video),
+            ],
+        )
+        .await;
+    let timeline = server.items(&a, "/api/assets").await;
+    assert_eq!(
+        ids(&timeline),
+        [photo.as_str()],
+        "the motion part is not listed"
+    );
+    assert_eq!(timeline[0]["livePhotoVideoId"], video.as_str());
+    let response = server
+        .send(get(&format!("/api/assets/{video}/original"), &a))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(bytes(response).await, clip);
+
+    // B cannot link A's video to a photo of B's, nor hide it: the link is ignored.
+    let bs = server
+        .upload(
+            &b,
+            &jpeg(9, 9),
+            &[("filename", "b.jpg"), ("livePhotoVideoId", &video)],
+        )
+        .await;
+    assert_eq!(server.asset(&b, &bs).await["livePhotoVideoId"], Value::Null);
+    // Nor can a photo be its own or another photo's motion part.
+    let other = server
+        .upload(
+            &a,
+            &jpeg(10, 10),
+            &[("filename", "c.jpg"), ("livePhotoVideoId", &photo)],
+        )
+        .await;
+    assert_eq!(
+        server.asset(&a, &other).await["livePhotoVideoId"],
+        Value::Null
+    );
+    assert_eq!(server.items(&a, "/api/assets").await.len(), 2);
+
+    // Trash and restore take the motion part along.
+    let uri = format!("/api/assets/{photo}");
+    assert_eq!(
+        server.call("DELETE", &uri, &a).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(server.asset(&a, &video).await["isTrashed"], true);
+    assert_eq!(ids(&server.items(&a, "/api/trash").await), [photo.as_str()]);
+    let restore = format!("/api/trash/{photo}/restore");
+    assert_eq!(server.call("POST", &restore, &a).await.0, StatusCode::OK);
+    assert_eq!(server.asset(&a, &video).await["isTrashed"], false);
+}
+
+#[tokio::test]
 async fn the_sweep_purges_old_trash_only() {
     let server = Server::with_config(Config {
         trash_retention: Duration::from_secs(3600),
@@ -996,6 +1072,10 @@ async fn multipart_fallback_creates_then_answers_duplicate() {
     assert_eq!(status, StatusCode::CREATED);
     let live = body["livePhotoVideoId"].as_str().unwrap();
     assert_eq!(server.asset(&a, live).await["duration"], "0:00:02.000");
+    // The photo names its motion part, which the timeline lists only through it.
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(server.asset(&a, id).await["livePhotoVideoId"], live);
+    assert!(!ids(&server.items(&a, "/api/assets").await).contains(&live));
 
     // Dedup is per user: B gets 201 for A's bytes... unless over quota (413, nothing kept).
     let small = sample(50, 1);
