@@ -22,7 +22,7 @@
 // answered here; see receiveShare below. Watched folder: a `periodicsync` rescans it;
 // see rescanFolder below.
 import init, { Backup } from './pkg/ferry.js';
-import { KEEP_FILES_UP_TO, SYNC_TAG, loadConfig } from './lib/background.js';
+import { KEEP_FILES_BUDGET, KEEP_FILES_UP_TO, SYNC_TAG, loadConfig } from './lib/background.js';
 import { RESCAN_TAG, WatchedFolder } from './lib/folder.js';
 
 const CACHE = 'ferry-shell-v5';
@@ -199,8 +199,8 @@ async function addToCatalog(config, items) {
 // reads the folder itself, when the browser still grants it access to the folder (a
 // File System Access permission outlives the app's pages only when the person allowed it
 // on every visit), queues what is new or changed, and backs it up as drain() does. It
-// queues only files the engine can keep a copy of; larger ones stay unrecorded in the
-// folder's watermark, so the next rescan from an open page queues them.
+// queues only files the engine will keep a copy of (see keepable); the others stay out
+// of the folder's watermark, so the next rescan from an open page queues them.
 
 self.addEventListener('periodicsync', (event) => {
   if (event.tag !== RESCAN_TAG) return;
@@ -218,12 +218,28 @@ async function rescanFolder() {
   const folder = await WatchedFolder.load(config.userId);
   if (!folder || !await folder.permitted(false)) return;
   const { changed, remember } = await folder.scan();
-  const queued = changed.filter((item) => item.file.size <= KEEP_FILES_UP_TO);
+  const queued = await keepable(changed);
   if (queued.length > 0) await addToCatalog(config, queued);
   await remember(queued);
   if (queued.length === 0) return;
   draining ??= drain(true).finally(() => { draining = null; });
   await draining;
+}
+
+/**
+ * The `{file}` items the engine will keep a copy of, by its rule (Backup.add: each up to
+ * KEEP_FILES_UP_TO, while the origin's storage stays within KEEP_FILES_BUDGET and half
+ * its quota). Only those can be backed up from here; the rest wait for a page.
+ */
+async function keepable(items) {
+  const { usage = 0, quota = 0 } = await (navigator.storage?.estimate?.() ?? Promise.resolve({})).catch(() => ({}));
+  const budget = Math.min(KEEP_FILES_BUDGET, quota / 2);
+  let stored = usage;
+  return items.filter(({ file }) => {
+    if (file.size > KEEP_FILES_UP_TO || stored + file.size > budget) return false;
+    stored += file.size;
+    return true;
+  });
 }
 
 // --- Background backup ------------------------------------------------------------------

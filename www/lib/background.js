@@ -12,6 +12,8 @@ import { keyValueStore } from './idb.js';
 export const SYNC_TAG = 'ferry-backup';
 /** The engine keeps (stages) a copy of each picked file up to this size: its default. */
 export const KEEP_FILES_UP_TO = 64 * 1024 * 1024;
+/** Nor more than this in all, nor past half the origin's quota: its default budget. */
+export const KEEP_FILES_BUDGET = 1024 * 1024 * 1024;
 
 /** How often an open page with files queued asks for the sync again. */
 const RENEW_MS = 60_000;
