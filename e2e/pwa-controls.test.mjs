@@ -261,6 +261,11 @@ test('folders become albums; an excluded album is skipped, and the rule is kept'
     l.querySelector('.album-name').textContent, l.querySelector('.album-meta').textContent,
   ]));
   assert.deepEqual(albums, [['Beach', '1 file · backed up'], ['Home', '1 file · backed up'], ['Trip', '1 file · backed up']]);
+  // The albums are on the server too, each with its photo (a nested folder is its own album).
+  const onServer = Object.fromEntries((await api(server, '/api/albums')).items.map((a) => [a.name, a.assetCount]));
+  assert.deepEqual(onServer, { Beach: 1, Home: 1, Trip: 1 });
+  const byName = Object.fromEntries((await api(server, '/api/assets?limit=10')).items.map((a) => [a.originalFileName, a.albums]));
+  assert.deepEqual(byName, { 'IMG_1.jpg': ['Trip'], 'IMG_2.jpg': ['Home'], 'IMG_3.jpg': ['Beach'] });
 
   // Exclude Trip: stored, shown, and applied to the files added next.
   await page.selectOption('select[data-album="Trip"]', 'exclude');
