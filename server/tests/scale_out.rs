@@ -1,11 +1,12 @@
-//! Several `ferry-server` instances on one PostgreSQL catalog (issue 9): a backup whose
-//! chunks alternate between two instances survives one of them being killed mid-PATCH,
-//! and concurrent PATCHes of one upload through both instances never interleave.
+//! Several `ferry-server` instances on one PostgreSQL catalog and one S3 bucket (issue 9): a
+//! backup whose chunks alternate between two instances survives one of them being killed
+//! mid-PATCH, tus chunks of any size are re-parted into S3 parts across instances, and
+//! concurrent PATCHes of one upload through both instances never interleave.
 //!
 //! Needs `FERRY_TEST_DATABASE` (a PostgreSQL URL whose user may create databases, as
-//! `cargo xtask test` provides); without it each test says so and passes. The instances
-//! share the data directory for blobs and partial uploads, as they would share a network
-//! file system: the S3 blob store of issue 9 is not built yet.
+//! `cargo xtask test` provides); without it each test says so and passes. S3 is the
+//! harness's `s3s-fs` (`common::test_s3`). Each instance has a data directory of its own,
+//! and the tests check that no byte of an upload or a blob is ever in one.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,7 +35,7 @@ impl Drop for Instance {
 }
 
 impl Instance {
-    fn start(data: &Path, database: &str) -> Self {
+    fn start(data: &Path, database: &str, blobs: &str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -42,7 +43,8 @@ impl Instance {
             .port();
         let addr = format!("127.0.0.1:{port}");
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", &addr, "--database", database, "--data"])
+            .args(["serve", "--listen", &addr, "--database", database])
+            .args(["--blobs", blobs, "--data"])
             .arg(data)
             .arg("--www")
             .arg(data.join("www"))
@@ -94,9 +96,47 @@ fn database(name: &str) -> Option<String> {
     Some(runtime.block_on(common::fresh_database(&url, &db)))
 }
 
-fn add_user(data: &Path, database: &str) -> String {
+/// A fresh bucket on the test S3 server (credentials in this process's environment, which
+/// the instances inherit).
+fn bucket(name: &str) -> String {
+    common::fresh_bucket(&format!(
+        "ferry-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    ))
+}
+
+/// Data directories of their own for `n` instances (each with an empty `www/`).
+fn data_dirs(root: &Path, n: usize) -> Vec<std::path::PathBuf> {
+    (0..n)
+        .map(|i| {
+            let data = root.join(format!("data-{i}"));
+            std::fs::create_dir_all(data.join("www")).unwrap();
+            data
+        })
+        .collect()
+}
+
+/// No instance's disk holds an upload or a blob: everything is in the bucket.
+fn assert_nothing_on_instance_disks(dirs: &[std::path::PathBuf]) {
+    for dir in dirs {
+        for sub in ["uploads", "blobs", "thumbs"] {
+            assert!(
+                common::files_under(&dir.join(sub)).is_empty(),
+                "{} holds files",
+                dir.join(sub).display()
+            );
+        }
+    }
+}
+
+fn add_user(data: &Path, database: &str, blobs: &str) -> String {
     let out = Command::new(BIN)
-        .args(["user", "add", "alice", "--database", database, "--data"])
+        .args(["user", "add", "alice", "--database", database])
+        .args(["--blobs", blobs, "--data"])
         .arg(data)
         .output()
         .unwrap();
@@ -314,12 +354,12 @@ fn a_backup_alternating_two_instances_survives_one_being_killed_mid_patch() {
     let Some(database) = database("two_instances") else {
         return;
     };
+    let blobs = bucket("two-instances");
     let dir = tempfile::TempDir::new().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(data.join("www")).unwrap();
-    let key = add_user(&data, &database);
-    let mut a = Instance::start(&data, &database);
-    let b = Instance::start(&data, &database);
+    let data = data_dirs(dir.path(), 2);
+    let key = add_user(&data[0], &database, &blobs);
+    let mut a = Instance::start(&data[0], &database, &blobs);
+    let b = Instance::start(&data[1], &database, &blobs);
     let mut lb = RoundRobin {
         addrs: vec![a.addr.clone(), b.addr.clone()],
         dead: vec![false, false],
@@ -415,6 +455,14 @@ fn a_backup_alternating_two_instances_survives_one_being_killed_mid_patch() {
     .unwrap();
     assert_eq!(reply.status, 200);
     assert!(reply.body == sample(big, 71), "the original's bytes");
+    assert_nothing_on_instance_disks(&data);
+    // Every upload finished: nothing of them is left in the bucket either.
+    let bucket = common::bucket_dir(&blobs);
+    assert_eq!(
+        common::files_under(&bucket.join("uploads")),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(common::files_under(&bucket.join("blobs")).len(), 100);
 }
 
 #[test]
@@ -422,12 +470,12 @@ fn concurrent_patches_of_one_upload_through_two_instances_do_not_interleave() {
     let Some(database) = database("concurrent_patch") else {
         return;
     };
+    let blobs = bucket("concurrent-patch");
     let dir = tempfile::TempDir::new().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(data.join("www")).unwrap();
-    let key = add_user(&data, &database);
-    let a = Instance::start(&data, &database);
-    let b = Instance::start(&data, &database);
+    let data = data_dirs(dir.path(), 2);
+    let key = add_user(&data[0], &database, &blobs);
+    let a = Instance::start(&data[0], &database, &blobs);
+    let b = Instance::start(&data[1], &database, &blobs);
     let bytes = sample(4 << 20, 9);
     let mut headers = tus(&key);
     headers.push(("upload-length", bytes.len().to_string()));
@@ -481,4 +529,164 @@ fn concurrent_patches_of_one_upload_through_two_instances_do_not_interleave() {
         items[0]["checksum"],
         hex::encode(Sha256::digest(&bytes)).as_str()
     );
+}
+
+#[test]
+fn small_tus_chunks_are_re_parted_into_s3_parts_across_instances() {
+    let Some(database) = database("re_part") else {
+        return;
+    };
+    let blobs = bucket("re-part");
+    let dir = tempfile::TempDir::new().unwrap();
+    let data = data_dirs(dir.path(), 2);
+    let key = add_user(&data[0], &database, &blobs);
+    let mut a = Instance::start(&data[0], &database, &blobs);
+    let b = Instance::start(&data[1], &database, &blobs);
+    let bucket = common::bucket_dir(&blobs);
+
+    // 23 MiB and 777 bytes: four full 5 MiB parts and a short last one. Chunks of 1 MiB
+    // alternate instances, so each part is filled by both and every chunk but the fifth
+    // of each part ends mid-part (in a tail object).
+    let len = (23 << 20) + 777;
+    let bytes = sample(len, 42);
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let mut headers = tus(&key);
+    headers.push(("upload-length", len.to_string()));
+    headers.push((
+        "upload-metadata",
+        format!(
+            "filename {},checksum {}",
+            STANDARD.encode("clip.mov"),
+            STANDARD.encode(&sha)
+        ),
+    ));
+    let created = request(&a.addr, "POST", "/api/uploads", &headers, b"").unwrap();
+    assert_eq!(created.status, 201);
+    let url = created.header("location").unwrap().to_owned();
+    let chunk = 1 << 20;
+    let mut offset = 0;
+    let mut asset = None;
+    for i in 0.. {
+        // Up to 12 MiB, alternate; then A dies in the middle of a chunk that crosses the
+        // third part's end, and B goes on from the acknowledged offset, mid-part.
+        let addr = if i % 2 == 0 { &a.addr } else { &b.addr };
+        if offset == 12 << 20 {
+            // B's HEAD agrees with what A acknowledged.
+            let head = request(&b.addr, "HEAD", &url, &tus(&key), b"").unwrap();
+            assert_eq!(
+                head.header("upload-offset"),
+                Some(offset.to_string().as_str())
+            );
+            // 12 MiB + 3 MiB 100 bytes would end past 15 MiB (the third part's end).
+            let cut = (3 << 20) + 100;
+            let mut stream = TcpStream::connect(&a.addr).unwrap();
+            write_head(
+                &mut stream,
+                "PATCH",
+                &url,
+                &patch_headers(&key, offset as u64),
+                cut,
+            );
+            stream.write_all(&bytes[offset..offset + cut - 50]).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            a.kill();
+            let head = request(&b.addr, "HEAD", &url, &tus(&key), b"").unwrap();
+            offset = head.header("upload-offset").unwrap().parse().unwrap();
+            assert_eq!(
+                offset,
+                12 << 20,
+                "nothing of the cut chunk was acknowledged"
+            );
+            break;
+        }
+        let end = (offset + chunk).min(len);
+        let reply = request(
+            addr,
+            "PATCH",
+            &url,
+            &patch_headers(&key, offset as u64),
+            &bytes[offset..end],
+        )
+        .unwrap();
+        assert_eq!(
+            reply.status,
+            204,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        offset = reply.header("upload-offset").unwrap().parse().unwrap();
+        assert_eq!(offset, end);
+        // Below a part, the bytes past the last full part are one tail object in the bucket.
+        let tails = common::files_under(&bucket.join("uploads"))
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("tail-")
+            })
+            .count();
+        assert_eq!(tails, usize::from(offset % (5 << 20) != 0), "at {offset}");
+    }
+    // B alone from here, in odd-sized chunks (1 MiB + 333 bytes) that straddle parts.
+    let odd = chunk + 333;
+    while asset.is_none() {
+        let end = (offset + odd).min(len);
+        let reply = request(
+            &b.addr,
+            "PATCH",
+            &url,
+            &patch_headers(&key, offset as u64),
+            &bytes[offset..end],
+        )
+        .unwrap();
+        assert_eq!(
+            reply.status,
+            204,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        offset = reply.header("upload-offset").unwrap().parse().unwrap();
+        asset = reply.header("ferry-asset-id").map(str::to_owned);
+    }
+    let asset = asset.unwrap();
+    let reply = request(
+        &b.addr,
+        "GET",
+        &format!("/api/assets/{asset}/original"),
+        &[("x-api-key", key.clone())],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(reply.body == bytes, "the original is byte-identical");
+    // A range inside the fourth part, read back from S3.
+    let reply = request(
+        &b.addr,
+        "GET",
+        &format!("/api/assets/{asset}/original"),
+        &[
+            ("x-api-key", key.clone()),
+            ("range", "bytes=16000000-16000999".to_owned()),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 206);
+    assert!(reply.body == bytes[16_000_000..16_001_000]);
+    let page = request(
+        &b.addr,
+        "GET",
+        "/api/assets",
+        &[("x-api-key", key.clone())],
+        b"",
+    )
+    .unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
+    assert_eq!(page["items"][0]["checksum"], sha.as_str());
+    assert_eq!(
+        common::files_under(&bucket.join("uploads")),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_nothing_on_instance_disks(&data);
 }

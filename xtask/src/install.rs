@@ -123,6 +123,29 @@ fn npm(dir: &Path, verb: &str) -> Result {
         .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))
 }
 
+/// The S3 server the PostgreSQL + S3 pass and `server/tests/scale_out.rs` store blobs in:
+/// `s3s-fs` from crates.io, pinned (`--locked`: its own lock file resolves here). The test
+/// harness (`server/tests/common`) starts it on loopback with a temporary directory.
+pub const S3S_FS_VERSION: &str = "0.14.1";
+
+pub fn s3s_fs() -> Result {
+    let have = output(Command::new("s3s-fs").arg("--version")).unwrap_or_default();
+    if have.split_whitespace().nth(1) == Some(S3S_FS_VERSION) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing s3s-fs {S3S_FS_VERSION} (takes a few minutes)");
+    run(Command::new("cargo").args([
+        "install",
+        "--force",
+        "--locked",
+        "s3s-fs",
+        "--version",
+        S3S_FS_VERSION,
+        "--features",
+        "binary",
+    ]))
+}
+
 /// Debian's PostgreSQL server binaries (`initdb`, `pg_ctl`), installed with apt when
 /// missing and we are root. Returns their directory, e.g. `/usr/lib/postgresql/15/bin`.
 pub fn postgres() -> Result<std::path::PathBuf> {

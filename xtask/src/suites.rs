@@ -72,9 +72,11 @@ pub fn run_all() -> Result {
         "native tests",
         counted(cargo().args(["test", "--workspace"])),
     );
-    // The server's handler tests again with the catalog on PostgreSQL (issue 9), and the
-    // two-instance tests, which need it. Debian's postgresql, a throwaway cluster.
-    let on_postgres = match install::TestPostgres::start() {
+    // The server's handler tests again with the catalog on PostgreSQL and blobs and
+    // unfinished uploads in S3 (issue 9), and the two-instance tests, which need both.
+    // Debian's postgresql, a throwaway cluster; s3s-fs from crates.io, which the test
+    // harness starts (server/tests/common).
+    let on_postgres = match install::s3s_fs().and_then(|()| install::TestPostgres::start()) {
         Ok(pg) => {
             let tally = counted(
                 cargo()
@@ -83,20 +85,21 @@ pub fn run_all() -> Result {
                     .args(["test", "--workspace"])
                     .args(["--test", "api", "--test", "library", "--test", "rufh"])
                     .args(["--test", "security", "--test", "scale_out"])
-                    .env("FERRY_TEST_DATABASE", &pg.url),
+                    .env("FERRY_TEST_DATABASE", &pg.url)
+                    .env("FERRY_TEST_BLOBS", "s3"),
             );
             drop(pg);
             tally
         }
         Err(e) => {
-            eprintln!("xtask: could not start PostgreSQL: {e}");
+            eprintln!("xtask: could not start PostgreSQL or install s3s-fs: {e}");
             Tally {
                 passed: 0,
                 failed: 1,
             }
         }
     };
-    record("ferry-server tests on PostgreSQL", on_postgres);
+    record("ferry-server tests on PostgreSQL + S3", on_postgres);
     record("fuzz (cargo-fuzz, libFuzzer, 30 s a target)", fuzz_tally());
     record(
         "wasm tests in headless Chromium (page and worker)",
