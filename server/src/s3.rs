@@ -31,7 +31,8 @@
 //!
 //! **Completion.** An upload with no full part is put as one object at its blob key. Else
 //! the tail becomes the last part, the multipart upload is completed at `uploads/<id>/data`,
-//! and that object is copied to its blob key (S3's CopyObject, limited to 5 GiB on AWS).
+//! and that object is copied to its blob key: with CopyObject inside S3 up to 5 GiB (AWS's
+//! limit for it), above that by reading it back into a new multipart upload.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::Range;
@@ -56,6 +57,8 @@ use crate::db;
 pub const MIN_PART: u64 = 5 << 20;
 /// S3's most parts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
+/// The largest object AWS copies with one CopyObject.
+const COPY_OBJECT_LIMIT: u64 = 5 << 30;
 
 /// The part size of an upload of at most `max_length` bytes: 5 MiB, or the next MiB that
 /// keeps it within 10,000 parts.
@@ -93,6 +96,7 @@ pub struct S3Store {
     s3: Arc<AmazonS3>,
     /// The bucket, for messages.
     bucket: String,
+    copy_limit: u64,
 }
 
 impl S3Store {
@@ -137,7 +141,15 @@ impl S3Store {
         Ok(Self {
             s3: Arc::new(s3),
             bucket: bucket.to_owned(),
+            copy_limit: COPY_OBJECT_LIMIT,
         })
+    }
+
+    /// Copies objects above `bytes` by reading them back instead of with CopyObject (the
+    /// tests use it to take that path without 5 GiB uploads).
+    pub fn with_copy_limit(mut self, bytes: u64) -> Self {
+        self.copy_limit = bytes;
+        self
     }
 
     /// Fails unless the bucket answers with these credentials (checked at start, so a
@@ -191,6 +203,23 @@ impl S3Store {
                 "{len} bytes after the last part, but no tail object"
             ))),
         }
+    }
+
+    /// Copies the object `from` (`size` bytes) to `to`.
+    async fn copy(&self, from: &Path, to: &Path, size: u64) -> io::Result<()> {
+        if size <= self.copy_limit {
+            return Ok(self.s3.copy(from, to).await?);
+        }
+        let upload = self.s3.put_multipart(to).await?;
+        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, 64 << 20);
+        let mut stream = self.s3.get(from).await?.into_stream();
+        while let Some(bytes) = stream.try_next().await? {
+            // At most two parts in flight: memory stays bounded.
+            writer.wait_for_capacity(2).await?;
+            writer.put(bytes);
+        }
+        writer.finish().await?;
+        Ok(())
     }
 
     /// Completes the multipart upload at `uploads/<id>/data` (unless that was done before a
@@ -417,7 +446,7 @@ impl Storage for S3Store {
                 self.s3.put(&blob, bytes.into()).await?;
             } else {
                 let data = self.assemble(upload, parts).await?;
-                self.s3.copy(&data, &blob).await?;
+                self.copy(&data, &blob, upload.upload_offset as u64).await?;
             }
         }
         self.discard_partial(upload).await

@@ -85,6 +85,7 @@ pub fn run_all() -> Result {
                     .args(["test", "--workspace"])
                     .args(["--test", "api", "--test", "library", "--test", "rufh"])
                     .args(["--test", "security", "--test", "scale_out"])
+                    .args(["--test", "s3_store"])
                     .env("FERRY_TEST_DATABASE", &pg.url)
                     .env("FERRY_TEST_BLOBS", "s3"),
             );
