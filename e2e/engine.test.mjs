@@ -541,6 +541,33 @@ test('a large new file is sent while it is hashed, and checked against its hash 
   assert.equal((await api(server, '/api/assets')).items.length, 1);
 });
 
+test('a Live Photo (HEIC and MOV of one name in one folder) is one asset on the server, with its motion part', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const still = randomFile(dir, 'IMG_0001.HEIC', 300 * 1024);
+  const motion = randomFile(dir, 'IMG_0001.MOV', 2 * MIB);
+  const alone = randomFile(dir, 'IMG_0002.HEIC', 200 * 1024);
+  const page = await browser.newPage();
+  await openEngine(page, server);
+  await addFiles(page, [still.path, motion.path, alone.path]);
+  const local = await waitForAll(page, ['uploaded'], 3);
+  const byName = Object.fromEntries(local.map((a) => [a.name, a]));
+  assert.equal(byName['IMG_0001.HEIC'].livePhotoVideo, byName['IMG_0001.MOV'].id);
+  assert.equal(byName['IMG_0001.MOV'].livePhotoOf, byName['IMG_0001.HEIC'].id);
+  assert.equal(byName['IMG_0002.HEIC'].livePhotoVideo ?? null, null);
+
+  const { items } = await api(server, '/api/assets');
+  assert.deepEqual(items.map((a) => a.originalFileName).sort(), ['IMG_0001.HEIC', 'IMG_0002.HEIC'], 'the motion part is not in the timeline');
+  const photo = items.find((a) => a.originalFileName === 'IMG_0001.HEIC');
+  assert.equal(photo.checksum, still.sha256);
+  assert.equal(photo.livePhotoVideoId, byName['IMG_0001.MOV'].serverId);
+  const res = await fetch(`${server.url}/api/assets/${photo.livePhotoVideoId}/original`, { headers: { 'x-api-key': server.apiKey } });
+  assert.equal(res.status, 200);
+  assert.deepEqual(Buffer.from(await res.arrayBuffer()), motion.bytes, 'the motion part has the MOV\'s bytes');
+  assert.equal(items.find((a) => a.originalFileName === 'IMG_0002.HEIC').livePhotoVideoId, null);
+});
+
 test('the engine speaks RUFH (interop 6, 7 and 8) to ferry-server', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);

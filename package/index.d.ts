@@ -76,6 +76,13 @@ export interface Asset {
   serverId?: string | null;
   /** Why it failed or was skipped, in words a user can act on. */
   lastError?: string | null;
+  /**
+   * A Live Photo's still (`IMG_1.HEIC` beside `IMG_1.MOV` in one pick or folder): the
+   * catalog id of its motion part, which is uploaded first and linked to it on the server.
+   */
+  livePhotoVideo?: string | null;
+  /** A Live Photo's motion part: the catalog id of its still. */
+  livePhotoOf?: string | null;
 }
 
 export type ProgressState = 'idle' | 'running' | 'held' | 'halted';

@@ -83,6 +83,13 @@ pub struct Asset {
     pub server_id: Option<String>,
     /// Why the asset failed, in words a user can act on.
     pub last_error: Option<String>,
+    /// A Live Photo's still: the catalog id of its motion part (the video asset), which
+    /// is uploaded first and linked to it on the server. See `live_photos`.
+    #[serde(default)]
+    pub live_photo_video: Option<String>,
+    /// A Live Photo's motion part: the catalog id of its still.
+    #[serde(default)]
+    pub live_photo_of: Option<String>,
 }
 
 impl Asset {
@@ -110,6 +117,8 @@ impl Asset {
             upload_url: None,
             server_id: None,
             last_error: None,
+            live_photo_video: None,
+            live_photo_of: None,
         }
     }
 

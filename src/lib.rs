@@ -9,6 +9,7 @@ pub mod albums;
 pub mod asset;
 pub mod chunks;
 pub mod dedup;
+pub mod live_photos;
 pub mod policy;
 pub mod progress;
 pub mod retry;

@@ -333,6 +333,8 @@ impl Backup {
                     .insert(asset.id.clone(), file);
                 items.push((asset, kept));
             }
+            // Live Photos pair up among the files of one pick or drop.
+            crate::live_photos::pair(&mut items.iter_mut().map(|(a, _)| a).collect::<Vec<_>>());
             items.extend(excluded.into_iter().map(|asset| (asset, None)));
             let ids = Array::new();
             let mut rest = &items[..];

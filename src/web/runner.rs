@@ -984,6 +984,10 @@ impl Engine {
                 self.save(&asset).await?;
             }
         }
+        // Live Photo motion parts first: their stills name them when they are created.
+        queue
+            .make_contiguous()
+            .sort_by_key(|a| a.live_photo_of.is_none());
         let queue = Rc::new(RefCell::new(queue));
         let workers = (0..self.concurrency).map(|_| {
             let queue = queue.clone();
@@ -1013,9 +1017,22 @@ impl Engine {
         let Some(file) = self.file_of(&mut asset).await? else {
             return Ok(());
         };
+        let motion = match self.motion_part(&asset).await? {
+            MotionPart::None => None,
+            MotionPart::Uploaded(id) => Some(id),
+            // Back to `checking`: a later round, once the video is up, sends the still.
+            MotionPart::OnItsWay => {
+                asset.enter(AssetStatus::Checking);
+                return Ok(self.save(&asset).await?);
+            }
+        };
+        let motion = motion.as_deref();
         let (sent, hashed_alongside) = match asset.sha256.clone() {
-            Some(digest) => (self.send(&mut asset, &file, Some(&digest)).await?, false),
-            None => match self.send_while_hashing(&mut asset, &file).await? {
+            Some(digest) => (
+                self.send(&mut asset, &file, Some(&digest), motion).await?,
+                false,
+            ),
+            None => match self.send_while_hashing(&mut asset, &file, motion).await? {
                 Some(sent) => (sent, true),
                 None => return Ok(()),
             },
@@ -1050,6 +1067,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Where a Live Photo still's motion part is, for the still's upload creation.
+    async fn motion_part(&self, asset: &Asset) -> Result<MotionPart, Stop> {
+        // An upload created already named its motion part then, or had none.
+        let (Some(video), None) = (&asset.live_photo_video, &asset.upload_url) else {
+            return Ok(MotionPart::None);
+        };
+        Ok(match self.catalog.get(video).await? {
+            Some(v) if matches!(v.status, AssetStatus::Uploaded | AssetStatus::Duplicate) => {
+                v.server_id.map_or(MotionPart::None, MotionPart::Uploaded)
+            }
+            Some(v) if !v.status.is_finished() => MotionPart::OnItsWay,
+            // Failed, skipped or gone: the still goes up alone.
+            _ => MotionPart::None,
+        })
+    }
+
     /// Sends a file while a worker hashes it. Returns `None` unless every byte was sent and
     /// the hash is known: the asset was settled, or the run stopped (a hash still going is
     /// dropped, which stops it). Otherwise the asset carries its SHA-256 (also kept in the
@@ -1058,6 +1091,7 @@ impl Engine {
         self: &Rc<Self>,
         asset: &mut Asset,
         file: &File,
+        motion: Option<&str>,
     ) -> Result<Option<Sent>, Stop> {
         let key = hash_cache_key(asset);
         let id = asset.id.clone();
@@ -1071,7 +1105,7 @@ impl Engine {
                     None => self.hasher.sha256(file, |_| {}).await,
                 }
             });
-            let sending = Box::pin(self.send(asset, file, None));
+            let sending = Box::pin(self.send(asset, file, None, motion));
             match futures_util::future::select(hashing, sending).await {
                 // Unreadable: the send is dropped, and its unfinished upload is left to
                 // the server's expiry sweep.
@@ -1119,12 +1153,14 @@ impl Engine {
     /// Sends the asset's bytes, resuming its upload if it has one, until the server holds
     /// them all (`Sent::All`) or the upload stops; a stopped upload has been saved as it
     /// stands (failed, skipped, or `uploading` to resume). `digest` is declared to the
-    /// server when known, so it verifies the whole file.
+    /// server when known, so it verifies the whole file; `motion` is a Live Photo still's
+    /// motion part on the server.
     async fn send(
         self: &Rc<Self>,
         asset: &mut Asset,
         file: &File,
         digest: Option<&str>,
+        motion: Option<&str>,
     ) -> Result<Sent, Stop> {
         let kind = MediaKind::of_mime(&asset.mime);
         let support = self.server_support().await;
@@ -1185,7 +1221,7 @@ impl Engine {
                     } else {
                         None
                     };
-                    let result = transfer.create(asset, digest, whole).await;
+                    let result = transfer.create(asset, digest, motion, whole).await;
                     upload.created(result, jitter());
                     if upload.url().is_some() {
                         asset.upload_url = upload.url().map(str::to_string);
@@ -1290,6 +1326,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// A Live Photo still's motion part, as far as its upload is concerned.
+enum MotionPart {
+    /// Not a Live Photo still (or its video could not be backed up).
+    None,
+    /// The video's server asset id.
+    Uploaded(String),
+    /// The video is not backed up yet.
+    OnItsWay,
 }
 
 /// A file's SHA-256, or why it could not be read.

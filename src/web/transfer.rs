@@ -72,12 +72,13 @@ impl Transfer<'_> {
     }
 
     /// Creates the upload, declaring the file's checksum (when it is known already) so the
-    /// server verifies it.
+    /// server verifies it, and a Live Photo still's motion part (its server asset id).
     /// `whole` carries the entire file in the request (with its checksum header, if any).
     pub async fn create(
         &self,
         asset: &Asset,
         digest: Option<&str>,
+        live_photo_video_id: Option<&str>,
         whole: Option<(&File, Option<Header>)>,
     ) -> Result<(String, Created), Failure> {
         let endpoint = self.server.uploads.clone();
@@ -91,6 +92,9 @@ impl Transfer<'_> {
         ];
         if let Some(digest) = digest {
             metadata.push(("checksum", digest));
+        }
+        if let Some(video) = live_photo_video_id {
+            metadata.push(("livePhotoVideoId", video));
         }
         if let Some(album) = &asset.album {
             metadata.push(("album", album.as_str()));
