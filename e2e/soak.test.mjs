@@ -73,7 +73,7 @@ test(`soak: ${MINUTES} minutes of mixed files under continuous faults, memory fl
   const chaos = await startChaos(t, ferry, {
     failRate: 0.03, loseAnswerRate: 0.01, dropRequestRate: 0.01, dropResponseRate: 0.01,
     resetEvery: 37, resetAfterBytes: 200 * KIB, latencyMs: 20, jitterMs: 40, bandwidth: 2 * MIB, seed: 2026,
-  });
+  }, { maxSeconds: (MINUTES + 10) * 60 });
   const browser = await launch(t);
   const page = await browser.newPage();
   const cdp = await page.context().newCDPSession(page);

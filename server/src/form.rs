@@ -190,11 +190,8 @@ async fn store_file(
         expires_at: Some(tus::next_expiry(state)),
         ..Default::default()
     };
-    upload.store_state = state.blobs.create_partial(&upload.id, room).await?;
-    if let Err(e) = db::insert_upload(&state.pool, &upload).await {
-        state.blobs.discard_partial(&upload).await?;
-        return Err(e.into());
-    }
+    db::insert_upload(&state.pool, &upload).await?;
+    tus::create_partial_of_row(state, &mut upload, room).await?;
     let _lock = state
         .upload_locks
         .try_lock(&upload.id)

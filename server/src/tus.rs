@@ -323,30 +323,59 @@ pub(crate) async fn insert_new_upload(
     upload: &mut db::Upload,
 ) -> Result<(), AppError> {
     let limit = state.config.max_open_uploads;
-    upload.store_state = create_partial(state, upload).await?;
-    let inserted = db::insert_upload_within(&state.pool, upload, limit, unix_now()).await;
-    if !matches!(inserted, Ok(true)) {
-        state.blobs.discard_partial(upload).await?;
+    if !db::insert_upload_within(&state.pool, upload, limit, unix_now()).await? {
+        return Err(AppError::TooManyOpenUploads { limit });
     }
-    if inserted? {
-        Ok(())
-    } else {
-        Err(AppError::TooManyOpenUploads { limit })
-    }
+    let max_length = max_length(state, upload);
+    create_partial_of_row(state, upload, max_length).await
 }
 
-/// Makes room in the store for `upload`'s bytes: its length, or while that is deferred the
-/// largest upload allowed. Returns the store's state for the catalog.
-pub(crate) async fn create_partial(
+/// Makes room in the store for the upload whose row was just inserted, and records the
+/// store's state in that row; if the store fails, the row is deleted again.
+///
+/// The row comes first: a crash (SIGKILL) between the two leaves a row without bytes,
+/// which the expiry sweep deletes with whatever the store holds for it. The other order
+/// left a partial file that no row names, which nothing ever deleted.
+pub(crate) async fn create_partial_of_row(
     state: &AppState,
-    upload: &db::Upload,
-) -> Result<Option<String>, AppError> {
-    let max_length = if upload.length_deferred {
+    upload: &mut db::Upload,
+    max_length: u64,
+) -> Result<(), AppError> {
+    let created = match state.blobs.create_partial(&upload.id, max_length).await {
+        Ok(created) => created,
+        Err(e) => {
+            // Whatever it made before failing goes with the row.
+            let _ = state.blobs.discard_partial(upload).await;
+            db::delete_upload(&state.pool, &upload.id).await?;
+            return Err(e.into());
+        }
+    };
+    if let Some(store_state) = created {
+        upload.store_state = Some(store_state);
+        let progress = blobs::Progress {
+            state: upload.store_state.clone(),
+            ..Default::default()
+        };
+        db::set_upload_progress(
+            &state.pool,
+            &upload.id,
+            upload.upload_offset,
+            None,
+            &progress,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The most bytes `upload` can hold: its length, or while that is deferred the largest
+/// upload allowed.
+fn max_length(state: &AppState, upload: &db::Upload) -> u64 {
+    if upload.length_deferred {
         state.config.max_upload_bytes
     } else {
         upload.upload_length as u64
-    };
-    Ok(state.blobs.create_partial(&upload.id, max_length).await?)
+    }
 }
 
 /// Checks that an upload of `length` bytes fits the user's quota next to their library.
