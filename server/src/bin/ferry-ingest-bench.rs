@@ -4,10 +4,13 @@
 //! and the server's peak RSS (VmHWM).
 //!
 //! `cargo run --release -p ferry-server --bin ferry-ingest-bench -- [--uploads 16]
-//!  [--size-mib 64] [--chunk-mib 8] [--dir DIR] [--database postgres://... [--instances N]]`
+//!  [--size-mib 64] [--chunk-mib 8] [--dir DIR] [--database postgres://... [--instances N]]
+//!  [--blobs s3://bucket?endpoint=...]`
 //!
 //! With `--instances N` it starts N servers on one data directory and one PostgreSQL
 //! database and spreads the uploads over them; it also prints p50/p99 PATCH latency.
+//! `--blobs` puts blobs and unfinished uploads in that S3 bucket (credentials from the
+//! environment, as for `ferry-server`).
 //!
 //! The server binary is the `ferry-server` next to this one (same target directory);
 //! `DIR` (default: the current directory) holds the temporary data, on the disk measured.
@@ -28,6 +31,8 @@ struct Options {
     dir: PathBuf,
     /// `--database postgres://...`: every instance on this catalog (else SQLite).
     database: Option<String>,
+    /// `--blobs s3://...`: every instance on this bucket (else the data directory).
+    blobs: Option<String>,
     /// Instances on one data directory (and `database`); upload `u` goes to `u % instances`.
     instances: usize,
 }
@@ -39,6 +44,7 @@ fn options() -> Options {
         chunk: 8 * MIB,
         dir: PathBuf::from("."),
         database: None,
+        blobs: None,
         instances: 1,
     };
     let mut args = std::env::args().skip(1);
@@ -60,6 +66,7 @@ fn options() -> Options {
             }
             "--dir" => options.dir = PathBuf::from(value()),
             "--database" => options.database = Some(value()),
+            "--blobs" => options.blobs = Some(value()),
             "--instances" => {
                 options.instances = value().parse().unwrap_or_else(|_| usage("--instances"))
             }
@@ -75,7 +82,7 @@ fn usage(flag: &str) -> ! {
     eprintln!(
         "ferry-ingest-bench: bad or incomplete {flag}\n\
          usage: ferry-ingest-bench [--uploads N] [--size-mib N] [--chunk-mib N] [--dir DIR] \
-         [--database postgres://... [--instances N]]"
+         [--database postgres://... [--instances N]] [--blobs s3://...]"
     );
     std::process::exit(2)
 }
@@ -251,10 +258,13 @@ fn main() {
     let plain_secs = plain_writes(&options, &work.join("plain"), &data);
     std::fs::remove_dir_all(work.join("plain")).unwrap();
 
-    let database: Vec<&str> = match &options.database {
+    let mut database: Vec<&str> = match &options.database {
         Some(url) => vec!["--database", url],
         None => vec![],
     };
+    if let Some(url) = &options.blobs {
+        database.extend(["--blobs", url.as_str()]);
+    }
     let out = Command::new(&server_bin)
         .args(["user", "add", "bench", "--data"])
         .arg(&data_dir)
@@ -323,10 +333,11 @@ fn main() {
         at(0.99).as_secs_f64() * 1e3,
         latencies.len(),
         options.instances,
-        if options.database.is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
+        match (&options.database, &options.blobs) {
+            (Some(_), Some(_)) => "PostgreSQL + S3",
+            (Some(_), None) => "PostgreSQL",
+            (None, Some(_)) => "SQLite + S3",
+            (None, None) => "SQLite",
         }
     );
     match hwm {
