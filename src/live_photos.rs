@@ -15,12 +15,15 @@ const MOTION: &str = "mov";
 /// still's `live_photo_video` and its video's `live_photo_of`. A still or video already
 /// paired keeps its pair. Each video goes with one still, the first one seen.
 pub fn pair(assets: &mut [&mut Asset]) {
-    // (album, lowercase base name) of every unpaired video, to its index.
-    let mut videos: HashMap<(Option<String>, String), usize> = HashMap::new();
+    // The folder and lowercase base name of every unpaired video, to its index.
+    let key = |asset: &Asset, stem: &str| {
+        format!("{}/{stem}", asset.album.as_deref().unwrap_or_default())
+    };
+    let mut videos: HashMap<String, usize> = HashMap::new();
     for (i, asset) in assets.iter().enumerate() {
         match split(&asset.name) {
             Some((stem, ext)) if ext == MOTION && asset.live_photo_of.is_none() => {
-                videos.entry((asset.album.clone(), stem)).or_insert(i);
+                videos.entry(key(asset, &stem)).or_insert(i);
             }
             _ => {}
         }
@@ -32,7 +35,7 @@ pub fn pair(assets: &mut [&mut Asset]) {
         if !STILLS.contains(&ext.as_str()) || assets[i].live_photo_video.is_some() {
             continue;
         }
-        let Some(v) = videos.remove(&(assets[i].album.clone(), stem)) else {
+        let Some(v) = videos.remove(&key(assets[i], &stem)) else {
             continue;
         };
         let (still_id, video_id) = (assets[i].id.clone(), assets[v].id.clone());
@@ -41,10 +44,12 @@ pub fn pair(assets: &mut [&mut Asset]) {
     }
 }
 
-/// `("img_0001", "heic")` for `IMG_0001.HEIC`: the base name and extension, lowercase.
+/// `("img_0001", "heic")` for `IMG_0001.HEIC`: the base name and extension, ASCII
+/// lowercase (cameras name files in ASCII; full Unicode case tables would add about 15 KiB
+/// to the wasm).
 fn split(name: &str) -> Option<(String, String)> {
     let (stem, ext) = name.rsplit_once('.')?;
-    (!stem.is_empty()).then(|| (stem.to_lowercase(), ext.to_lowercase()))
+    (!stem.is_empty()).then(|| (stem.to_ascii_lowercase(), ext.to_ascii_lowercase()))
 }
 
 #[cfg(test)]

@@ -121,20 +121,22 @@ impl Backup {
             .trim_end_matches('/')
             .to_string();
         let catalog_name = options.catalog_name.unwrap_or_else(|| "ferry".into());
-        let catalog = Catalog::open(&catalog_name)
-            .await
-            .map_err(|e| JsError::new(&e.to_string()))?;
         let worker_url = options
             .hash_worker_url
             .unwrap_or_else(|| "./hash-worker.js".into());
-        let hasher = HashPool::start(&worker_url, HashPool::default_size())
-            .await
-            .map_err(|e| {
-                JsError::new(&format!(
-                    "could not start the hashing worker at {worker_url}: {}",
-                    super::http::describe_js_error(&e)
-                ))
-            })?;
+        // The catalog opens while the workers load: most of a cold start is the workers.
+        let (catalog, hasher) = futures_util::future::join(
+            Catalog::open(&catalog_name),
+            HashPool::start(&worker_url, HashPool::default_size()),
+        )
+        .await;
+        let catalog = catalog.map_err(|e| JsError::new(&e.to_string()))?;
+        let hasher = hasher.map_err(|e| {
+            JsError::new(&format!(
+                "could not start the hashing worker at {worker_url}: {}",
+                super::http::describe_js_error(&e)
+            ))
+        })?;
         let rufh_version = match options.rufh_version {
             None => InteropVersion::default(),
             Some(n) => InteropVersion::from_number(n)

@@ -275,10 +275,14 @@ impl HashPool {
                 workers: Vec::new(),
             });
         }
-        let mut workers = Vec::with_capacity(size);
-        for _ in 0..size.max(1) {
-            workers.push((HashWorker::start(url).await?, Cell::new(0)));
-        }
+        // Started together: each loads and compiles the engine, which takes a while.
+        let started =
+            futures_util::future::join_all((0..size.max(1)).map(|_| HashWorker::start(url)));
+        let workers = started
+            .await
+            .into_iter()
+            .map(|worker| Ok((worker?, Cell::new(0))))
+            .collect::<Result<_, JsValue>>()?;
         Ok(Self { workers })
     }
 

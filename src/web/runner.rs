@@ -666,12 +666,12 @@ impl Engine {
             rest.extend(large);
             return Ok(rest);
         };
-        let mut of_size: HashMap<u64, usize> = HashMap::new();
-        for asset in &large {
-            *of_size.entry(asset.size).or_default() += 1;
-        }
+        // Linear scans: large files are few in a batch (and no hash map of sizes in the
+        // wasm).
+        let sizes: Vec<u64> = large.iter().map(|a| a.size).collect();
         for mut asset in large {
-            let safe = !known.contains(&asset.size) && of_size[&asset.size] == 1;
+            let alone = sizes.iter().filter(|&&s| s == asset.size).count() == 1;
+            let safe = alone && !known.contains(&asset.size);
             if safe && !self.cancelled.borrow().contains(&asset.id) {
                 asset.enter(AssetStatus::Uploading);
                 self.save(&asset).await?;
@@ -684,10 +684,10 @@ impl Engine {
 
     /// Which of `assets`' sizes some asset on the server has, or `None` if the server
     /// cannot say (an older server, or unreachable now): those files are hashed first.
-    async fn known_sizes(&self, assets: &[Asset]) -> Option<HashSet<u64>> {
+    async fn known_sizes(&self, assets: &[Asset]) -> Option<Vec<u64>> {
         if self.no_dedup.get() {
             // No dedup at all: every file is uploaded, so none needs hashing first.
-            return Some(HashSet::new());
+            return Some(Vec::new());
         }
         let request = SizesRequest {
             sizes: assets.iter().map(|a| a.size).collect(),
@@ -697,7 +697,7 @@ impl Engine {
             .json::<SizesResponse>(crate::dedup::SIZES_PATH, &request)
             .await
         {
-            Ok(response) => Some(response.known.into_iter().collect()),
+            Ok(response) => Some(response.known),
             Err(_) => None,
         }
     }
@@ -985,9 +985,10 @@ impl Engine {
             }
         }
         // Live Photo motion parts first: their stills name them when they are created.
-        queue
-            .make_contiguous()
-            .sort_by_key(|a| a.live_photo_of.is_none());
+        let (motion, others): (VecDeque<Asset>, VecDeque<Asset>) =
+            queue.into_iter().partition(|a| a.live_photo_of.is_some());
+        let mut queue = motion;
+        queue.extend(others);
         let queue = Rc::new(RefCell::new(queue));
         let workers = (0..self.concurrency).map(|_| {
             let queue = queue.clone();
