@@ -107,6 +107,10 @@ test(`soak: ${MINUTES} minutes of mixed files under continuous faults, memory fl
       const records = await page.evaluate(() => window.backup.assets(100000)).catch(() => []);
       const mine = records.filter((r) => r.name.startsWith(`R${String(round).padStart(3, '0')}_`));
       const failed = mine.filter((r) => r.status === 'failed' || r.status === 'skipped');
+      if (failed.length > 0) {
+        // What the server said around it (run with RUST_LOG=info,tower_http=debug for every request).
+        console.log(`soak: server log tail:\n${ferry.log().split('\n').filter((l) => !/status=2\d\d/.test(l)).slice(-60).join('\n')}`);
+      }
       assert.deepEqual(failed.map((r) => [r.name, r.lastError]), [], 'nothing fails under the faults');
       if (mine.length === files.length && mine.every((r) => r.status === 'uploaded')) break;
       assert.ok(Date.now() - started < (MINUTES + 3) * 60_000, `round ${round} finishes: ${JSON.stringify(mine.map((r) => [r.name, r.status, r.doneBytes]))}`);
