@@ -101,11 +101,14 @@ fn cargo() -> Command {
 }
 
 /// Builds the client crate for wasm32 and generates the ES module into `www/pkg`.
+/// Without the name section (function names for stack traces): it is a third of the
+/// gzipped wasm the app's users download (209 KiB with it, 146 KiB without).
 fn build_wasm() -> Result {
     install::wasm_toolchain()?;
     run(cargo().args(WASM_BUILD))?;
     run(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--out-dir"])
+        .args(["--target", "web", "--remove-name-section", "--remove-producers-section"])
+        .arg("--out-dir")
         .arg(root().join("www/pkg"))
         .arg(wasm_binary()))
 }
