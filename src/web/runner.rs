@@ -45,6 +45,11 @@ pub const LAST_BACKUP_AT: &str = "lastBackupAt";
 const POLICY_POLL_MS: u32 = 1_000;
 /// How soon a hash in progress notices that its asset was cancelled or the engine stopped.
 const GIVE_UP_POLL_MS: u32 = 200;
+/// Bytes a run's first round hashes at most (beyond files the hash cache knows); each
+/// later round may hash four times what the one before did. The first uploads then
+/// start within a second instead of after a whole round of 200 photos is hashed, and
+/// rounds grow until hashing one overlaps sending the one before.
+const FIRST_ROUND_HASH_BYTES: u64 = 64 * 1024 * 1024;
 /// Files at least this large may start uploading before their hash is known (see
 /// `upload_unhashed_where_safe`). Below it hashing takes a fraction of a second, not
 /// worth the extra size check and the verification at the end.
@@ -129,6 +134,8 @@ pub struct Engine {
     swept: Cell<bool>,
     /// The catalog's device id, once read.
     device_id: RefCell<Option<String>>,
+    /// Bytes this round may hash (see `FIRST_ROUND_HASH_BYTES`).
+    hash_budget: Cell<u64>,
     tally: RefCell<RunTally>,
     lock_name: String,
     channel: Option<BroadcastChannel>,
@@ -222,6 +229,7 @@ impl Engine {
                 backed_up: RefCell::default(),
                 swept: Cell::new(false),
                 device_id: RefCell::new(None),
+                hash_budget: Cell::new(FIRST_ROUND_HASH_BYTES),
                 tally: RefCell::default(),
                 lock_name: format!("ferry-runner:{}", config.catalog_name),
                 channel,
@@ -410,6 +418,7 @@ impl Engine {
         let engine = self.clone();
         with_web_lock(&self.lock_name, async move {
             *engine.tally.borrow_mut() = RunTally::default();
+            engine.hash_budget.set(FIRST_ROUND_HASH_BYTES);
             engine.emit_progress();
             if !engine.swept.replace(true) {
                 if let Err(e) = engine.catalog.forget_files_of_finished().await {
@@ -522,6 +531,7 @@ impl Engine {
         let batch = self.recall_hashes(batch).await?;
         let batch = self.settle_known_to_this_device(batch).await?;
         let batch = self.upload_unhashed_where_safe(batch).await?;
+        let batch = self.within_hash_budget(batch);
         let queue = RefCell::new(VecDeque::from(batch));
         let hashed = RefCell::new(Vec::with_capacity(queue.borrow().len()));
         let hashers = (0..self.hasher.size()).map(|_| async {
@@ -580,6 +590,31 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The assets of `batch` this round works on: all that are hashed already, and the
+    /// unhashed ones (in order, at least one) until the round's hash budget is spent;
+    /// the others stay as they are for a later round. Then the budget grows.
+    fn within_hash_budget(&self, batch: Vec<Asset>) -> Vec<Asset> {
+        let budget = self.hash_budget.get();
+        let mut spent = 0;
+        let mut first = true;
+        let kept = batch
+            .into_iter()
+            .filter(|a| {
+                if a.sha256.is_some() {
+                    return true;
+                }
+                let take = first || spent + a.size <= budget;
+                first = false;
+                if take {
+                    spent += a.size;
+                }
+                take
+            })
+            .collect();
+        self.hash_budget.set(budget.saturating_mul(4));
+        kept
     }
 
     /// Takes each unhashed asset's SHA-256 from the hash cache where it is there.
