@@ -34,6 +34,26 @@ pub fn run_bench(args: &[String]) -> Result {
     run(&mut node)
 }
 
+/// `cargo xtask bench-library [--assets N]`: see `bench/library.mjs`. The release server
+/// on SQLite and on a throwaway PostgreSQL cluster; sqlite3 and psql generate the rows.
+pub fn run_library_bench(args: &[String]) -> Result {
+    if let Some(other) = args.iter().step_by(2).find(|a| a.as_str() != "--assets") {
+        return Err(format!(
+            "bench-library: unknown option {other} (only --assets N)"
+        ));
+    }
+    // sqlite3 comes with the browser test tools; psql with Debian's postgresql.
+    install::chromium()?;
+    let postgres = install::TestPostgres::start()?;
+    build_server(Profile::Release)?;
+    run(Command::new("node")
+        .current_dir(root())
+        .arg("bench/library.mjs")
+        .args(args)
+        .env("FERRY_SERVER_BIN", server_binary(Profile::Release))
+        .env("FERRY_BENCH_PG_URL", &postgres.url))
+}
+
 /// The benchmark's pinned npm packages (the peers and playwright-core), from
 /// bench/package-lock.json, installed with `npm ci` when missing or older than the lock.
 fn bench_packages() -> Result {

@@ -26,6 +26,8 @@ commands:
                                        into target/npm/ferry
   bench [--quick]                      ferry against tus-js-client, Uppy, @tus/server and hash-wasm
                                        in headless Chromium; writes BENCHMARKS.md and bench/charts/
+  bench-library [--assets N]           ferry-server's metadata queries on a generated library of N
+                                       assets (1,000,000), on SQLite and on PostgreSQL
   fuzz                                 each cargo-fuzz target in fuzz/ for FERRY_FUZZ_SECONDS (30)";
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("test") => suites::run_all(),
         Some("bench") => bench::run_bench(&args[1..]),
+        Some("bench-library") => bench::run_library_bench(&args[1..]),
         Some("fuzz") => fuzz::run_all().and_then(|runs| {
             if runs.iter().all(|r| r.clean) {
                 Ok(())
@@ -107,7 +110,12 @@ fn build_wasm() -> Result {
     install::wasm_toolchain()?;
     run(cargo().args(WASM_BUILD))?;
     run(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--remove-name-section", "--remove-producers-section"])
+        .args([
+            "--target",
+            "web",
+            "--remove-name-section",
+            "--remove-producers-section",
+        ])
         .arg("--out-dir")
         .arg(root().join("www/pkg"))
         .arg(wasm_binary()))
