@@ -531,6 +531,9 @@ impl Engine {
         let batch = self.recall_hashes(batch).await?;
         let batch = self.settle_known_to_this_device(batch).await?;
         let batch = self.upload_unhashed_where_safe(batch).await?;
+        // Trimmed last: the same-size rule above must see the whole batch, so two copies
+        // of a large file are both hashed first. Assets left for a later round are asked
+        // about by device id again then (one indexed lookup each).
         let batch = self.within_hash_budget(batch);
         let queue = RefCell::new(VecDeque::from(batch));
         let hashed = RefCell::new(Vec::with_capacity(queue.borrow().len()));
