@@ -231,7 +231,7 @@ test('a background backup that meets a full storage says so in a notification', 
       .map((n) => ({ title: n.title, body: n.body, tag: n.tag })));
     return { ok: list.some((n) => n.tag === 'ferry-failed'), list };
   }, 60_000);
-  assert.deepEqual(shown.list, [{ title: 'ferry', body: 'Your storage is full. The backup stopped; nothing is lost.', tag: 'ferry-failed' }],
+  assert.deepEqual(shown.list, [{ title: 'ferry', body: 'Your storage quota is full. The backup stopped; nothing is lost.', tag: 'ferry-failed' }],
     'only the failure notice is left: the progress one closed');
   assert.equal((await api(server, '/api/assets')).items.length, 0);
 
@@ -239,7 +239,7 @@ test('a background backup that meets a full storage says so in a notification', 
   const again = await context.newPage();
   await again.goto(server.url);
   await again.waitForSelector('body[data-ready="true"]');
-  await again.waitForFunction(() => document.getElementById('status-title').textContent === 'Your storage is full', null, { timeout: 30_000 });
+  await again.waitForFunction(() => document.getElementById('status-title').textContent === 'Your storage quota is full', null, { timeout: 30_000 });
   assert.match(await text(again, '#status-count'), /^The backup stopped\. Nothing is lost: 1 file is still queued/);
   assert.deepEqual(problems, []);
 });

@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { tempDir } from './support.mjs';
 import {
   CHROMIUM, CHROMIUM_ARGS, KIB, MIB, sleep, startFerry, startChaos, makeFiles, openEngine, addFiles,
-  waitForAll, waitForAssets, verify, launch, report, sql,
+  waitForAll, waitForAssets, verify, launch, report, sql, serverAssets,
 } from './chaos-support.mjs';
 test('200 files through a proxy failing 10% of API requests: each file once, byte for byte', async (t) => {
   const ferry = await startFerry(t);
@@ -223,7 +223,7 @@ function fillDisk(path) {
   return written;
 }
 
-test('the disk filling up during an upload, then freed: "storage full", the queue kept, then every file once', async (t) => {
+test('the disk filling up during an upload, then freed: "the server is out of storage space", the queue kept, then every file once, by itself', async (t) => {
   const disk = smallDisk(t);
   const ferry = await startFerry(t, { data: join(disk, 'data') });
   // The cap keeps the backup going while the test fills the disk behind it.
@@ -241,10 +241,13 @@ test('the disk filling up during an upload, then freed: "storage full", the queu
   const filler = join(disk, 'filler');
   const filled = fillDisk(filler);
   const freeWhenFull = statfsSync(disk).bavail * statfsSync(disk).bsize;
-  await page.waitForFunction(() => window.backup.progress().reasonCode === 'quota', null, { timeout: 60_000, polling: 100 });
+  await page.waitForFunction(() => window.backup.progress().reasonCode === 'storage-full', null, { timeout: 60_000, polling: 100 });
+  const haltedAt = Date.now();
   const progress = await page.evaluate(() => window.backup.progress());
   assert.equal(progress.state, 'halted', 'the backup stopped');
-  assert.match(progress.reason, /storage on the server is full/, 'the person is told the server\'s storage is full');
+  // The server's disk, not the user's quota: the person is told whose problem it is.
+  assert.match(progress.reason, /^The server is out of storage space\. Your files are safe here and the backup will continue when space is freed; tell the server's admin\.$/);
+  assert.doesNotMatch(progress.reason, /quota/i, 'a full disk is not called a full quota');
   // Nothing failed: every file not yet on the server is still queued, and stays so.
   await sleep(2_000);
   const halted = await page.evaluate(() => window.backup.assets(1000));
@@ -252,19 +255,84 @@ test('the disk filling up during an upload, then freed: "storage full", the queu
   assert.deepEqual(halted.filter((a) => a.status === 'failed' || a.status === 'skipped').map((a) => [a.name, a.lastError]), [], 'nothing failed or was skipped');
   const waiting = halted.filter((a) => a.status !== 'uploaded' && a.status !== 'duplicate');
   assert.ok(waiting.length > 0, 'the disk filled mid-backup');
-  assert.equal((await page.evaluate(() => window.backup.progress())).reasonCode, 'quota', 'it stays stopped while the disk is full');
+  assert.equal((await page.evaluate(() => window.backup.progress())).reasonCode, 'storage-full', 'it stays stopped while the disk is full');
   // It was the kernel's ENOSPC (507 storage-full), not a quota.
   assert.match(ferry.log(), /storage is full/, 'the server met a full disk');
 
-  // Free the space; "Try again" (resume) finishes the backup.
+  // Free the space, and touch nothing: the engine tries again by itself (15 s after it
+  // stopped, then less and less often) and finishes the backup.
   unlinkSync(filler);
-  await page.evaluate(() => window.backup.resume());
   const catalog = await waitForAll(page, files.length, 120_000);
+  const resumedAfterMs = Date.now() - haltedAt;
+  assert.ok(resumedAfterMs >= 14_000, `it waited before trying again (${resumedAfterMs} ms)`);
   const stats = await chaos.stats();
   await verify(ferry, files, catalog);
   report('disk full, then freed', stats, files, {
-    fillerMiB: +(filled / MIB).toFixed(1), freeBytesWhenFull: freeWhenFull, waitingWhenFull: waiting.length,
+    fillerMiB: +(filled / MIB).toFixed(1), freeBytesWhenFull: freeWhenFull, waitingWhenFull: waiting.length, resumedAfterMs,
   });
+});
+
+test('the app tells a full server disk from a full quota, and goes on by itself once the disk has room', async (t) => {
+  const disk = smallDisk(t);
+  const ferry = await startFerry(t, { data: join(disk, 'data') });
+  // A second user whose quota is smaller than their photo.
+  const smallKey = ferry.cli('user', 'add', 'small', '--quota', String(100 * KIB)).trim().split('\n').at(-1).trim();
+  const dir = tempDir(t);
+  const [photo] = makeFiles(dir, [200 * KIB], 'QUOTA_');
+  const files = makeFiles(dir, [300 * KIB, 2 * MIB + 4099], 'DISK_');
+  const browser = await launch(t);
+  const signIn = async (key) => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(ferry.url);
+    await page.fill('#api-key', key);
+    await page.click('#key-form button[type="submit"]');
+    await page.waitForSelector('body[data-ready="true"]');
+    return page;
+  };
+  const card = (page) => page.evaluate(() => {
+    const el = document.getElementById('status-card');
+    return {
+      state: el.dataset.state,
+      halt: el.dataset.halt,
+      title: document.getElementById('status-title').textContent,
+      line: document.getElementById('status-count').textContent,
+      tryAgain: !document.getElementById('quota-retry').hidden,
+    };
+  });
+  const overQuota = await signIn(smallKey);
+  const diskFull = await signIn(ferry.apiKey);
+
+  // Over quota: the user's own storage, theirs to fix.
+  await overQuota.setInputFiles('#files', [photo.path]);
+  await overQuota.waitForFunction(() => document.getElementById('status-card').dataset.state === 'stopped', null, { timeout: 60_000 });
+  const quota = await card(overQuota);
+  assert.equal(quota.halt, 'quota');
+  assert.equal(quota.title, 'Your storage quota is full');
+  assert.match(quota.line, /^The backup stopped\. Nothing is lost: 1 file is still queued and will upload when there is space\. Delete some files or ask for a bigger quota\./);
+  assert.doesNotMatch(quota.line, /admin|server is out/);
+
+  // The server's disk full: the admin's to fix, and the person is told so.
+  const filler = join(disk, 'filler');
+  fillDisk(filler);
+  await diskFull.setInputFiles('#files', files.map((f) => f.path));
+  await diskFull.waitForFunction(() => document.getElementById('status-card').dataset.state === 'stopped', null, { timeout: 60_000 });
+  const full = await card(diskFull);
+  assert.equal(full.halt, 'storage-full');
+  assert.equal(full.title, 'The server is out of storage space');
+  assert.match(full.line, /^Your files are safe here and the backup will continue when space is freed; tell the server's admin\. [12] files? (is|are) still queued\./);
+  assert.doesNotMatch(full.line, /quota/i);
+  assert.ok(full.tryAgain, 'Try again is offered too');
+  assert.notEqual(full.title, quota.title);
+  // The quota user's page still says quota: each is told about their own problem.
+  assert.equal((await card(overQuota)).title, 'Your storage quota is full');
+
+  // Space freed, nobody clicks anything: the backup goes on by itself.
+  unlinkSync(filler);
+  await diskFull.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done', null, { timeout: 90_000 });
+  assert.equal((await card(diskFull)).title, 'Backup complete');
+  const stored = new Map((await serverAssets(ferry, ferry.apiKey)).map((a) => [a.checksum, a.fileSize]));
+  for (const f of files) assert.equal(stored.get(f.sha256), f.size, `${f.name} is on the server`);
+  assert.equal(stored.size, files.length, 'each file once');
 });
 
 test('an upload expiring while the client is offline: the engine makes a new upload, bytes correct', async (t) => {

@@ -202,7 +202,7 @@ test('full storage stops the backup and keeps the queue; after a Cancel, Try aga
 
   // The 413 stops the whole backup. Nothing is marked failed: the files stay queued.
   await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'stopped', null, { timeout: 60_000 });
-  assert.equal(await text(page, '#status-title'), 'Your storage is full');
+  assert.equal(await text(page, '#status-title'), 'Your storage quota is full');
   assert.match(await text(page, '#status-count'), /The backup stopped\. Nothing is lost: \d files? (is|are) still queued/);
   assert.equal(await page.isVisible('#quota-retry'), true, 'a Try again button');
   assert.equal(await page.isVisible('#failed'), false, 'nothing is listed as failed');

@@ -7,8 +7,13 @@ export { Backup } from './ferry.js';
 export type FerryErrorCode =
   /** The server refused the key or token (401/403). Uploads stop until a new key arrives. */
   | 'auth'
-  /** The user's storage on the server is full (413 at creation, 507). */
+  /** The user's storage quota on the server is full (413 at creation, 507 `quota-exceeded`). */
   | 'quota'
+  /**
+   * The server's own storage (its disk) is full (507 `storage-full`, or a 507 without a
+   * problem code): the server admin's to fix. The backup tries again by itself.
+   */
+  | 'storage-full'
   /** Repeated network errors, timeouts or 5xx answers made the engine give up on a file. */
   | 'network'
   /** The server kept receiving bytes whose SHA-256 differs from the file's. */
@@ -90,7 +95,7 @@ export type ProgressState = 'idle' | 'running' | 'held' | 'halted';
 /** Why the backup waits (`held`) or stopped (`halted`). */
 export type ReasonCode =
   | 'paused' | 'offline' | 'waiting-for-wifi' | 'waiting-for-charging' | 'low-battery'
-  | 'auth' | 'quota';
+  | 'auth' | 'quota' | 'storage-full';
 
 /** The overall state of one Uploader. */
 export interface Progress {

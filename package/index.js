@@ -19,7 +19,7 @@ function loadEngine() {
 
 /** Stable error codes; see `FerryErrorCode` in index.d.ts. */
 export const ErrorCodes = Object.freeze([
-  'auth', 'quota', 'network', 'checksum', 'file-unreadable', 'file-changed', 'rejected',
+  'auth', 'quota', 'storage-full', 'network', 'checksum', 'file-unreadable', 'file-changed', 'rejected',
   'too-large', 'excluded', 'unsupported', 'invalid-options', 'worker', 'storage', 'unknown',
 ]);
 
@@ -39,6 +39,7 @@ export class FerryError extends Error {
  */
 export function errorCodeFor(message) {
   const m = String(message ?? '');
+  if (/out of storage space/i.test(m)) return 'storage-full';
   if (/storage .*full|quota/i.test(m)) return 'quota';
   if (/no longer accepts your key|sign in/i.test(m)) return 'auth';
   if (/did not match|different bytes/i.test(m)) return 'checksum';
@@ -311,7 +312,7 @@ export class Uploader {
     if (progress.state === 'halted' && (previous !== 'halted' || previousCode !== this._reasonCode)) {
       if (progress.reasonCode === 'auth') this._refreshAuth(progress);
       else {
-        const code = progress.reasonCode === 'quota' ? 'quota' : 'unknown';
+        const code = ['quota', 'storage-full'].includes(progress.reasonCode) ? progress.reasonCode : 'unknown';
         this._emit('error', new FerryError(code, progress.reason ?? 'The backup stopped'));
       }
     }

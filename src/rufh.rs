@@ -95,7 +95,7 @@ fn expect_success(reply: &Reply) -> Result<(), TusError> {
     } else {
         Err(TusError::Status {
             status: reply.status,
-            class: ErrorClass::of_status(reply.status),
+            class: ErrorClass::of_answer(reply.status, reply.error_code.as_deref()),
         })
     }
 }

@@ -121,6 +121,10 @@ pub struct Reply {
     pub location: Option<String>,
     pub upload_offset: Option<String>,
     pub asset_id: Option<String>,
+    /// The `error` code of a failed answer's JSON problem body (ferry-server's
+    /// `{"error": "storage-full", ...}`). It tells a full disk from a full quota, which
+    /// share a status.
+    pub error_code: Option<String>,
 }
 
 /// An upload the server created.
@@ -149,8 +153,11 @@ pub enum ErrorClass {
     TooBig,
     /// The key or session is no longer accepted: the user must sign in again.
     Auth,
-    /// The user's storage is full.
+    /// The user's storage quota on the server is full: theirs to fix.
     Quota,
+    /// The server's own storage is full (its disk): the server admin's to fix. The
+    /// backup stops and tries again now and then, since freeing space tells no client.
+    StorageFull,
     /// The server refused the request for a reason retrying will not fix.
     Refused,
 }
@@ -158,6 +165,22 @@ pub enum ErrorClass {
 impl ErrorClass {
     /// Classifies an HTTP status a tus server answered with.
     pub fn of_status(status: u16) -> Self {
+        Self::of_answer(status, None)
+    }
+
+    /// Classifies a failed answer by its status and, where a status means two things,
+    /// by the server's problem code: ferry-server answers a full quota with 413 (at
+    /// creation) or 507 and `quota-exceeded`, and a full disk with 507 `storage-full`.
+    /// A 507 without that code is the server's storage, as RFC 4918 defines it.
+    pub fn of_answer(status: u16, code: Option<&str>) -> Self {
+        match (status, code) {
+            (413 | 507, Some("quota-exceeded")) => Self::Quota,
+            (507, _) => Self::StorageFull,
+            _ => Self::of_status_alone(status),
+        }
+    }
+
+    fn of_status_alone(status: u16) -> Self {
         match status {
             401 | 403 => Self::Auth,
             404 | 410 => Self::Expired,
@@ -179,7 +202,8 @@ impl ErrorClass {
             Self::Expired => "The server no longer has this upload.",
             Self::TooBig => "The server refused a chunk as too large.",
             Self::Auth => "The server no longer accepts your key. Sign in again.",
-            Self::Quota => "Your storage on the server is full.",
+            Self::Quota => "Your storage quota on the server is full: delete some files or ask for a bigger quota. Your files are safe here and stay queued.",
+            Self::StorageFull => "The server is out of storage space. Your files are safe here and the backup will continue when space is freed; tell the server's admin.",
             Self::Refused => "The server refused the upload.",
         }
     }
@@ -215,7 +239,7 @@ fn expect_status(reply: &Reply, ok: &[u16]) -> Result<(), TusError> {
     } else {
         Err(TusError::Status {
             status: reply.status,
-            class: ErrorClass::of_status(reply.status),
+            class: ErrorClass::of_answer(reply.status, reply.error_code.as_deref()),
         })
     }
 }
@@ -377,7 +401,7 @@ mod tests {
             (409, ErrorClass::Desync),
             (413, ErrorClass::TooBig),
             (460, ErrorClass::Corrupt),
-            (507, ErrorClass::Quota),
+            (507, ErrorClass::StorageFull),
             (429, ErrorClass::Transient),
             (503, ErrorClass::Transient),
             (400, ErrorClass::Refused),
@@ -440,14 +464,43 @@ mod tests {
     }
 
     #[test]
-    fn errors_read_as_advice() {
-        let err = TusError::Status {
-            status: 507,
-            class: ErrorClass::Quota,
+    fn a_full_disk_and_a_full_quota_are_told_apart_by_the_problem_code() {
+        let answer = |status: u16, code: &str| Reply {
+            status,
+            error_code: Some(code.into()),
+            ..Reply::default()
         };
+        let class = |r: &Reply| chunk_accepted(r, 0, 1).unwrap_err().class();
+        assert_eq!(class(&answer(507, "storage-full")), ErrorClass::StorageFull);
+        assert_eq!(class(&answer(507, "quota-exceeded")), ErrorClass::Quota);
+        assert_eq!(class(&reply(507)), ErrorClass::StorageFull);
+        assert_eq!(class(&answer(413, "quota-exceeded")), ErrorClass::Quota);
+        assert_eq!(class(&answer(413, "too-large")), ErrorClass::TooBig);
         assert_eq!(
-            err.to_string(),
-            "Your storage on the server is full. (HTTP 507)"
+            created(&answer(413, "quota-exceeded"), 10)
+                .unwrap_err()
+                .class(),
+            ErrorClass::Quota
         );
+    }
+
+    #[test]
+    fn errors_read_as_advice() {
+        let err = |class| TusError::Status { status: 507, class }.to_string();
+        let disk = err(ErrorClass::StorageFull);
+        let quota = err(ErrorClass::Quota);
+        assert!(
+            disk.starts_with("The server is out of storage space."),
+            "{disk}"
+        );
+        assert!(
+            disk.contains("admin") && disk.ends_with("(HTTP 507)"),
+            "{disk}"
+        );
+        assert!(
+            quota.starts_with("Your storage quota on the server is full"),
+            "{quota}"
+        );
+        assert_ne!(disk, quota);
     }
 }

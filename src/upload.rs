@@ -36,7 +36,8 @@ pub enum Action {
     Finished { asset_id: Option<String> },
     /// Give up on this file; the reason is for the failed-uploads screen.
     Fail { reason: String },
-    /// Stop every upload: the user must sign in again, or storage is full.
+    /// Stop every upload: the user must sign in again, or storage (theirs or the server's)
+    /// is full.
     Halt { class: ErrorClass },
 }
 
@@ -265,7 +266,7 @@ impl Upload {
         self.failures += 1;
         let give_up = |reason: &str| Outcome::Failed(format!("{reason}: {}", failure.detail));
         match failure.class {
-            ErrorClass::Auth | ErrorClass::Quota => {
+            ErrorClass::Auth | ErrorClass::Quota | ErrorClass::StorageFull => {
                 self.outcome = Outcome::Halted(failure.class);
                 return;
             }

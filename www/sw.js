@@ -380,8 +380,9 @@ async function drain(lastChance) {
     if (canNotify(config)) {
       await closeNotifications(PROGRESS_TAG);
       const failed = stats.failed - failedBefore;
-      if (failed > 0 || why === 'quota' || why === 'auth') {
-        const body = why === 'quota' ? 'Your storage is full. The backup stopped; nothing is lost.'
+      if (failed > 0 || why === 'quota' || why === 'storage-full' || why === 'auth') {
+        const body = why === 'quota' ? 'Your storage quota is full. The backup stopped; nothing is lost.'
+          : why === 'storage-full' ? 'The server is out of storage space. Your files are safe here and the backup will continue when space is freed; tell the server\'s admin.'
           : why === 'auth' ? 'Sign in again to continue the backup; nothing is lost.'
             : `${failed} ${failed === 1 ? 'upload' : 'uploads'} failed. Open ferry to retry.`;
         await self.registration.showNotification('ferry', { body, tag: FAILED_TAG, icon: 'icons/icon-192.png' })
@@ -390,11 +391,12 @@ async function drain(lastChance) {
     }
     // Work left: out of time, register again (the browser fires it once this one ends);
     // held or the server unreachable, fail this sync so the browser retries it later
-    // with its backoff. A page that took over, a full storage or a refused key: no retry.
+    // with its backoff, and so when the server's disk was full (its admin may free it).
+    // A page that took over, a full quota or a refused key: no retry.
     if (stats.waiting > 0) {
       if (why === 'time') await self.registration.sync.register(SYNC_TAG);
-      else if (['held', 'done'].includes(why) && !lastChance) {
-        throw new Error(`${stats.waiting} files still wait (${why === 'held' ? heldReason : 'server unreachable'}); the browser will retry`);
+      else if (['held', 'done', 'storage-full'].includes(why) && !lastChance) {
+        throw new Error(`${stats.waiting} files still wait (${why === 'held' ? heldReason : why === 'storage-full' ? 'the server is out of storage space' : 'server unreachable'}); the browser will retry`);
       }
     }
   } finally {

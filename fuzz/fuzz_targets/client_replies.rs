@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         location: next(),
         upload_offset: next(),
         asset_id: next(),
+        error_code: next(),
     };
 
     if let Ok(created) = tus::created(&reply, to) {

@@ -168,7 +168,7 @@ fn auth_and_quota_stop_everything() {
     for (code, class) in [
         (401, ErrorClass::Auth),
         (403, ErrorClass::Auth),
-        (507, ErrorClass::Quota),
+        (507, ErrorClass::StorageFull),
     ] {
         let mut up = started();
         up.chunk_sent(Err(status(code)), 0.0, 0.5);

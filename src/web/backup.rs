@@ -189,7 +189,9 @@ impl Backup {
     /// Calls `listener(progress)` with the overall state: `{state: idle|running|held|halted,
     /// reason, reasonCode, done, total, bytesDone, bytesTotal, current, bytesPerSecond,
     /// etaSeconds}`. `reasonCode` is one of `paused`, `offline`, `waiting-for-wifi`,
-    /// `waiting-for-charging`, `low-battery` (held) or `auth`, `quota` (halted).
+    /// `waiting-for-charging`, `low-battery` (held) or `auth`, `quota` (the user's quota
+    /// is full), `storage-full` (the server's disk is full; the backup tries again by
+    /// itself, after 15 s and then less and less often) (halted).
     /// Returns a function that unsubscribes.
     #[wasm_bindgen(js_name = onProgress)]
     pub fn on_progress(&self, listener: Function) -> Function {
@@ -384,7 +386,8 @@ impl Backup {
         self.engine.set_settings(settings);
     }
 
-    /// Resumes after `pause`, or after the backup stopped because storage was full.
+    /// Resumes after `pause`, or after the backup stopped because storage (the user's
+    /// quota or the server's disk) was full.
     pub fn resume(&self) {
         let settings = Settings {
             paused: false,

@@ -142,16 +142,33 @@ fn server_message(body: &str) -> String {
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
 
-/// What the tus codec needs from an answer.
-pub fn reply_of(response: &Response) -> Reply {
+/// What the tus codec needs from an answer. A failed answer's body is read for its
+/// problem code (a full disk and a full quota share 507).
+pub async fn reply_of(response: &Response) -> Reply {
     let headers = response.headers();
     let get = |name: &str| headers.get(name).ok().flatten();
+    let error_code = if response.ok() {
+        None
+    } else {
+        problem_code(response).await
+    };
     Reply {
         status: response.status(),
         location: get("Location"),
         upload_offset: get("Upload-Offset"),
         asset_id: get(ASSET_ID_HEADER),
+        error_code,
     }
+}
+
+/// The `error` of a JSON problem body, if the answer has one.
+async fn problem_code(response: &Response) -> Option<String> {
+    let text = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    let value = js_sys::JSON::parse(&text).ok().filter(|v| v.is_object())?;
+    Reflect::get(&value, &"error".into()).ok()?.as_string()
 }
 
 /// Resolves a possibly relative `location` against `base`, as a browser would.

@@ -43,6 +43,10 @@ const CHECK_BATCH: usize = 1_000;
 pub const LAST_BACKUP_AT: &str = "lastBackupAt";
 /// How often a held backup looks again at the network, battery and settings.
 const POLICY_POLL_MS: u32 = 1_000;
+/// The server's disk was full: the backup tries again by itself after this long, then
+/// after twice as long each time the disk is still full, up to `STORAGE_FULL_RETRY_MAX_MS`.
+const STORAGE_FULL_RETRY_MS: u32 = 15_000;
+const STORAGE_FULL_RETRY_MAX_MS: u32 = 600_000;
 /// How soon a hash in progress notices that its asset was cancelled or the engine stopped.
 const GIVE_UP_POLL_MS: u32 = 200;
 /// Bytes a run's first round hashes at most (beyond files the hash cache knows); each
@@ -63,7 +67,8 @@ pub struct ProgressState {
     pub state: &'static str,
     pub reason: Option<String>,
     /// The reason as a stable code to switch on: `paused`, `offline`,
-    /// `waiting-for-wifi`, `waiting-for-charging`, `low-battery`, `auth` or `quota`.
+    /// `waiting-for-wifi`, `waiting-for-charging`, `low-battery`, `auth`, `quota` (the
+    /// user's quota is full) or `storage-full` (the server's disk is).
     pub reason_code: Option<&'static str>,
     /// Assets finished in this run, and all assets this run has taken on.
     pub done: u32,
@@ -124,6 +129,9 @@ pub struct Engine {
     /// Set when new work arrived while a run was going: it takes another round.
     more: Cell<bool>,
     halted: Cell<Option<ErrorClass>>,
+    /// Tries again since the server's disk was full, and whether one is scheduled.
+    storage_full_tries: Cell<u32>,
+    storage_full_retry_due: Cell<bool>,
     /// Set by `stop`: steps in flight finish, nothing new starts, and the run ends.
     stopping: Cell<bool>,
     hold: Cell<Option<Hold>>,
@@ -223,6 +231,8 @@ impl Engine {
                 live_files: RefCell::default(),
                 more: Cell::new(false),
                 halted: Cell::new(None),
+                storage_full_tries: Cell::new(0),
+                storage_full_retry_due: Cell::new(false),
                 stopping: Cell::new(false),
                 hold: Cell::new(None),
                 cancelled: RefCell::default(),
@@ -261,11 +271,40 @@ impl Engine {
         *self.albums.borrow_mut() = rules;
     }
 
-    /// The user freed space or got a bigger quota: try again.
+    /// The user freed space or got a bigger quota (or the server's admin freed its disk):
+    /// try again.
     pub fn clear_quota_halt(&self) {
-        if self.halted.get() == Some(ErrorClass::Quota) {
+        if matches!(
+            self.halted.get(),
+            Some(ErrorClass::Quota | ErrorClass::StorageFull)
+        ) {
             self.halted.set(None);
         }
+    }
+
+    /// The server's disk is full. Nothing tells a client when its admin frees space, so
+    /// the backup tries again by itself, waiting longer each time the disk is still full.
+    fn try_again_when_space_may_be_free(self: &Rc<Self>) {
+        if self.storage_full_retry_due.replace(true) {
+            return;
+        }
+        let tries = self.storage_full_tries.get();
+        self.storage_full_tries.set(tries.saturating_add(1));
+        let ms = STORAGE_FULL_RETRY_MS
+            .saturating_mul(1 << tries.min(6))
+            .min(STORAGE_FULL_RETRY_MAX_MS);
+        let engine = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            TimeoutFuture::new(ms).await;
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            engine.storage_full_retry_due.set(false);
+            if engine.halted.get() == Some(ErrorClass::StorageFull) {
+                engine.halted.set(None);
+                engine.kick();
+            }
+        });
     }
 
     /// Ends the current run once the steps in flight are saved (a service worker nearing
@@ -374,10 +413,10 @@ impl Engine {
                 (Some(class), _, _) => (
                     "halted",
                     Some(class.explain().to_string()),
-                    Some(if class == ErrorClass::Quota {
-                        "quota"
-                    } else {
-                        "auth"
+                    Some(match class {
+                        ErrorClass::Quota => "quota",
+                        ErrorClass::StorageFull => "storage-full",
+                        _ => "auth",
                     }),
                 ),
                 (None, Some(hold), true) => {
@@ -447,6 +486,11 @@ impl Engine {
             engine.running.set(false);
             engine.hold.set(None);
             engine.emit_progress();
+            if engine.halted.get() == Some(ErrorClass::StorageFull) {
+                engine.try_again_when_space_may_be_free();
+            } else if engine.halted.get().is_none() {
+                engine.storage_full_tries.set(0);
+            }
         });
     }
 
@@ -1260,6 +1304,8 @@ impl Engine {
                     } else {
                         None
                     };
+                    // The file's own date goes into the creation request (saved with it).
+                    super::media::read_once(asset, file).await;
                     let result = transfer.create(asset, digest, motion, whole).await;
                     upload.created(result, jitter());
                     if upload.url().is_some() {

@@ -118,7 +118,7 @@ impl Transfer<'_> {
             .send("POST", &endpoint, &headers, body)
             .await
             .map_err(network)?;
-        let reply = reply_of(&response);
+        let reply = reply_of(&response).await;
         let created = match self.protocol {
             Protocol::Tus => tus::created(&reply, asset.size)?,
             Protocol::Rufh(_) => rufh::created(&reply, asset.size, body.is_some())?,
@@ -138,7 +138,7 @@ impl Transfer<'_> {
             .send("HEAD", url, &headers, None)
             .await
             .map_err(network)?;
-        let reply = reply_of(&response);
+        let reply = reply_of(&response).await;
         Ok(match self.protocol {
             Protocol::Tus => tus::current_offset(&reply, size)?,
             Protocol::Rufh(_) => rufh::current_offset(&reply, size)?,
@@ -168,7 +168,7 @@ impl Transfer<'_> {
             Ok(response) => response,
             Err(e) => return Err(AppendError::NoAnswer(e.to_string())),
         };
-        let reply = reply_of(&response);
+        let reply = reply_of(&response).await;
         let offset = match self.protocol {
             Protocol::Tus => tus::chunk_accepted(&reply, range.start, range.end),
             Protocol::Rufh(_) => rufh::appended(&reply, range.start, range.end, last),

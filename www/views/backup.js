@@ -43,10 +43,13 @@ const ANNOUNCE_EVERY_MS = 15_000;
 
 const fileKey = (name, size, lastModified) => `${name}\u0000${size}\u0000${lastModified}`;
 
-/** Why the engine stopped: 'quota', 'auth', or 'other'; null when it did not. */
+/**
+ * Why the engine stopped: 'quota' (the user's quota is full), 'storage-full' (the
+ * server's disk is), 'auth', or 'other'; null when it did not.
+ */
 export function haltKind(progress) {
   if (progress?.state !== 'halted') return null;
-  return ['quota', 'auth'].includes(progress.reasonCode) ? progress.reasonCode : 'other';
+  return ['quota', 'storage-full', 'auth'].includes(progress.reasonCode) ? progress.reasonCode : 'other';
 }
 
 /** Reads `readEntries` to the end: it answers in batches. */
@@ -364,9 +367,15 @@ export class BackupView {
     let line = counted;
     if (halt === 'quota') {
       state = 'stopped';
-      title = 'Your storage is full';
+      title = 'Your storage quota is full';
       const waiting = t.active === 1 ? '1 file is' : `${count(t.active)} files are`;
-      line = `The backup stopped. Nothing is lost: ${waiting} still queued and will upload when there is space. ${counted}.`;
+      line = `The backup stopped. Nothing is lost: ${waiting} still queued and will upload when there is space. Delete some files or ask for a bigger quota. ${counted}.`;
+    } else if (halt === 'storage-full') {
+      // The server's disk, not the user's quota: theirs to report, not to fix.
+      state = 'stopped';
+      title = 'The server is out of storage space';
+      const waiting = t.active === 1 ? '1 file is' : `${count(t.active)} files are`;
+      line = `Your files are safe here and the backup will continue when space is freed; tell the server's admin. ${waiting} still queued. ${counted}.`;
     } else if (halt === 'auth') {
       state = 'stopped';
       title = 'Sign in again to continue';
@@ -415,7 +424,7 @@ export class BackupView {
     pause.setAttribute('aria-pressed', String(paused));
     pause.classList.toggle('primary', paused);
     pause.hidden = (t.total === 0 && !paused) || Boolean(halt);
-    $('quota-retry').hidden = !(halt === 'quota' || halt === 'other');
+    $('quota-retry').hidden = !(halt === 'quota' || halt === 'storage-full' || halt === 'other');
 
     this.renderCurrent(t, p, halt);
     this.announceProgress(t, title, state);
