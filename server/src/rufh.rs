@@ -595,7 +595,9 @@ async fn receive(
     if upload.length_deferred {
         bounded.upload_length = (max_size.min(i64::MAX as u64) as i64).max(upload.upload_offset);
     }
-    upload.upload_offset = tus::write_chunk(state, &bounded, headers, body).await?;
+    let written = tus::write_chunk(state, &bounded, headers, body).await?;
+    upload.upload_offset = written.offset;
+    upload.expires_at = Some(written.expires_at);
     Ok(())
 }
 

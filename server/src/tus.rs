@@ -146,7 +146,9 @@ async fn create(
         .expect("a new upload is not locked");
 
     if is_offset_octet_stream(&headers) {
-        upload.upload_offset = write_chunk(&state, &upload, &headers, body).await?;
+        let written = write_chunk(&state, &upload, &headers, body).await?;
+        upload.upload_offset = written.offset;
+        upload.expires_at = Some(written.expires_at);
     }
     let asset_id = if upload.upload_offset == upload.upload_length {
         Some(complete(&state, &upload).await?)
@@ -244,7 +246,9 @@ async fn append(
         let expires_at = next_expiry(&state);
         db::set_upload_expiry(&state.pool, &upload.id, expires_at).await?;
         upload.expires_at = Some(expires_at);
-        upload.upload_offset = write_chunk(&state, &upload, &headers, body).await?;
+        let written = write_chunk(&state, &upload, &headers, body).await?;
+        upload.upload_offset = written.offset;
+        upload.expires_at = Some(written.expires_at);
     } else if number_header(&headers, &CONTENT_LENGTH)?.unwrap_or(0) > 0 {
         return Err(too_large(0));
     }
@@ -454,14 +458,21 @@ pub async fn sweep_forever(state: Arc<AppState>, every: Duration) {
     }
 }
 
+/// What a write left: the upload's new offset, and its new expiry.
+pub(crate) struct Written {
+    pub offset: i64,
+    pub expires_at: i64,
+}
+
 /// Streams the request body to the partial file at the upload's current offset, verifies
-/// `Upload-Checksum` if present, fsyncs, records the new offset, and returns it.
+/// `Upload-Checksum` if present, fsyncs, records the new offset, and returns it with the
+/// upload's expiry, which counts from the end of the write.
 pub(crate) async fn write_chunk(
     state: &AppState,
     upload: &db::Upload,
     headers: &HeaderMap,
     body: Body,
-) -> Result<i64, AppError> {
+) -> Result<Written, AppError> {
     let mut checksum = chunk_checksum(headers)?;
     let start = upload.upload_offset as u64;
     let room = (upload.upload_length - upload.upload_offset) as u64;
@@ -549,10 +560,18 @@ pub(crate) async fn write_chunk(
             tracing::warn!(error = %e, "cannot delete an old upload tail");
         }
     }
+    // An unfinished upload expires a period after its last write *ended*: counted from the
+    // start, a PATCH slower than the period left its upload expiring the moment it ended.
+    // Also after a failed write: the client is there, and comes back for the rest.
+    let expires_at = next_expiry(state);
+    let refreshed = db::set_upload_expiry(&state.pool, &upload.id, expires_at).await;
     match outcome {
         Err(e) => Err(e),
         Ok(()) if !keep => Err(AppError::ChunkChecksumMismatch),
-        Ok(()) => Ok(offset),
+        Ok(()) => {
+            refreshed?;
+            Ok(Written { offset, expires_at })
+        }
     }
 }
 

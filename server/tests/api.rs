@@ -1477,6 +1477,75 @@ async fn uploads_say_when_they_expire() {
     );
 }
 
+/// A body that sends `pieces`, waiting `pause` before each: a slow link.
+fn slow_body(pieces: Vec<&'static [u8]>, pause: std::time::Duration) -> Body {
+    let stream = futures_util::stream::unfold(pieces.into_iter(), move |mut pieces| async move {
+        let piece = pieces.next()?;
+        tokio::time::sleep(pause).await;
+        Some((Ok::<_, std::io::Error>(Bytes::from_static(piece)), pieces))
+    });
+    Body::from_stream(stream)
+}
+
+#[tokio::test]
+async fn expiry_counts_from_the_end_of_a_write_not_its_start() {
+    // Unfinished uploads expire 2 s after their last write. The PATCH takes 3.6 s: counted
+    // from its start, its upload expired 1.6 s before it ended.
+    let server = Server::with_config(Config {
+        upload_expiry: std::time::Duration::from_secs(2),
+        ..Config::default()
+    })
+    .await;
+    let key = server.user("alice").await;
+    let url = server.create_url(&key, 20, &[]).await;
+    let pause = std::time::Duration::from_millis(1200);
+    let request = patch_request(&key, &url, 0)
+        .header(header::CONTENT_LENGTH, 9)
+        .body(slow_body(vec![b"abc", b"def", b"ghi"], pause))
+        .unwrap();
+    let response = server.send(request).await;
+    let ended = ferry_server::auth::unix_now();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header_str(&response, "upload-offset"), "9");
+    let expires = parse_http_date(&header_str(&response, "upload-expires"));
+    assert!(
+        expires > ended,
+        "expires {expires}, the write ended at {ended}"
+    );
+
+    // Right after the slow PATCH the upload is alive: not 410, not swept.
+    let response = server.head(&key, &url).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header_str(&response, "upload-offset"), "9");
+    assert_eq!(ferry_tus::sweep_expired(&server.state).await.unwrap(), 0);
+    let response = server.patch(&key, &url, 9, b"jklmnopqrst").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.headers().contains_key("ferry-asset-id"));
+
+    // A write the client broke off still counts: it comes back for the rest.
+    let url = server.create_url(&key, 20, &[]).await;
+    let broken = futures_util::stream::unfold(0, move |step| async move {
+        tokio::time::sleep(pause).await;
+        match step {
+            0 | 1 => Some((Ok(Bytes::from_static(b"abc")), step + 1)),
+            _ => Some((Err(std::io::Error::other("connection reset")), 3)),
+        }
+    });
+    let request = patch_request(&key, &url, 0)
+        .header(header::CONTENT_LENGTH, 20)
+        .body(Body::from_stream(futures_util::StreamExt::take(broken, 3)))
+        .unwrap();
+    let response = server.send(request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = server.head(&key, &url).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the broken-off upload is alive"
+    );
+    assert_eq!(header_str(&response, "upload-offset"), "6");
+}
+
 #[tokio::test]
 async fn expired_uploads_answer_410_and_are_swept() {
     let server = Server::new().await;

@@ -861,6 +861,49 @@ async fn expired_uploads_are_gone() {
 }
 
 #[tokio::test]
+async fn expiry_counts_from_the_end_of_an_append_not_its_start() {
+    // Unfinished uploads expire 2 s after their last write; the append takes 3.6 s.
+    let server = Server::with_config(Config {
+        upload_expiry: std::time::Duration::from_secs(2),
+        ..Config::default()
+    })
+    .await;
+    let key = server.user("alice", None).await;
+    let url = server.create_empty(&key, 8, Some(20)).await;
+    let slow = futures_util::stream::unfold(0, |step| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        (step < 3).then(|| {
+            (
+                Ok::<_, std::io::Error>(Bytes::from_static(b"abc")),
+                step + 1,
+            )
+        })
+    });
+    let request = append(&key, 8, &url, 0, false)
+        .header(header::CONTENT_LENGTH, 9)
+        .body(Body::from_stream(slow))
+        .unwrap();
+    let response = server.send(request).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header_str(&response, "upload-offset"), "9");
+    // Right after it, the upload is alive, with its full period left, and not swept.
+    let response = server.head(&key, 8, &url).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header_str(&response, "upload-offset"), "9");
+    let limit = header_str(&response, "upload-limit");
+    assert!(
+        limit.contains("max-age=2") || limit.contains("max-age=1"),
+        "{limit}"
+    );
+    assert_eq!(
+        ferry_server::tus::sweep_expired(&server.state)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
 async fn options_advertises_both_protocols_and_tus_still_wins_when_named() {
     let server = Server::new().await;
     let response = server
