@@ -167,6 +167,10 @@ impl IntoResponse for AppError {
         } else if code == "storage-full" {
             tracing::error!(error = %self, "storage is full");
             Self::StorageFull.to_string()
+        } else if code == "bad-request" {
+            // Which 400 it was, for a client that failed a file on one (RUST_LOG=debug).
+            tracing::debug!(error = %self, "bad request");
+            self.to_string()
         } else {
             self.to_string()
         };

@@ -499,7 +499,12 @@ pub(crate) async fn write_chunk(
         };
         match frame {
             None => break Ok(()),
-            Some(Err(e)) => break Err(AppError::bad_request(format!("request body: {e}"))),
+            Some(Err(e)) => {
+                // Almost always a client or proxy that went away mid-body, which never
+                // reads this 400. Logged so that one a client did read can be traced.
+                tracing::info!(upload = %upload.id, written, error = %e, "request body broke off");
+                break Err(AppError::bad_request(format!("request body: {e}")));
+            }
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else {
                     continue;
@@ -931,6 +936,12 @@ pub(crate) async fn lock_upload(state: &AppState, id: &str) -> Result<Option<Wri
 pub struct UploadLocks(Arc<Mutex<HashSet<String>>>);
 
 impl UploadLocks {
+    /// How many uploads are being written to now: one entry per request in flight, each
+    /// removed when its request ends, however it ends (a long run must not grow this).
+    pub fn held(&self) -> usize {
+        self.0.lock().map_or(0, |held| held.len())
+    }
+
     pub fn try_lock(&self, upload_id: &str) -> Option<UploadLock> {
         let mut held = self.0.lock().expect("upload lock set poisoned");
         held.insert(upload_id.to_owned()).then(|| UploadLock {
