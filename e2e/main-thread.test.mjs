@@ -1,0 +1,103 @@
+// The page stays responsive while the app backs up a folder of many files (issue 5: "no
+// long tasks (> 50 ms) on the page during a 1,000-file backup").
+//
+// A folder of 300 small photos is picked through the app's real folder input and backed
+// up to a real ferry-server, with the page's main thread traced (Chrome's `toplevel`
+// category: every task, with the CPU time it took). 300 is enough to exercise what used to
+// scale with the folder: the picked files' details read all at once, one catalog count per
+// recorded file, the records written in one go and a hundred list rows redrawn per frame;
+// each of those took a task of 50–350 ms at 1,000 files. (`node --test e2e/pwa-bench.mjs`
+// measures the 1,000.)
+//
+// What the page costs is the CPU time of each task, which another process on the machine
+// cannot stretch: no task may take over 50 ms of it. The clock time (what a
+// PerformanceObserver reports as long tasks) also counts the time the thread waited for a
+// core, so it is held to the same bound only when the load average is at most the number
+// of cores, as in the timeline test; otherwise it is reported.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { availableParallelism, loadavg } from 'node:os';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { api, launchBrowser, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
+
+const FILES = 300;
+const BOUND_MS = Number(process.env.FERRY_MAX_LONG_TASK_MS ?? 50);
+
+/**
+ * The tasks of the busiest renderer main thread in a Chrome trace of category `toplevel`,
+ * as `{count, maxCpu, maxWall, over}` (ms; `over`: the CPU times above the bound). Read
+ * line by line: the trace of a whole backup is hundreds of MB, nearly all of it other
+ * threads.
+ */
+function mainThreadTasks(trace) {
+  const main = new Set();
+  const tasks = new Map();
+  for (const line of trace.toString().split('\n')) {
+    const isTask = line.includes('"ThreadControllerImpl::RunTask"');
+    if (!isTask && !line.includes('"CrRendererMain"')) continue;
+    const e = JSON.parse(line.trim().replace(/,$/, '').replace(/\]\}$/, ''));
+    const key = `${e.pid}:${e.tid}`;
+    if (e.ph === 'M' && e.name === 'thread_name') main.add(key);
+    else if (isTask && e.ph === 'X') {
+      if (!tasks.has(key)) tasks.set(key, []);
+      tasks.get(key).push(e);
+    }
+  }
+  const list = [...tasks].filter(([k]) => main.has(k)).map(([, v]) => v).sort((a, b) => b.length - a.length)[0] ?? [];
+  const ms = (us) => Math.round((us ?? 0) / 100) / 10;
+  const cpu = list.map((e) => ms(e.tdur ?? e.dur));
+  return {
+    count: list.length,
+    maxCpu: Math.max(0, ...cpu),
+    maxWall: ms(Math.max(0, ...list.map((e) => e.dur))),
+    over: cpu.filter((c) => c > BOUND_MS).sort((a, b) => b - a),
+  };
+}
+
+test(`no main-thread task over ${BOUND_MS} ms while the app backs up ${FILES} files`, async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const folder = join(tempDir(t), 'Camera');
+  mkdirSync(folder);
+  for (let i = 0; i < FILES; i += 1) randomFile(folder, `IMG_${String(i).padStart(4, '0')}.jpg`, 4 * 1024);
+  const context = await browser.newContext({ serviceWorkers: 'block', viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const problems = pageProblems(page);
+  await page.goto(server.url);
+  await page.fill('#api-key', server.apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.longTasks.push(Math.round(e.duration));
+    }).observe({ type: 'longtask' });
+  });
+
+  await browser.startTracing(page, { categories: ['toplevel'] });
+  const loadBefore = loadavg()[0];
+  const started = Date.now();
+  await page.setInputFiles('#folder', folder);
+  await page.waitForFunction((n) => document.getElementById('status-card').dataset.state === 'done'
+    && document.getElementById('status-count').textContent.startsWith(`${n} of ${n}`), FILES, { timeout: 240_000 });
+  const seconds = (Date.now() - started) / 1000;
+  const load = Math.max(loadBefore, loadavg()[0]);
+  const tasks = mainThreadTasks(await browser.stopTracing());
+  const wall = (await page.evaluate(() => window.longTasks)).sort((a, b) => b - a);
+  console.log(JSON.stringify({
+    files: FILES, seconds, tasks: tasks.count, maxTaskCpuMs: tasks.maxCpu, maxTaskWallMs: tasks.maxWall,
+    cpuOver: tasks.over, longTasks: wall.length, longest: wall.slice(0, 5), loadAverage: load, cores: availableParallelism(),
+  }));
+
+  assert.equal((await api(server, '/api/assets?limit=1000')).items.length, FILES, 'every file is on the server');
+  assert.ok(await page.$$eval('#assets li', (rows) => rows.length) <= 100, 'the list keeps at most 100 rows');
+  assert.ok(tasks.count > 1000, `the trace saw the backup's tasks: ${tasks.count}`);
+  assert.deepEqual(tasks.over, [], `no main-thread task over ${BOUND_MS} ms of CPU (longest ${tasks.maxCpu} ms)`);
+  if (load <= availableParallelism()) {
+    assert.deepEqual(wall.filter((ms) => ms > BOUND_MS), [], `no long task over ${BOUND_MS} ms by the clock (load ${load})`);
+  } else {
+    console.log(`load average ${load} on ${availableParallelism()} cores: long tasks by the clock (${wall.slice(0, 10)}) are not held to ${BOUND_MS} ms`);
+  }
+  assert.deepEqual(problems, []);
+});
