@@ -90,6 +90,11 @@ pub struct Asset {
     /// A Live Photo's motion part: the catalog id of its still.
     #[serde(default)]
     pub live_photo_of: Option<String>,
+    /// What the file's own bytes say (when it was taken, a video's length), read just
+    /// before its upload is created; `None` until then. Records from before it load
+    /// without it.
+    #[serde(default)]
+    pub media: Option<crate::media::FileMeta>,
 }
 
 impl Asset {
@@ -119,6 +124,7 @@ impl Asset {
             last_error: None,
             live_photo_video: None,
             live_photo_of: None,
+            media: None,
         }
     }
 
@@ -163,6 +169,12 @@ impl Asset {
         } else {
             AssetStatus::Pending
         });
+    }
+
+    /// The media type to declare to the server: the browser's, or what the bytes show
+    /// when the browser gave none.
+    pub fn declared_mime(&self) -> &str {
+        crate::media::declared_mime(&self.mime, self.media.as_ref())
     }
 
     /// Marks the asset failed with a reason the user can read.

@@ -10,6 +10,7 @@ pub mod asset;
 pub mod chunks;
 pub mod dedup;
 pub mod live_photos;
+pub mod media;
 pub mod policy;
 pub mod progress;
 pub mod retry;

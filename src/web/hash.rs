@@ -98,7 +98,7 @@ async fn native_sha256(blob: &Blob) -> Result<Option<String>, UnreadableFile> {
     Ok(Some(hex))
 }
 
-async fn read_slice(
+pub(crate) async fn read_slice(
     blob: &Blob,
     start: u64,
     end: u64,

@@ -7,6 +7,7 @@ mod device;
 pub mod hash;
 mod hash_worker;
 mod http;
+mod media;
 mod runner;
 mod transfer;
 

@@ -85,7 +85,7 @@ impl Transfer<'_> {
         let modified = format!("{}", asset.last_modified as i64);
         let mut metadata = vec![
             ("filename", asset.name.as_str()),
-            ("filetype", asset.mime.as_str()),
+            ("filetype", asset.declared_mime()),
             ("fileModifiedAt", modified.as_str()),
             ("deviceAssetId", asset.device_asset_id()),
             ("deviceId", self.device_id),
@@ -99,6 +99,9 @@ impl Transfer<'_> {
         if let Some(album) = &asset.album {
             metadata.push(("album", album.as_str()));
         }
+        // `fileCreatedAt` and `duration` from the file's own bytes (see `crate::media`).
+        let from_file = crate::media::upload_fields(asset.media.as_ref(), asset.last_modified);
+        metadata.extend(from_file.iter().map(|(key, value)| (*key, value.as_str())));
         let headers = match self.protocol {
             Protocol::Tus => {
                 let mut headers = tus::creation_headers(asset.size, &metadata);

@@ -1,0 +1,284 @@
+//! When a photo was taken, from its EXIF: `DateTimeOriginal` (else `DateTimeDigitized`,
+//! else `DateTime`) with `OffsetTimeOriginal` (etc.) and the sub-seconds, if present.
+//! Without an offset the time is taken as UTC.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use exif::{In, Tag, Value};
+
+use crate::Timestamp;
+
+/// JPEG markers (ITU T.81 B.1.1.3).
+const SOI: u8 = 0xD8;
+const SOS: u8 = 0xDA;
+const EOI: u8 = 0xD9;
+const APP1: u8 = 0xE1;
+const EXIF_ID: &[u8; 6] = b"Exif\0\0";
+
+pub fn read<R: Read + Seek>(file: &mut R) -> io::Result<Option<Timestamp>> {
+    let mut head = [0u8; 2];
+    file.seek(SeekFrom::Start(0))?;
+    let is_jpeg = file.read_exact(&mut head).is_ok() && head == [0xFF, SOI];
+    let exif = if is_jpeg {
+        match jpeg_exif(file) {
+            Ok(Some(raw)) => exif::Reader::new().read_raw(raw),
+            // A truncated JPEG says nothing, like kamadak-exif's "Broken JPEG file".
+            Ok(None) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        containers(file)?
+    };
+    match exif {
+        Ok(exif) => Ok(taken_at(&exif)),
+        Err(exif::Error::Io(e)) => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
+/// HEIF (which seeks to its Exif item), PNG, WebP, TIFF: kamadak-exif walks them.
+#[cfg(feature = "containers")]
+fn containers<R: Read + Seek>(file: &mut R) -> io::Result<Result<exif::Exif, exif::Error>> {
+    file.seek(SeekFrom::Start(0))?;
+    Ok(exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)))
+}
+
+/// Built without them: `Unsupported`, which a [`Probe`](crate::Probe) reports as incomplete
+/// (the date may be there; ferry-server reads it).
+#[cfg(not(feature = "containers"))]
+fn containers<R: Read + Seek>(file: &mut R) -> io::Result<Result<exif::Exif, exif::Error>> {
+    let mut head = [0u8; crate::HEAD_BYTES];
+    file.seek(SeekFrom::Start(0))?;
+    let n = file.read(&mut head)?;
+    let tiff = head.starts_with(b"II*\0") || head.starts_with(b"MM\0*");
+    let sniffed = crate::sniff_mime(&head[..n]);
+    if tiff
+        || matches!(
+            sniffed,
+            Some("image/png" | "image/webp" | "image/heic" | "image/avif")
+        )
+    {
+        return Err(io::ErrorKind::Unsupported.into());
+    }
+    Ok(Err(exif::Error::InvalidFormat("Unknown image format")))
+}
+
+/// The TIFF data of a JPEG's `APP1 Exif` segment. Unlike kamadak-exif's own JPEG reader,
+/// it stops at the first scan (`SOS`): EXIF comes before the image data, and a JPEG with
+/// none must cost its header's bytes, not a read of the whole file (which in a browser
+/// would be megabytes fetched for nothing).
+fn jpeg_exif<R: Read + Seek>(file: &mut R) -> io::Result<Option<Vec<u8>>> {
+    let mut at = 2u64;
+    for _ in 0..256 {
+        let mut marker = [0u8; 4];
+        file.seek(SeekFrom::Start(at))?;
+        if file.read_exact(&mut marker[..1]).is_err() || marker[0] != 0xFF {
+            return Ok(None);
+        }
+        // Fill bytes (any number of 0xFF) may precede a marker code.
+        let code = loop {
+            file.read_exact(&mut marker[1..2])?;
+            at += 1;
+            if marker[1] != 0xFF {
+                break marker[1];
+            }
+        };
+        at += 1;
+        match code {
+            SOS | EOI | SOI => return Ok(None),
+            0x01 | 0xD0..=0xD7 => continue, // no length
+            _ => {}
+        }
+        file.read_exact(&mut marker[2..4])?;
+        let len = u64::from(u16::from_be_bytes([marker[2], marker[3]]));
+        if len < 2 {
+            return Ok(None);
+        }
+        if code == APP1 && len >= 2 + EXIF_ID.len() as u64 {
+            let mut segment = vec![0u8; (len - 2) as usize];
+            file.read_exact(&mut segment)?;
+            if segment.starts_with(EXIF_ID) {
+                segment.drain(..EXIF_ID.len());
+                return Ok(Some(segment));
+            }
+        }
+        at += len;
+    }
+    Ok(None)
+}
+
+fn taken_at(exif: &exif::Exif) -> Option<Timestamp> {
+    let ascii = |tag: Tag| -> Option<&[u8]> {
+        match &exif.get_field(tag, In::PRIMARY)?.value {
+            Value::Ascii(parts) => parts.first().map(Vec::as_slice),
+            _ => None,
+        }
+    };
+    [
+        (
+            Tag::DateTimeOriginal,
+            Tag::OffsetTimeOriginal,
+            Tag::SubSecTimeOriginal,
+        ),
+        (
+            Tag::DateTimeDigitized,
+            Tag::OffsetTimeDigitized,
+            Tag::SubSecTimeDigitized,
+        ),
+        (Tag::DateTime, Tag::OffsetTime, Tag::SubSecTime),
+    ]
+    .into_iter()
+    .find_map(|(date_tag, offset_tag, subsec_tag)| {
+        let mut dt = exif::DateTime::from_ascii(ascii(date_tag)?).ok()?;
+        if let Some(offset) = ascii(offset_tag) {
+            let _ = dt.parse_offset(offset);
+        }
+        if let Some(subsec) = ascii(subsec_tag) {
+            let _ = dt.parse_subsec(subsec);
+        }
+        from_exif(&dt)
+    })
+}
+
+fn from_exif(dt: &exif::DateTime) -> Option<Timestamp> {
+    let ms = dt.nanosecond.unwrap_or(0).min(999_999_999) / 1_000_000;
+    Timestamp::from_civil(
+        i64::from(dt.year),
+        dt.month,
+        dt.day,
+        dt.hour,
+        dt.minute,
+        dt.second,
+        ms as u16,
+        dt.offset,
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A little-endian TIFF with an EXIF IFD holding these ASCII fields (tag, text).
+    pub fn tiff(fields: &[(u16, &str)]) -> Vec<u8> {
+        let mut t = b"II*\0\x08\0\0\0".to_vec();
+        // IFD0: one entry, the pointer to the EXIF IFD (at 8 + 2 + 12 + 4 = 26).
+        t.extend_from_slice(&1u16.to_le_bytes());
+        t.extend_from_slice(&0x8769u16.to_le_bytes());
+        t.extend_from_slice(&4u16.to_le_bytes());
+        t.extend_from_slice(&1u32.to_le_bytes());
+        t.extend_from_slice(&26u32.to_le_bytes());
+        t.extend_from_slice(&0u32.to_le_bytes());
+        let values_at = 26 + 2 + fields.len() * 12 + 4;
+        let mut values = Vec::new();
+        t.extend_from_slice(&(fields.len() as u16).to_le_bytes());
+        for (tag, text) in fields {
+            let mut v = text.as_bytes().to_vec();
+            v.push(0);
+            t.extend_from_slice(&tag.to_le_bytes());
+            t.extend_from_slice(&2u16.to_le_bytes());
+            t.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            if v.len() <= 4 {
+                v.resize(4, 0);
+                t.extend_from_slice(&v);
+            } else {
+                t.extend_from_slice(&((values_at + values.len()) as u32).to_le_bytes());
+                values.extend_from_slice(&v);
+            }
+        }
+        t.extend_from_slice(&0u32.to_le_bytes());
+        t.extend(values);
+        t
+    }
+
+    /// A JPEG: SOI, an APP0, APP1 Exif with `fields`, SOS and `scan` bytes of image data.
+    pub fn jpeg(fields: &[(u16, &str)], scan: usize) -> Vec<u8> {
+        let mut j = vec![0xFF, SOI, 0xFF, 0xE0, 0, 16];
+        j.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+        let mut app1 = EXIF_ID.to_vec();
+        app1.extend(tiff(fields));
+        j.extend_from_slice(&[0xFF, APP1]);
+        j.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        j.extend(app1);
+        j.extend_from_slice(&[0xFF, SOS, 0, 2]);
+        j.extend(std::iter::repeat_n(0x55, scan));
+        j.extend_from_slice(&[0xFF, EOI]);
+        j
+    }
+
+    pub const DATE: u16 = 0x9003;
+    pub const OFFSET: u16 = 0x9011;
+    pub const SUBSEC: u16 = 0x9291;
+
+    fn read_jpeg(bytes: Vec<u8>) -> Option<String> {
+        read(&mut Cursor::new(bytes))
+            .unwrap()
+            .map(|t| t.to_rfc3339())
+    }
+
+    #[test]
+    fn reads_date_time_original_with_its_offset_and_subseconds() {
+        let fields = [
+            (DATE, "2024:05:01 14:00:00"),
+            (OFFSET, "+02:00"),
+            (SUBSEC, "25"),
+        ];
+        assert_eq!(
+            read_jpeg(jpeg(&fields, 100)).as_deref(),
+            Some("2024-05-01T14:00:00.250+02:00")
+        );
+        let t = read(&mut Cursor::new(jpeg(&fields, 0))).unwrap().unwrap();
+        assert_eq!(
+            Timestamp::from_unix_ms(t.unix_ms()).unwrap().to_rfc3339(),
+            "2024-05-01T12:00:00.250Z"
+        );
+    }
+
+    #[test]
+    fn without_an_offset_the_time_is_utc_and_a_broken_offset_is_dropped() {
+        assert_eq!(
+            read_jpeg(jpeg(&[(DATE, "2024:05:01 12:00:00")], 10)).as_deref(),
+            Some("2024-05-01T12:00:00.000Z")
+        );
+        assert_eq!(
+            read_jpeg(jpeg(
+                &[(DATE, "2024:05:01 12:00:00"), (OFFSET, "+99:99")],
+                10
+            ))
+            .as_deref(),
+            Some("2024-05-01T12:00:00.000Z")
+        );
+    }
+
+    #[test]
+    fn absurd_or_missing_dates_are_none() {
+        assert_eq!(read_jpeg(jpeg(&[(DATE, "0000:00:00 00:00:00")], 10)), None);
+        assert_eq!(read_jpeg(jpeg(&[(DATE, "2024:13:45 99:00:00")], 10)), None);
+        assert_eq!(read_jpeg(jpeg(&[], 10)), None);
+        assert_eq!(read_jpeg(b"\xFF\xD8\xFF\xE1\x00".to_vec()), None);
+        assert_eq!(read_jpeg(b"not a photo".to_vec()), None);
+    }
+
+    #[test]
+    fn a_jpeg_without_exif_is_read_no_further_than_its_first_scan() {
+        struct Counting(Cursor<Vec<u8>>, u64);
+        impl Read for Counting {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.read(buf)?;
+                self.1 += n as u64;
+                Ok(n)
+            }
+        }
+        impl Seek for Counting {
+            fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+                self.0.seek(pos)
+            }
+        }
+        let mut j = vec![0xFF, SOI, 0xFF, 0xDB, 0, 4, 1, 2, 0xFF, SOS, 0, 2];
+        j.extend(std::iter::repeat_n(0xFF, 1_000_000));
+        let mut file = Counting(Cursor::new(j), 0);
+        assert_eq!(read(&mut file).unwrap(), None);
+        assert!(file.1 < 100, "read {} bytes", file.1);
+    }
+}
