@@ -50,6 +50,18 @@ export declare class FerryError extends Error {
 /** The error code for an asset's `lastError` text. */
 export declare function errorCodeFor(message: string | null | undefined): FerryErrorCode;
 
+/** A file's own metadata, as the engine read it. */
+export interface AssetMedia {
+  /** When the photo was taken or the video recorded: RFC 3339 in the file's own offset (`2024-05-01T14:00:00.000+02:00`). */
+  takenAt?: string | null;
+  /** A video's length in milliseconds. */
+  durationMs?: number | null;
+  /** The media type the first bytes show. */
+  mime?: string | null;
+  /** `false` when the file could not be read as far as its metadata goes (then the server decides the date). */
+  complete: boolean;
+}
+
 /** Where an asset is on its way to the server. */
 export type AssetStatus =
   | 'pending' | 'hashing' | 'checking' | 'uploading'
@@ -88,6 +100,12 @@ export interface Asset {
   livePhotoVideo?: string | null;
   /** A Live Photo's motion part: the catalog id of its still. */
   livePhotoOf?: string | null;
+  /**
+   * What the file's own bytes say, read just before its upload is created (absent until
+   * then). JPEG EXIF and MOV/MP4 `mvhd` are read; other files have only `mime` and
+   * `complete`.
+   */
+  media?: AssetMedia | null;
 }
 
 export type ProgressState = 'idle' | 'running' | 'held' | 'halted';

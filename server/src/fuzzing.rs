@@ -106,6 +106,21 @@ pub fn multipart_form(boundary: &[u8], body: &[u8]) -> Option<Result<Upload, Str
     }))
 }
 
+/// What the browser engine reads from a file's bytes before it creates the upload: the
+/// same parser as [`media_meta`], driven block by block as a `Blob` is read.
+pub fn engine_media_meta(bytes: &[u8], declared_type: &str) -> media_meta::Outcome {
+    let mut probe = media_meta::Probe::new(bytes.len() as u64, declared_type);
+    loop {
+        match probe.next_step() {
+            media_meta::Step::Read(range) => {
+                let block = &bytes[range.start as usize..range.end as usize];
+                probe.supply(range.start, block.to_vec());
+            }
+            media_meta::Step::Done(outcome) => return outcome,
+        }
+    }
+}
+
 /// What completing an upload reads from a stored file's bytes: its sniffed media type, and
 /// the metadata found for it (EXIF dates, QuickTime `mvhd`) as that type.
 pub fn media_meta(

@@ -177,3 +177,42 @@ fn media_metadata_is_read_where_sound_and_dropped_where_absurd() {
     assert_eq!(meta("mp4-v1").1.duration_ms, None);
     assert_eq!(meta("heic-truncated").1, Default::default());
 }
+
+/// What the browser engine reads block by block (`media_meta::Probe`, as it reads a `Blob`)
+/// is what the server reads from the stored file, and what it would send as
+/// `fileCreatedAt` the server accepts as that same moment: a ferry client's date and the
+/// server's own reading never disagree.
+#[test]
+fn the_engine_and_the_server_read_the_same_metadata_from_every_corpus_input() {
+    for input in corpus("media_meta") {
+        let Some((_, bytes)) = input.split_first() else {
+            continue;
+        };
+        for declared in [
+            "image/jpeg",
+            "image/heic",
+            "video/quicktime",
+            "video/mp4",
+            "",
+        ] {
+            let (sniffed, server) = fuzzing::media_meta(bytes, declared);
+            let client = fuzzing::engine_media_meta(bytes, sniffed.unwrap_or(declared));
+            assert!(client.complete, "{declared}: a corpus input is small");
+            assert_eq!(client.sniffed_mime, sniffed);
+            assert_eq!(client.meta.duration_ms, server.duration_ms);
+            let sent = client.meta.taken_at.map(|t| t.to_rfc3339());
+            let read_back = sent.as_deref().map(|s| {
+                let header = format!("fileCreatedAt {}", STANDARD.encode(s));
+                fuzzing::upload_metadata(header.as_bytes())
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("{s}: {e}"))
+                    .file_created_at
+            });
+            assert_eq!(
+                read_back.flatten(),
+                server.created_at,
+                "{declared}: {sent:?}"
+            );
+        }
+    }
+}
