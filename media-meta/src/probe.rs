@@ -144,8 +144,11 @@ impl Read for Blocks<'_> {
         };
         // A block shorter than asked (the file shrank) ends the file there.
         let at = (self.pos - start) as usize;
-        let n = buf.len().min(bytes.len().saturating_sub(at));
-        buf[..n].copy_from_slice(&bytes[at..at + n]);
+        let Some(rest) = bytes.get(at..) else {
+            return Ok(0);
+        };
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
         self.pos += n as u64;
         Ok(n)
     }
@@ -284,6 +287,23 @@ mod tests {
 
     #[test]
     fn a_file_that_shrank_ends_where_its_bytes_do() {
+        // Its movie header would be in a block that came back empty.
+        let mut file = mp4_box(b"ftyp", b"qt  \0\0\0\0qt  ");
+        file.extend(mp4_box(b"mdat", &vec![0; 200_000]));
+        file.extend(mp4_box(
+            b"moov",
+            &mp4_box(b"mvhd", &mvhd(1_714_564_800, 90)),
+        ));
+        let (outcome, _) = probe(file.len() as u64, "video/mp4", |r| {
+            if r.start == 0 {
+                file[..r.end as usize].to_vec()
+            } else {
+                Vec::new()
+            }
+        });
+        assert!(outcome.complete);
+        assert_eq!(outcome.meta, MediaMeta::default());
+
         let file = jpeg(&[(DATE, "2024:05:01 14:00:00")], 200_000);
         let (outcome, _) = probe(file.len() as u64, "image/jpeg", |r| {
             file[r.start as usize..(r.end as usize).min(30)].to_vec()
