@@ -335,6 +335,30 @@ test('the app tells a full server disk from a full quota, and goes on by itself 
   assert.equal(stored.size, files.length, 'each file once');
 });
 
+test('RUFH with answers cut after the server acted: a final append the browser sends again is no failure', async (t) => {
+  // Chromium sends a request again by itself when a reused connection closes before any
+  // answer: here the final append of an upload that the first one completed. RUFH answers
+  // that 400 completed-upload, which is the upload done, not a refusal.
+  const ferry = await startFerry(t);
+  // Every other append reaches the server whole and acts; then its connection is reset
+  // before any answer.
+  const chaos = await startChaos(t, ferry, { resetEvery: 2, resetAfterBytes: 64 * MIB, methods: ['PATCH'], seed: 11 });
+  const dir = tempDir(t);
+  const files = makeFiles(dir, Array.from({ length: 8 }, (_, i) => 2 * MIB + 512 * KIB + i * 997), 'RUFH_');
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await openEngine(page, chaos.url, ferry.apiKey, { protocol: 'rufh', chunkSize: MIB, requestTimeoutMs: 10_000 });
+  await addFiles(page, files.map((f) => f.path));
+  const catalog = await waitForAll(page, files.length, 120_000).catch((e) => {
+    console.log(`server log:\n${ferry.log().split('\n').filter((l) => /bad request|broke off|completed upload|inconsistent|WARN|ERROR/.test(l)).slice(-30).join('\n')}`);
+    throw e;
+  });
+  const stats = await chaos.stats();
+  assert.ok(stats.resets > 3, `answers were lost (${stats.resets})`);
+  await verify(ferry, files, catalog);
+  report('RUFH, answers cut', stats, files);
+});
+
 test('an upload expiring while the client is offline: the engine makes a new upload, bytes correct', async (t) => {
   // Unfinished uploads expire 10 s after their last write (the default is a day). The
   // engine sizes chunks to take 2-5 s, so a live upload writes well within that.

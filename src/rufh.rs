@@ -145,6 +145,9 @@ pub fn created(reply: &Reply, length: u64, whole_body: bool) -> Result<Created, 
 /// append may be answered by the target resource without `Upload-Offset`; success then
 /// means every byte arrived.
 pub fn appended(reply: &Reply, from: u64, to: u64, last: bool) -> Result<u64, TusError> {
+    if reply.status == 400 && reply.error_code.as_deref() == Some(COMPLETED_UPLOAD) {
+        return already_completed(reply, from, to);
+    }
     expect_success(reply)?;
     let offset = match offset_of(reply)? {
         Some(offset) => offset,
@@ -159,6 +162,25 @@ pub fn appended(reply: &Reply, from: u64, to: u64, last: bool) -> Result<u64, Tu
         });
     }
     Ok(offset)
+}
+
+/// The problem type (and ferry-server's `error` code) of a `400` to an append whose
+/// upload is complete.
+pub const COMPLETED_UPLOAD: &str = "completed-upload";
+
+/// `400 completed-upload` to an append: an append sent again after the one before it
+/// completed the upload and its answer was lost. The browser itself sends a request again
+/// when a reused connection closes before any answer, so the engine may never know it
+/// was sent twice. The upload is done, not refused: the server's offset (the whole length)
+/// is the answer, if it is the end of these bytes; otherwise ask the server (`Desync`).
+fn already_completed(reply: &Reply, from: u64, to: u64) -> Result<u64, TusError> {
+    match offset_of(reply)? {
+        Some(offset) if (from..=to).contains(&offset) => Ok(offset),
+        _ => Err(TusError::Status {
+            status: reply.status,
+            class: ErrorClass::Desync,
+        }),
+    }
 }
 
 /// Reads the answer to a `HEAD`: how many of `length` bytes the server holds.
@@ -269,6 +291,30 @@ mod tests {
         );
         r.upload_offset = Some("4".into());
         assert!(appended(&r, 8, 16, false).is_err());
+    }
+
+    #[test]
+    fn an_append_to_an_upload_it_completed_already_is_done_not_refused() {
+        let completed = |offset: Option<&str>| Reply {
+            status: 400,
+            upload_offset: offset.map(Into::into),
+            asset_id: Some("asset-1".into()),
+            error_code: Some(COMPLETED_UPLOAD.into()),
+            ..Reply::default()
+        };
+        assert_eq!(appended(&completed(Some("16")), 8, 16, true), Ok(16));
+        // Not the end of these bytes (or no offset): ask the server where it stands.
+        for reply in [completed(Some("20")), completed(None)] {
+            let err = appended(&reply, 8, 16, false).unwrap_err();
+            assert_eq!(err.class(), ErrorClass::Desync);
+        }
+        // Any other 400 is still a refusal.
+        let other = Reply {
+            error_code: Some("inconsistent-upload-length".into()),
+            ..completed(Some("16"))
+        };
+        let err = appended(&other, 8, 16, true).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Refused);
     }
 
     #[test]

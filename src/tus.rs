@@ -76,6 +76,13 @@ pub struct ServerSupport {
 impl ServerSupport {
     /// Reads an `OPTIONS` answer; `header` looks a response header up by name.
     /// A server that does not answer with tus headers supports nothing optional.
+    /// Whether an `OPTIONS` answer of `status` tells what the server supports (a 2xx, or a
+    /// 4xx from a server without discovery), rather than trouble on the way (5xx, 429, 423),
+    /// which must be asked again, not remembered as "no tus".
+    pub fn is_final_options_status(status: u16) -> bool {
+        ErrorClass::of_status(status) != ErrorClass::Transient
+    }
+
     pub fn from_options(status: u16, header: impl Fn(&str) -> Option<String>) -> Self {
         if !(200..300).contains(&status) {
             return Self::default();
@@ -447,6 +454,13 @@ mod tests {
             ServerSupport::from_options(404, headers),
             ServerSupport::default()
         );
+        // An answer the network or a proxy made is asked again, not taken as "no tus".
+        for status in [200, 204, 404, 405] {
+            assert!(ServerSupport::is_final_options_status(status), "{status}");
+        }
+        for status in [429, 500, 502, 503, 504] {
+            assert!(!ServerSupport::is_final_options_status(status), "{status}");
+        }
     }
 
     #[test]

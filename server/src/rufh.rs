@@ -174,6 +174,7 @@ pub(crate) fn reply(state: &AppState, version: u8, result: Result<Response, Fail
             response
         }
         Err(Failure::CompletedUpload { asset_id, offset }) => {
+            tracing::debug!(%asset_id, offset, "append to a completed upload");
             let mut response = problem(
                 StatusCode::BAD_REQUEST,
                 "completed-upload",
@@ -187,13 +188,16 @@ pub(crate) fn reply(state: &AppState, version: u8, result: Result<Response, Fail
             headers.insert(FERRY_ASSET_ID.clone(), tus::header_value(&asset_id));
             response
         }
-        Err(Failure::InconsistentLength(message)) => problem(
-            StatusCode::BAD_REQUEST,
-            "inconsistent-upload-length",
-            "inconsistent length values for upload",
-            "inconsistent-upload-length",
-            &message,
-        ),
+        Err(Failure::InconsistentLength(message)) => {
+            tracing::debug!(%message, "inconsistent upload length");
+            problem(
+                StatusCode::BAD_REQUEST,
+                "inconsistent-upload-length",
+                "inconsistent length values for upload",
+                "inconsistent-upload-length",
+                &message,
+            )
+        }
     };
     echo_version(&mut response, version);
     response
@@ -512,7 +516,12 @@ async fn append_upload(
     // Read again under the lock: the offset may have moved while we waited for it.
     let mut upload = tus::find_upload(state, id, user).await?;
     if let Some(asset_id) = upload.asset_id.clone() {
-        return Err(if content_length.unwrap_or(0) > 0 {
+        // Bytes that end within the upload are an append it already holds, sent again
+        // (a browser re-sends a request by itself when a reused connection closes before
+        // any answer): completed-upload, with the offset and the asset. Bytes past the
+        // end are inconsistent.
+        let end = provided.saturating_add(content_length.unwrap_or(0));
+        return Err(if end > upload.upload_length as u64 {
             inconsistent("the upload is already complete; nothing can be appended")
         } else {
             Failure::CompletedUpload {

@@ -476,6 +476,13 @@ async fn appending_to_a_completed_upload_is_refused() {
     assert_eq!(header_str(&response, "ferry-asset-id"), asset_id);
     assert_problem(response, StatusCode::BAD_REQUEST, "completed-upload").await;
 
+    // The final append sent again (its answer was lost): completed-upload too, with the
+    // offset and the asset, so the client knows it is done.
+    let response = server.append(&key, 8, &url, 0, true, b"abc").await;
+    assert_eq!(header_str(&response, "upload-offset"), "3");
+    assert_eq!(header_str(&response, "ferry-asset-id"), asset_id);
+    assert_problem(response, StatusCode::BAD_REQUEST, "completed-upload").await;
+
     let response = server
         .send(
             append(&key, 8, &url, 3, false)

@@ -161,14 +161,19 @@ pub async fn reply_of(response: &Response) -> Reply {
     }
 }
 
-/// The `error` of a JSON problem body, if the answer has one.
+/// The `error` of a JSON problem body (ferry-server's code), or else the last part of its
+/// RFC 9457 `type` (`...#completed-upload`), if the answer has one.
 async fn problem_code(response: &Response) -> Option<String> {
     let text = JsFuture::from(response.text().ok()?)
         .await
         .ok()?
         .as_string()?;
     let value = js_sys::JSON::parse(&text).ok().filter(|v| v.is_object())?;
-    Reflect::get(&value, &"error".into()).ok()?.as_string()
+    let field = |name: &str| Reflect::get(&value, &name.into()).ok()?.as_string();
+    field("error").or_else(|| {
+        let kind = field("type")?;
+        Some(kind.rsplit(['#', '/']).next()?.to_string())
+    })
 }
 
 /// Resolves a possibly relative `location` against `base`, as a browser would.

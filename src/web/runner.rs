@@ -47,6 +47,8 @@ const POLICY_POLL_MS: u32 = 1_000;
 /// after twice as long each time the disk is still full, up to `STORAGE_FULL_RETRY_MAX_MS`.
 const STORAGE_FULL_RETRY_MS: u32 = 15_000;
 const STORAGE_FULL_RETRY_MAX_MS: u32 = 600_000;
+/// Tries of the `OPTIONS` discovery before an upload goes on without knowing the server.
+const OPTIONS_ATTEMPTS: u32 = 3;
 /// How soon a hash in progress notices that its asset was cancelled or the engine stopped.
 const GIVE_UP_POLL_MS: u32 = 200;
 /// Bytes a run's first round hashes at most (beyond files the hash cache knows); each
@@ -964,15 +966,26 @@ impl Engine {
         if let Some(known) = self.support.borrow().clone() {
             return known;
         }
-        let server = self.server.borrow().clone();
-        let Ok(response) = server.send("OPTIONS", &server.uploads, &[], None).await else {
-            return ServerSupport::default();
-        };
-        let headers = response.headers();
-        let support =
-            ServerSupport::from_options(response.status(), |name| headers.get(name).ok().flatten());
-        *self.support.borrow_mut() = Some(support.clone());
-        support
+        // A lost or 5xx answer says nothing about the server: asked again (and not kept),
+        // or one fault would make a tus server's uploads RUFH ones for the page's life.
+        for attempt in 1..=OPTIONS_ATTEMPTS {
+            let server = self.server.borrow().clone();
+            if let Ok(response) = server.send("OPTIONS", &server.uploads, &[], None).await {
+                let status = response.status();
+                if ServerSupport::is_final_options_status(status) {
+                    let headers = response.headers();
+                    let support = ServerSupport::from_options(status, |name| {
+                        headers.get(name).ok().flatten()
+                    });
+                    *self.support.borrow_mut() = Some(support.clone());
+                    return support;
+                }
+            }
+            if attempt < OPTIONS_ATTEMPTS {
+                TimeoutFuture::new(self.retry.delay_ms(attempt, jitter()) as u32).await;
+            }
+        }
+        ServerSupport::default()
     }
 
     /// The `Upload-Checksum` header for bytes `range` of `file`, when the server verifies
