@@ -1,0 +1,39 @@
+// Reading a Chrome trace of category `toplevel` (Playwright's `browser.startTracing`):
+// the page's main-thread tasks and the CPU time each took.
+
+/**
+ * The tasks of the busiest renderer main thread in `trace` (a Buffer), as `{count,
+ * maxCpu, maxWall, over}` in ms, `over` being the CPU times above `boundMs`, longest
+ * first. CPU time (`tdur`) is what the page's own work cost, which another process on the
+ * machine cannot stretch; wall time (`dur`) also counts waiting for a core. Read line by
+ * line (Chromium writes one event a line): the trace of a whole backup is hundreds of
+ * MB, more than one string may hold, and nearly all of it is other threads.
+ */
+export function mainThreadTasks(trace, boundMs = 50) {
+  const main = new Set();
+  const tasks = new Map();
+  for (let start = 0; start < trace.length;) {
+    let end = trace.indexOf(10, start);
+    if (end === -1) end = trace.length;
+    const line = trace.toString('utf8', start, end);
+    start = end + 1;
+    const isTask = line.includes('"ThreadControllerImpl::RunTask"');
+    if (!isTask && !line.includes('"CrRendererMain"')) continue;
+    const e = JSON.parse(line.trim().replace(/,$/, '').replace(/\]\}$/, ''));
+    const key = `${e.pid}:${e.tid}`;
+    if (e.ph === 'M' && e.name === 'thread_name') main.add(key);
+    else if (isTask && e.ph === 'X') {
+      if (!tasks.has(key)) tasks.set(key, []);
+      tasks.get(key).push(e);
+    }
+  }
+  const list = [...tasks].filter(([k]) => main.has(k)).map(([, v]) => v).sort((a, b) => b.length - a.length)[0] ?? [];
+  const ms = (us) => Math.round((us ?? 0) / 100) / 10;
+  const cpu = list.map((e) => ms(e.tdur ?? e.dur));
+  return {
+    count: list.length,
+    maxCpu: Math.max(0, ...cpu),
+    maxWall: ms(Math.max(0, ...list.map((e) => e.dur))),
+    over: cpu.filter((c) => c > boundMs).sort((a, b) => b - a),
+  };
+}
