@@ -9,6 +9,11 @@
 // each of those took a task of 50–350 ms at 1,000 files. (`node --test e2e/pwa-bench.mjs`
 // measures the 1,000.)
 //
+// One task is the browser's, not the app's: the one in which Chromium hands the page the
+// picked folder (it builds a File for each file before the change event; about 90 ms of
+// CPU for 1,000 files on an empty page, 25 for 300). It is left out of the bound, which
+// holds instead for the app's change handler in it (marks around the event).
+//
 // What the page costs is the CPU time of each task, which another process on the machine
 // cannot stretch: no task may take over 50 ms of it. The clock time (what a
 // PerformanceObserver reports as long tasks) also counts the time the thread waited for a
@@ -41,11 +46,16 @@ test(`no main-thread task over ${BOUND_MS} ms while the app backs up ${FILES} fi
   await page.evaluate(() => {
     window.longTasks = [];
     new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) window.longTasks.push(Math.round(e.duration));
+      for (const e of list.getEntries()) window.longTasks.push({ start: e.startTime, ms: Math.round(e.duration) });
     }).observe({ type: 'longtask' });
   });
 
-  await browser.startTracing(page, { categories: ['toplevel'] });
+  await page.evaluate(() => {
+    // The capturing listener runs before the app's, the bubbling one after it.
+    addEventListener('change', () => performance.mark('pick-start'), true);
+    addEventListener('change', () => performance.mark('pick-end'));
+  });
+  await browser.startTracing(page, { categories: ['toplevel', 'blink.user_timing'] });
   const loadBefore = loadavg()[0];
   const started = Date.now();
   await page.setInputFiles('#folder', folder);
@@ -53,19 +63,27 @@ test(`no main-thread task over ${BOUND_MS} ms while the app backs up ${FILES} fi
     && document.getElementById('status-count').textContent.startsWith(`${n} of ${n}`), FILES, { timeout: 240_000 });
   const seconds = (Date.now() - started) / 1000;
   const load = Math.max(loadBefore, loadavg()[0]);
-  const tasks = mainThreadTasks(await browser.stopTracing(), BOUND_MS);
-  const wall = (await page.evaluate(() => window.longTasks)).sort((a, b) => b - a);
+  const tasks = mainThreadTasks(await browser.stopTracing(), BOUND_MS, 'pick-start');
+  const handlerMs = await page.evaluate(() => performance.measure('pick', 'pick-start', 'pick-end').duration);
+  // The PerformanceObserver's long tasks, but for the pick's (the one the handler ran in).
+  const wall = await page.evaluate(() => {
+    const at = performance.getEntriesByName('pick-start')[0].startTime;
+    return window.longTasks.filter((e) => !(e.start <= at && at <= e.start + e.ms)).map((e) => e.ms).sort((a, b) => b - a);
+  });
   console.log(JSON.stringify({
     files: FILES, seconds, tasks: tasks.count, maxTaskCpuMs: tasks.maxCpu, maxTaskWallMs: tasks.maxWall,
-    cpuOver: tasks.over, longTasks: wall.length, longest: wall.slice(0, 5), loadAverage: load, cores: availableParallelism(),
+    cpuOver: tasks.over, pickTask: tasks.marked, handlerMs: Math.round(handlerMs * 10) / 10,
+    longTasks: wall.length, longest: wall.slice(0, 5), loadAverage: load, cores: availableParallelism(),
   }));
 
   assert.equal((await api(server, '/api/assets?limit=1000')).items.length, FILES, 'every file is on the server');
   assert.ok(await page.$$eval('#assets li', (rows) => rows.length) <= 100, 'the list keeps at most 100 rows');
   assert.ok(tasks.count > 1000, `the trace saw the backup's tasks: ${tasks.count}`);
+  assert.ok(tasks.marked, 'the trace has the task that delivered the picked folder');
   assert.deepEqual(tasks.over, [], `no main-thread task over ${BOUND_MS} ms of CPU (longest ${tasks.maxCpu} ms)`);
   if (load <= availableParallelism()) {
-    assert.deepEqual(wall.filter((ms) => ms > BOUND_MS), [], `no long task over ${BOUND_MS} ms by the clock (load ${load})`);
+    assert.ok(handlerMs <= BOUND_MS, `the app's change handler took ${handlerMs} ms`);
+    assert.deepEqual(wall.filter((ms) => ms > BOUND_MS), [], `no long task over ${BOUND_MS} ms by the clock but the pick's (load ${load})`);
   } else {
     console.log(`load average ${load} on ${availableParallelism()} cores: long tasks by the clock (${wall.slice(0, 10)}) are not held to ${BOUND_MS} ms`);
   }
