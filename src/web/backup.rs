@@ -11,7 +11,7 @@ use web_sys::File;
 use super::catalog::Catalog;
 use super::hash_worker::HashPool;
 use super::http::Server;
-use super::runner::{Engine, EngineConfig};
+use super::runner::{Engine, EngineConfig, SAVE_BATCH};
 use super::transfer::Requested;
 use crate::albums::{album_of, AlbumRules};
 use crate::asset::{Asset, AssetStatus};
@@ -20,9 +20,9 @@ use crate::policy::Settings;
 use crate::rufh::InteropVersion;
 
 /// `add` writes records with their kept copies in transactions of about this many bytes
-/// of copies, and starts the backup after the first: keeping copies of a gigabyte took
-/// about 7 s, which the first upload used to wait for. Files that are not kept cost
-/// nothing here, so 10,000 small photos are still one transaction.
+/// of copies (and at most `SAVE_BATCH` records, so no one task of the page writes
+/// thousands), and starts the backup after the first: keeping copies of a gigabyte took
+/// about 7 s, which the first upload used to wait for.
 const ADD_BATCH_BYTES: u64 = 64 << 20;
 
 /// Options for `Backup.open`.
@@ -286,6 +286,7 @@ impl Backup {
             let budget = keep.budget.min(quota / 2);
             let mut items: Vec<(Asset, Option<File>)> = Vec::new();
             let mut excluded = Vec::new();
+            let mut admitted: Vec<(Asset, File)> = Vec::new();
             for entry in Array::from(&files).iter() {
                 let Some((file, path)) = file_and_path(entry) else {
                     continue;
@@ -307,13 +308,23 @@ impl Backup {
                     excluded.push(asset);
                     continue;
                 }
-                // The same file picked again continues its unfinished record.
-                let asset = match engine
+                admitted.push((new, file));
+            }
+            // The same file picked again continues its unfinished record. One lookup for
+            // the whole pick: 10,000 files cost one transaction, not 10,000.
+            let waiting = {
+                let fingerprints: Vec<&str> = admitted
+                    .iter()
+                    .map(|(a, _)| a.fingerprint.as_str())
+                    .collect();
+                engine
                     .catalog
-                    .waiting(&new.fingerprint)
+                    .waiting_many(&fingerprints)
                     .await
                     .map_err(js_error)?
-                {
+            };
+            for ((new, file), waiting) in admitted.into_iter().zip(waiting) {
+                let asset = match waiting {
                     Some(mut waiting) if !waiting.status.is_finished() => {
                         waiting.last_error = None;
                         waiting
@@ -346,11 +357,12 @@ impl Backup {
                 let mut bytes = 0;
                 let split = rest
                     .iter()
+                    .take(SAVE_BATCH)
                     .position(|(asset, kept)| {
                         bytes += kept.as_ref().map_or(0, |_| asset.size);
                         bytes >= ADD_BATCH_BYTES
                     })
-                    .map_or(rest.len(), |last| last + 1);
+                    .map_or(rest.len().min(SAVE_BATCH), |last| last + 1);
                 let (batch, later) = rest.split_at(split);
                 engine.catalog.add(batch).await.map_err(js_error)?;
                 for (asset, _) in batch {

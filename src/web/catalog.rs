@@ -120,6 +120,25 @@ impl Catalog {
         Ok(())
     }
 
+    /// [`Catalog::put`] of many records in one transaction: a batch of 1,000 status
+    /// changes costs one commit, not 1,000.
+    pub async fn put_all(&self, assets: &[Asset]) -> Result<(), CatalogError> {
+        if assets.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .db
+            .transaction(ASSETS)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        let store = tx.object_store(ASSETS)?;
+        for asset in assets {
+            store.put(asset).serde()?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Writes records and the files to keep for them. The files go first: a tab closed
     /// in between leaves kept files without a record, which the next run forgets
     /// (`forget_files_of_finished`), never a record that counts on a missing file.
@@ -262,6 +281,26 @@ impl Catalog {
             Some(id) => self.get(&id).await,
             None => Ok(None),
         }
+    }
+
+    /// [`Catalog::waiting`] for many fingerprints in one transaction (10,000 picked
+    /// files cost one transaction, not 10,000).
+    pub async fn waiting_many(
+        &self,
+        fingerprints: &[&str],
+    ) -> Result<Vec<Option<Asset>>, CatalogError> {
+        let tx = self.db.transaction([WAITING, ASSETS]).build()?;
+        let waiting = tx.object_store(WAITING)?;
+        let assets = tx.object_store(ASSETS)?;
+        let mut found = Vec::with_capacity(fingerprints.len());
+        for fingerprint in fingerprints {
+            let id: Option<String> = waiting.get(*fingerprint).primitive()?.await?;
+            found.push(match id {
+                Some(id) => assets.get(id.as_str()).serde()?.await?,
+                None => None,
+            });
+        }
+        Ok(found)
     }
 
     /// Up to `limit` records in `status`, through the status index (no table scan).

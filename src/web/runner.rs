@@ -35,6 +35,8 @@ use crate::upload::{Action, Failure, Upload};
 /// Assets taken from the catalog in a run's first round (later rounds take a whole
 /// dedup request's worth): bounded memory, whatever the queue's length.
 const ROUND: u32 = 200;
+/// Status changes written (and announced) together, at most; see `Engine::save_all`.
+pub const SAVE_BATCH: usize = 100;
 /// Kept copies of backed-up files are forgotten this many at a time.
 const FORGET_BATCH: usize = 200;
 /// The server accepts this many checksums per dedup request.
@@ -356,6 +358,19 @@ impl Engine {
         Ok(())
     }
 
+    /// [`Engine::save`] of many assets, a transaction per `SAVE_BATCH`: far fewer
+    /// commits than one per asset, and each piece short enough (its writes, then a
+    /// change event and a broadcast per asset) to keep the page's tasks under 50 ms.
+    async fn save_all(&self, assets: &[Asset]) -> Result<(), CatalogError> {
+        for piece in assets.chunks(SAVE_BATCH) {
+            self.catalog.put_all(piece).await?;
+            for asset in piece {
+                self.notify(asset);
+            }
+        }
+        Ok(())
+    }
+
     /// Tells this tab's listeners, and the other tabs, about an asset's new state.
     pub fn notify(&self, asset: &Asset) {
         let value = to_js(asset);
@@ -580,7 +595,21 @@ impl Engine {
         // Trimmed last: the same-size rule above must see the whole batch, so two copies
         // of a large file are both hashed first. Assets left for a later round are asked
         // about by device id again then (one indexed lookup each).
-        let batch = self.within_hash_budget(batch);
+        let mut batch = self.within_hash_budget(batch);
+        // Assets whose hash came from the cache are `checking` now, all in one write.
+        let recalled: Vec<Asset> = batch
+            .iter_mut()
+            .filter(|a| {
+                a.sha256.is_some()
+                    && a.status != AssetStatus::Checking
+                    && !self.cancelled.borrow().contains(&a.id)
+            })
+            .map(|a| {
+                a.enter(AssetStatus::Checking);
+                a.clone()
+            })
+            .collect();
+        self.save_all(&recalled).await?;
         let queue = RefCell::new(VecDeque::from(batch));
         let hashed = RefCell::new(Vec::with_capacity(queue.borrow().len()));
         let hashers = (0..self.hasher.size()).map(|_| async {
@@ -621,6 +650,8 @@ impl Engine {
             let Some(verdicts) = self.check(chunk).await? else {
                 return Ok(());
             };
+            let mut settled = Vec::with_capacity(chunk.len());
+            let mut duplicates = Vec::new();
             for asset in chunk {
                 let mut asset = asset.clone();
                 match verdicts.existing_asset(&asset.id) {
@@ -628,15 +659,15 @@ impl Engine {
                     Some(existing) => {
                         asset.server_id = Some(existing.to_string());
                         asset.enter(AssetStatus::Duplicate);
-                        self.save(&asset).await?;
-                        self.done_with_file(&asset).await?;
+                        duplicates.push(asset.clone());
                     }
-                    None => {
-                        asset.enter(AssetStatus::Uploading);
-                        self.save(&asset).await?;
-                    }
+                    None => asset.enter(AssetStatus::Uploading),
                 }
+                settled.push(asset);
             }
+            // One catalog write for the whole answer, not one per asset.
+            self.save_all(&settled).await?;
+            self.done_with_files(&duplicates).await?;
         }
         Ok(())
     }
@@ -704,16 +735,18 @@ impl Engine {
         };
         let known: HashSet<String> = known.existing_ids.into_iter().collect();
         let mut rest = Vec::with_capacity(batch.len());
+        let mut duplicates = Vec::new();
         for mut asset in batch {
             if asset.sha256.is_none() && known.contains(asset.device_asset_id()) {
                 asset.last_error = None;
                 asset.enter(AssetStatus::Duplicate);
-                self.save(&asset).await?;
-                self.done_with_file(&asset).await?;
+                duplicates.push(asset);
             } else {
                 rest.push(asset);
             }
         }
+        self.save_all(&duplicates).await?;
+        self.done_with_files(&duplicates).await?;
         Ok(rest)
     }
 
@@ -886,16 +919,27 @@ impl Engine {
     /// The asset is backed up: its file is no longer needed anywhere. Its kept copy is
     /// forgotten with others in one transaction (see `Catalog::forget_files`).
     async fn done_with_file(&self, asset: &Asset) -> Result<(), CatalogError> {
+        self.done_with_files(std::slice::from_ref(asset)).await
+    }
+
+    /// [`Engine::done_with_file`] for many assets, with one write of the last backup time.
+    async fn done_with_files(&self, assets: &[Asset]) -> Result<(), CatalogError> {
+        if assets.is_empty() {
+            return Ok(());
+        }
         self.catalog
             .set_fact(LAST_BACKUP_AT, super::now_ms())
             .await?;
-        self.live_files.borrow_mut().remove(&asset.id);
         let full = {
+            let mut live_files = self.live_files.borrow_mut();
             let mut backed_up = self.backed_up.borrow_mut();
-            backed_up.push(KeptFile {
-                id: asset.id.clone(),
-                fingerprint: asset.fingerprint.clone(),
-            });
+            for asset in assets {
+                live_files.remove(&asset.id);
+                backed_up.push(KeptFile {
+                    id: asset.id.clone(),
+                    fingerprint: asset.fingerprint.clone(),
+                });
+            }
             backed_up.len() >= FORGET_BATCH
         };
         if full {
