@@ -31,10 +31,22 @@ function fill(s, words) {
   s[0] = a; s[1] = b; s[2] = c; s[3] = d;
 }
 
+/** The generator state of input number `index`. */
+function stateOf(index) {
+  const seed = splitmix32(SEED ^ Math.imul(index + 1, 0x9e3779b1));
+  return new Uint32Array([seed(), seed(), seed(), seed()]);
+}
+
+/** `size` seeded bytes in memory (the same bytes `seededFile` writes for `index`). */
+export function seededBytes(size, index) {
+  const words = new Uint32Array(Math.ceil(size / 4));
+  fill(stateOf(index), words);
+  return Buffer.from(words.buffer, 0, size);
+}
+
 /** Writes `size` seeded bytes to `dir/name`; returns `{path, name, size, sha256?}`. */
 export function seededFile(dir, name, size, index, { hash = false } = {}) {
-  const seed = splitmix32(SEED ^ Math.imul(index + 1, 0x9e3779b1));
-  const s = new Uint32Array([seed(), seed(), seed(), seed()]);
+  const s = stateOf(index);
   const words = new Uint32Array(BLOCK / 4);
   const bytes = new Uint8Array(words.buffer);
   const digest = hash ? createHash('sha256') : null;
