@@ -6,7 +6,8 @@
 // Also: with Background Sync allowed, a page closed mid-upload is finished by the worker
 // through the page's own sync registration, continuing the same upload; and
 // `Backup.stop()`, which the worker calls before the browser's time limit; and the
-// notification the worker shows when a background backup meets a full storage.
+// notifications the worker shows when a background backup meets a full storage, or ends
+// with failed uploads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -241,6 +242,63 @@ test('a background backup that meets a full storage says so in a notification', 
   await again.waitForSelector('body[data-ready="true"]');
   await again.waitForFunction(() => document.getElementById('status-title').textContent === 'Your storage quota is full', null, { timeout: 30_000 });
   assert.match(await text(again, '#status-count'), /^The backup stopped\. Nothing is lost: 1 file is still queued/);
+  assert.deepEqual(problems, []);
+});
+
+test('a background backup in which a file fails says "1 upload failed" in a notification, and the app lists it', async (t) => {
+  // The server takes uploads of up to 200,000 bytes: the larger photo fails (a reason, not
+  // a halt), the smaller one is backed up.
+  const server = await startServer(t, { serve: ['--max-upload-bytes', '200000'] });
+  const dir = tempDir(t);
+  const small = randomFile(dir, 'IMG_0401.jpg', 100 * 1024);
+  const large = randomFile(dir, 'IMG_0402.jpg', 300 * 1024);
+  const origin = server.url;
+  const { context, cdp, registrationId } = await launchProfile(t, origin, { sync: 'denied' });
+
+  const page = await context.newPage();
+  const problems = pageProblems(page);
+  await page.goto(server.url);
+  await page.fill('#api-key', server.apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const me = await page.evaluate(() => JSON.parse(localStorage.getItem('ferry.user')));
+  const catalogName = `ferry:${origin}:${me.id}`;
+  assert.equal(await page.evaluate(() => Notification.permission), 'granted');
+
+  // Another tab holds the runner's lock, so the page only stages the photos (as above).
+  const holder = await context.newPage();
+  await holder.goto(`${server.url}/manifest.webmanifest`);
+  await holder.evaluate((name) => new Promise((resolve) => {
+    navigator.locks.request(name, () => { resolve(); return new Promise((release) => { window.releaseLock = release; }); });
+  }), `ferry-runner:${catalogName}`);
+  await page.setInputFiles('#files', [small.path, large.path]);
+  await until('both photos to be staged', async () => ({ ok: (await catalogCounts(page, catalogName)).files === 2 }), 10_000);
+  await Promise.all([page.waitForEvent('close'), page.close({ runBeforeUnload: true })]);
+  await holder.evaluate(() => window.releaseLock());
+  await holder.close();
+
+  const worker = context.serviceWorkers().find((w) => w.url().startsWith(origin))
+    ?? await context.waitForEvent('serviceworker');
+  await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId: await registrationId(), tag: 'ferry-backup', lastChance: false });
+
+  const shown = await until('the failure notification', async () => {
+    const list = await worker.evaluate(async () => (await self.registration.getNotifications())
+      .map((n) => ({ title: n.title, body: n.body, tag: n.tag })));
+    return { ok: list.some((n) => n.tag === 'ferry-failed'), list };
+  }, 60_000);
+  assert.deepEqual(shown.list, [{ title: 'ferry', body: '1 upload failed. Open ferry to retry.', tag: 'ferry-failed' }],
+    'the failure notice, and the progress one closed');
+  const { items } = await api(server, '/api/assets');
+  assert.deepEqual(items.map((a) => a.originalFileName), ['IMG_0401.jpg'], 'the small photo is backed up, the large one is not');
+
+  // The app opened again says so, and lists the failed photo with its reason.
+  const again = await context.newPage();
+  await again.goto(server.url);
+  await again.waitForSelector('body[data-ready="true"]');
+  await again.waitForFunction(() => document.getElementById('status-title').textContent === '1 upload failed', null, { timeout: 30_000 });
+  await again.waitForFunction(() => [...document.querySelectorAll('#failed-list li')].some((li) => li.textContent.includes('IMG_0402.jpg')
+    && /larger than this server accepts/.test(li.textContent)), null, { timeout: 30_000 });
   assert.deepEqual(problems, []);
 });
 

@@ -34,7 +34,8 @@ function freePort() {
  * `stop(signal)` kills it; `restart()` starts it again on the same address and data.
  * The server is killed when the test `t` ends.
  */
-export async function startServer(t) {
+/** ferry-server on a fresh data dir with one user; `serve` adds arguments to `serve`. */
+export async function startServer(t, { serve = [] } = {}) {
   const data = tempDir(t, 'ferry-data-');
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'e2e', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();
@@ -44,7 +45,7 @@ export async function startServer(t) {
   let proc;
   let log = '';
   const start = async () => {
-    proc = spawn(SERVER_BIN, ['serve', '--listen', listen, '--data', data, '--www', WWW], {
+    proc = spawn(SERVER_BIN, ['serve', '--listen', listen, '--data', data, '--www', WWW, ...serve], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout.on('data', (d) => { log += d; });
