@@ -18,7 +18,7 @@ const QUICK = process.argv.includes('--quick');
 const MIB = 1024 * 1024;
 const CFG = QUICK
   ? { runs: 1, hash: [128, 128], small: [20, 5], large: [64], rerun: 1000, rerunRuns: 1, resume: 256, single: 128, memory: 256, ingest: [16, 8], budget: 190 }
-  : { runs: 3, hash: [256, 256, 256, 256], small: [200, 5], large: [256, 256], rerun: 10000, rerunRuns: 1, resume: 1024, single: 512, memory: 4096, ingest: [16, 64], budget: 840 };
+  : { runs: 3, hash: [256, 256, 256, 256], small: [200, 5], large: [256, 256], rerun: 10000, rerunRuns: 1, resume: 1024, single: 256, memory: 4096, ingest: [16, 64], budget: 840 };
 const STARTED = Date.now();
 const left = () => Number(process.env.BENCH_BUDGET ?? CFG.budget) * 1000 - (Date.now() - STARTED);
 const log = (...a) => console.error(`[bench ${((Date.now() - STARTED) / 1000).toFixed(0).padStart(4)} s]`, ...a);
@@ -345,7 +345,7 @@ async function nodeUploadAll(endpoint, headers, paths) {
       const body = readFileSync(path);
       await new Promise((resolve, reject) => {
         const upload = new NodeTusUpload(body, {
-          endpoint, headers, retryDelays: [500, 2000],
+          endpoint, headers, retryDelays: [500, 2000], uploadDataDuringCreation: true,
           metadata: { filename: name, filetype: 'image/jpeg' },
           onSuccess: () => { urls.set(name, upload.url); resolve(); },
           onError: reject,
@@ -357,26 +357,31 @@ async function nodeUploadAll(endpoint, headers, paths) {
   return urls;
 }
 
-async function benchRerunFerry(paths, results, gate) {
+async function benchRerunFerry(paths, results, browserGate, gate) {
   const server = await startFerryServer(tmp);
-  const { context, page } = await newPage(`${server.url}/healthz`);
+  let context;
   const counts = { checks: 0, patches: 0, creations: 0 };
-  page.on('request', (r) => {
-    if (r.url().endsWith('/bulk-upload-check')) counts.checks += 1;
-    if (r.method() === 'PATCH') counts.patches += 1;
-    if (r.method() === 'POST' && r.url().endsWith('/api/uploads')) counts.creations += 1;
-  });
   const r = (results.rerun.ferry = { rerun: [] });
   try {
     const t0 = Date.now();
-    await withTimeout(nodeUploadAll(`${server.url}/api/uploads`, { 'x-api-key': server.apiKey }, paths), Math.max(60_000, left() - 300_000), 'uploading the small files to ferry-server from node');
+    await withTimeout(nodeUploadAll(`${server.url}/api/uploads`, { 'x-api-key': server.apiKey }, paths), Math.max(180_000, left() - 200_000), 'uploading the small files to ferry-server from node');
     r.seed = (Date.now() - t0) / 1000;
     log(`re-run: ${paths.length} files uploaded to ferry-server from node in ${r.seed.toFixed(1)} s (set-up)`);
+    // No page of ours may be open while the memory test sums the renderers' RSS.
+    await browserGate;
+    const opened = await newPage(`${server.url}/healthz`);
+    context = opened.context;
+    const { page } = opened;
+    page.on('request', (q) => {
+      if (q.url().endsWith('/bulk-upload-check')) counts.checks += 1;
+      if (q.method() === 'PATCH') counts.patches += 1;
+      if (q.method() === 'POST' && q.url().endsWith('/api/uploads')) counts.creations += 1;
+    });
     const options = { apiKey: server.apiKey, catalogName: 'bench-rerun' };
     await openEngine(page, options);
     await pick(page, paths);
     let before = { ...counts };
-    const first = await withTimeout(page.evaluate(() => window.benchAdd(['duplicate', 'uploaded'])), Math.max(60_000, left() - 200_000), 'ferry on a new device');
+    const first = await withTimeout(page.evaluate(() => window.benchAdd(['duplicate', 'uploaded'])), Math.max(120_000, left() - 150_000), 'ferry on a new device');
     r.first = first.ms / 1000;
     r.firstSeen = first.seen;
     r.firstLongTasks = first.longTasks;
@@ -397,22 +402,26 @@ async function benchRerunFerry(paths, results, gate) {
       log(`re-run ${run + 1}: ferry ${(out.ms / 1000).toFixed(2)} s, add() resolved after ${(out.addMs / 1000).toFixed(2)} s (${JSON.stringify(r.requests)}; changes ${JSON.stringify(out.seen)})`);
     }
   } finally {
-    await context.close();
+    await context?.close();
     await server.close();
   }
 }
 
-async function benchRerunTus(paths, results, gate) {
+async function benchRerunTus(paths, results, browserGate, gate) {
   const host = await startTusHost(tmp);
-  const { context, page } = await newPage(`${host.url}/bench/blank.html`);
+  let context;
   const heads = { n: 0 };
-  page.on('request', (r) => { if (r.method() === 'HEAD') heads.n += 1; });
   const r = (results.rerun.tus = { rerun: [] });
   try {
     const t0 = Date.now();
-    const urls = await withTimeout(nodeUploadAll(host.tusEndpoint, {}, paths), Math.max(60_000, left() - 300_000), 'uploading the small files to @tus/server from node');
+    const urls = await withTimeout(nodeUploadAll(host.tusEndpoint, {}, paths), Math.max(180_000, left() - 200_000), 'uploading the small files to @tus/server from node');
     r.seed = (Date.now() - t0) / 1000;
     log(`re-run: ${paths.length} files uploaded to @tus/server from node in ${r.seed.toFixed(1)} s (set-up)`);
+    await browserGate;
+    const opened = await newPage(`${host.url}/bench/blank.html`);
+    context = opened.context;
+    const { page } = opened;
+    page.on('request', (q) => { if (q.method() === 'HEAD') heads.n += 1; });
     await installTus(page);
     await pick(page, paths);
     // What a finished tus.Upload stores (upload.js, _saveUploadInUrlStorage), through
@@ -450,7 +459,7 @@ async function benchRerunTus(paths, results, gate) {
       }
     }
   } finally {
-    await context.close();
+    await context?.close();
     await host.close();
   }
 }
@@ -812,20 +821,26 @@ async function main() {
   });
   rmSync(join(files, 'fresh'), { recursive: true, force: true });
   await section('single', () => benchLargeFile(files, results));
-  await section('memory', () => benchLargeMemory(files, results));
+  // A throughput figure: alone.
   await section('server', () => benchServerIngest(results));
 
-  // The re-run test's set-up (backing up the small files once with each system) runs
-  // alongside the resume test, whose figures are byte counts, not times; the timed re-runs
-  // then run alone, one after the other.
+  // The re-run test's set-up runs alongside the memory and resume tests, whose figures are
+  // bytes, not times: first the uploads from node (no browser page, so the memory test's
+  // sum of renderer RSS is its own), then, after the memory test, ferry's new-device pass
+  // and tus-js-client's resume records. The timed re-runs then run alone, one after the
+  // other.
   const rerunFiles = seededFiles(join(files, 'rerun'), 'P', CFG.rerun, 2048, 8192, 20000);
   const rerunPaths = rerunFiles.map((f) => f.path);
   const resumeFile = seededFile(join(files, 'resume'), 'LONG_VIDEO.mp4', CFG.resume * MIB, 7);
   log(`generated ${CFG.rerun} small files and the ${CFG.resume} MiB file`);
-  let resumeDone;
-  const afterResume = new Promise((r) => { resumeDone = r; });
-  const rerunFerry = section('rerun-ferry', () => benchRerunFerry(rerunPaths, results, afterResume));
-  const rerunTus = section('rerun-tus', () => benchRerunTus(rerunPaths, results, Promise.all([afterResume, rerunFerry])));
+  let bytesDone;
+  let memoryDone;
+  const afterBytes = new Promise((r) => { bytesDone = r; });
+  const afterMemory = new Promise((r) => { memoryDone = r; });
+  const rerunFerry = section('rerun-ferry', () => benchRerunFerry(rerunPaths, results, afterMemory, afterBytes));
+  const rerunTus = section('rerun-tus', () => benchRerunTus(rerunPaths, results, afterMemory, Promise.all([afterBytes, rerunFerry])));
+  await section('memory', () => benchLargeMemory(files, results));
+  memoryDone();
   await section('resume', async () => {
     for (let run = 0; run < CFG.runs; run++) {
       for (const system of run % 2 ? ['tus-js-client → @tus/server', 'ferry → ferry-server'] : ['ferry → ferry-server', 'tus-js-client → @tus/server']) {
@@ -834,7 +849,7 @@ async function main() {
       }
     }
   });
-  resumeDone();
+  bytesDone();
   rmSync(join(files, 'resume'), { recursive: true, force: true });
   rmSync(join(files, 'hash'), { recursive: true, force: true });
   await rerunFerry;

@@ -182,11 +182,18 @@ ${(() => {
     const hashS = mib / median(ferry1);
     return `**Profile.** ferry → @tus/server takes ${fmt(wall('ferry → @tus/server'), 1)} s where tus-js-client takes ${fmt(wall('tus-js-client → @tus/server'), 1)} s. Hashing alone, at the
 measured ${fmt(median(ferry1), 0)} MiB/s per worker with the engine's ${Math.min(Math.max(R.cores - 1, 1), 4)} hashing worker(s) on ${R.cores} cores, accounts for
-about ${fmt(hashS, 1)} s of it, and on ${R.cores} cores it competes for CPU with the uploads. The rest is
-chunking (a \`PATCH\` per chunk, each a round trip, a catalog write and a progress event)
-where tus-js-client streams each file in one \`PATCH\`. Faster SHA-256 (ferry is below
-WebCrypto's one-shot digest by the factor in section 1) and more overlap of hashing with
-uploading are where the time is.
+about ${fmt(hashS, 1)} s of it, and on ${R.cores} cores it competes for CPU with the uploads. ferry's time is close to
+that hash time plus tus-js-client's send time (${fmt(hashS + wall('tus-js-client → @tus/server'), 1)} s), not the larger of the two: the engine
+works in rounds (hash and check a batch while the batch checked before is sent), and a round
+ends only when both halves have, so one half waits for the other at every round's end, and
+the first round sends nothing. Photos (under 32 MiB) are hashed before they are sent, so a
+new device sends no byte of a photo the server has; only large files of a size the server
+does not know are sent while hashed (the "one large new file" section). Also on the same
+cores: ferry writes a kept copy of each file up to 64 MiB to IndexedDB (${fmt(R.cfg.small[0] * R.cfg.small[1] / 1024, 1)} GiB here), so a
+background sync can finish after the tab closes, and sends 8 MiB chunks (adapted upward), a
+round trip and a catalog write each, where tus-js-client streams each file in one \`PATCH\`.
+The fix is a continuous pipeline: each checked file handed to the uploads as its check
+answers, and the next batch hashed while they run, with no round barrier.
 `;
   })()}
 ![fresh backup throughput](bench/charts/fresh-backup.svg)
@@ -214,8 +221,8 @@ leaves them. Then the page is reloaded, the same files are picked again, and the
 "nothing to do" is measured. ferry: \`backup.add\` in the same catalog until every new asset is
 \`duplicate\` (its hash cache skips hashing; batched dedup checks). tus-js-client: for each file,
 \`findPreviousUploads()\`, \`resumeFromPreviousUpload()\`, \`start()\`, 3 at a time, until each
-reports success (a \`HEAD\` per file). The set-ups run alongside the resume test; the timed
-re-runs run alone, one after the other.
+reports success (a \`HEAD\` per file). The set-ups run alongside the memory and resume tests;
+the timed re-runs run alone, one after the other.
 
 ${R.rerunNote ? `**Note.** ${R.rerunNote}\n\n` : ''}${[R.errors['rerun-ferry'], R.errors['rerun-tus']].filter(Boolean).map((e) => `**Failed:** ${esc(e)}\n\n`).join('')}${mdTable(['system', 'set-up upload from node, s', 're-run, s', 'requests in a re-run'], [
     ['ferry → ferry-server', fmt(RR.ferry?.seed, 1), spread(RR.ferry?.rerun, 2), RR.ferry?.requests ? `${RR.ferry.requests.checks} dedup check(s), ${RR.ferry.requests.creations} creations, ${RR.ferry.requests.patches} PATCH` : '—'],
@@ -223,7 +230,7 @@ ${R.rerunNote ? `**Note.** ${R.rerunNote}\n\n` : ''}${[R.errors['rerun-ferry'], 
   ])}
 
 **New device.** ferry in a fresh catalog over the ${R.cfg.rerun.toLocaleString('en')} files the server already holds: ${fmt(RR.ferry?.first, 1)} s, with
-${RR.ferry?.firstRequests ? `${RR.ferry.firstRequests.checks} dedup check(s), ${RR.ferry.firstRequests.creations} upload creations and ${RR.ferry.firstRequests.patches} PATCH` : '—'} (it ran alongside the resume test). Main-thread long tasks
+${RR.ferry?.firstRequests ? `${RR.ferry.firstRequests.checks} dedup check(s), ${RR.ferry.firstRequests.creations} upload creations and ${RR.ferry.firstRequests.patches} PATCH` : '—'} (it ran alongside the memory and resume tests). Main-thread long tasks
 during it: ${RR.ferry?.firstLongTasks ?? '—'} (longest ${fmt(RR.ferry?.firstLongestTask, 0)} ms).
 
 Ratio: tus-js-client's re-run takes **${tusTimeout ? `> ${fmt(tusTimeout / fr, 1)}` : fmt(ratio3, 1)}×** ferry's.
@@ -331,6 +338,8 @@ worker would confirm which one it is.
 One new file, backed up once by ferry to ferry-server (which sends a file this large while
 hashing it) and once by tus-js-client to \`@tus/server\` (one streaming \`PATCH\`), each in a
 fresh browser context, sampled every 250 ms as above. One run each: the file takes minutes.
+This test runs alongside the re-run test's set-up uploads from node (section 3; no browser
+page), so its wall times are not figures; the memory is.
 
 ${R.errors.memory ? `**Failed:** ${esc(R.errors.memory)}\n\n` : ''}${mdTable(['system', 'wall time, s', 'renderer RSS idle, MiB', 'peak, MiB', 'above idle, MiB', 'page JS heap peak, MiB', 'server peak RSS, MiB'], lmSystems.map((k) => [
     k, fmt(LM[k].wall, 1), fmt(LM[k].idle / MIB, 0), fmt(LM[k].peak / MIB, 0), fmt((LM[k].peak - LM[k].idle) / MIB, 0), fmt(LM[k].heapPeak / MIB, 1), fmt(LM[k].serverPeak / MIB, 0)]))}
