@@ -186,6 +186,39 @@ test('the service worker backs up staged files on a sync event with no page open
   assert.deepEqual(againProblems, []);
 });
 
+/**
+ * Signs in with `apiKey` in a new page of `context` and picks `paths` there while another
+ * tab holds the runner's Web Lock, so the page only stages them; then closes the page.
+ * Resolves to the app's service worker and the closed page's problems.
+ */
+async function stageInClosedPage(context, server, apiKey, paths) {
+  const page = await context.newPage();
+  const problems = pageProblems(page);
+  await page.goto(server.url);
+  await page.fill('#api-key', apiKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const me = await page.evaluate(() => JSON.parse(localStorage.getItem('ferry.user')));
+  const catalogName = `ferry:${server.url}:${me.id}`;
+  // Background backup is on by default and notifications are allowed (launchProfile).
+  assert.equal(await page.evaluate(() => Notification.permission), 'granted');
+  const holder = await context.newPage();
+  await holder.goto(`${server.url}/manifest.webmanifest`);
+  await holder.evaluate((name) => new Promise((resolve) => {
+    navigator.locks.request(name, () => { resolve(); return new Promise((release) => { window.releaseLock = release; }); });
+  }), `ferry-runner:${catalogName}`);
+  await page.setInputFiles('#files', paths);
+  await page.waitForFunction((n) => document.querySelectorAll('#assets li[data-status="pending"]').length === n, paths.length);
+  await until('the photos to be staged', async () => ({ ok: (await catalogCounts(page, catalogName)).files === paths.length }), 10_000);
+  await Promise.all([page.waitForEvent('close'), page.close({ runBeforeUnload: true })]);
+  await holder.evaluate(() => window.releaseLock());
+  await holder.close();
+  const worker = context.serviceWorkers().find((w) => w.url().startsWith(server.url))
+    ?? await context.waitForEvent('serviceworker');
+  return { worker, problems };
+}
+
 test('a background backup that meets a full storage says so in a notification', async (t) => {
   const server = await startServer(t);
   const dir = tempDir(t);
@@ -195,34 +228,7 @@ test('a background backup that meets a full storage says so in a notification', 
   const photo = randomFile(dir, 'IMG_0300.jpg', 300 * 1024);
   const origin = server.url;
   const { context, cdp, registrationId } = await launchProfile(t, origin, { sync: 'denied' });
-
-  const page = await context.newPage();
-  const problems = pageProblems(page);
-  await page.goto(server.url);
-  await page.fill('#api-key', apiKey);
-  await page.click('#key-form button[type="submit"]');
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.evaluate(() => navigator.serviceWorker.ready);
-  const me = await page.evaluate(() => JSON.parse(localStorage.getItem('ferry.user')));
-  const catalogName = `ferry:${origin}:${me.id}`;
-  // Background backup is on by default and notifications are allowed (launchProfile).
-  assert.equal(await page.evaluate(() => Notification.permission), 'granted');
-
-  // As above: another tab holds the runner's lock, so the page only stages the photo.
-  const holder = await context.newPage();
-  await holder.goto(`${server.url}/manifest.webmanifest`);
-  await holder.evaluate((name) => new Promise((resolve) => {
-    navigator.locks.request(name, () => { resolve(); return new Promise((release) => { window.releaseLock = release; }); });
-  }), `ferry-runner:${catalogName}`);
-  await page.setInputFiles('#files', [photo.path]);
-  await page.waitForFunction(() => document.querySelectorAll('#assets li[data-status="pending"]').length === 1);
-  await until('the photo to be staged', async () => ({ ok: (await catalogCounts(page, catalogName)).files === 1 }), 10_000);
-  await Promise.all([page.waitForEvent('close'), page.close({ runBeforeUnload: true })]);
-  await holder.evaluate(() => window.releaseLock());
-  await holder.close();
-
-  const worker = context.serviceWorkers().find((w) => w.url().startsWith(origin))
-    ?? await context.waitForEvent('serviceworker');
+  const { worker, problems } = await stageInClosedPage(context, server, apiKey, [photo.path]);
   assert.deepEqual(await worker.evaluate(async () => (await self.registration.getNotifications()).length), 0);
   await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId: await registrationId(), tag: 'ferry-backup', lastChance: false });
 
@@ -254,32 +260,7 @@ test('a background backup in which a file fails says "1 upload failed" in a noti
   const large = randomFile(dir, 'IMG_0402.jpg', 300 * 1024);
   const origin = server.url;
   const { context, cdp, registrationId } = await launchProfile(t, origin, { sync: 'denied' });
-
-  const page = await context.newPage();
-  const problems = pageProblems(page);
-  await page.goto(server.url);
-  await page.fill('#api-key', server.apiKey);
-  await page.click('#key-form button[type="submit"]');
-  await page.waitForSelector('body[data-ready="true"]');
-  await page.evaluate(() => navigator.serviceWorker.ready);
-  const me = await page.evaluate(() => JSON.parse(localStorage.getItem('ferry.user')));
-  const catalogName = `ferry:${origin}:${me.id}`;
-  assert.equal(await page.evaluate(() => Notification.permission), 'granted');
-
-  // Another tab holds the runner's lock, so the page only stages the photos (as above).
-  const holder = await context.newPage();
-  await holder.goto(`${server.url}/manifest.webmanifest`);
-  await holder.evaluate((name) => new Promise((resolve) => {
-    navigator.locks.request(name, () => { resolve(); return new Promise((release) => { window.releaseLock = release; }); });
-  }), `ferry-runner:${catalogName}`);
-  await page.setInputFiles('#files', [small.path, large.path]);
-  await until('both photos to be staged', async () => ({ ok: (await catalogCounts(page, catalogName)).files === 2 }), 10_000);
-  await Promise.all([page.waitForEvent('close'), page.close({ runBeforeUnload: true })]);
-  await holder.evaluate(() => window.releaseLock());
-  await holder.close();
-
-  const worker = context.serviceWorkers().find((w) => w.url().startsWith(origin))
-    ?? await context.waitForEvent('serviceworker');
+  const { worker, problems } = await stageInClosedPage(context, server, server.apiKey, [small.path, large.path]);
   await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId: await registrationId(), tag: 'ferry-backup', lastChance: false });
 
   const shown = await until('the failure notification', async () => {
