@@ -1,7 +1,7 @@
 // Shared e2e plumbing: a real ferry-server on a free loopback port with its own data
 // directory, and Debian's Chromium launched by playwright-core (never a downloaded browser).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +11,9 @@ import { chromium } from 'playwright-core';
 const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? new URL('../target/debug/ferry-server', import.meta.url).pathname;
 const WWW = process.env.FERRY_WWW ?? new URL('../www', import.meta.url).pathname;
 
-/** A fresh temporary directory, removed when the test `t` ends. */
-export function tempDir(t, prefix = 'ferry-e2e-') {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+/** A fresh temporary directory under `base`, removed when the test `t` ends. */
+export function tempDir(t, prefix = 'ferry-e2e-', base = tmpdir()) {
+  const dir = mkdtempSync(join(base, prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
@@ -34,9 +34,15 @@ function freePort() {
  * `stop(signal)` kills it; `restart()` starts it again on the same address and data.
  * The server is killed when the test `t` ends.
  */
-/** ferry-server on a fresh data dir with one user; `serve` adds arguments to `serve`. */
-export async function startServer(t, { serve = [] } = {}) {
-  const data = tempDir(t, 'ferry-data-');
+/**
+ * ferry-server on a fresh data dir with one user; `serve` adds arguments to `serve`.
+ * `inMemory` puts the data dir on /dev/shm (tmpfs) when it has `inMemory` bytes free: a
+ * test that stores gigabytes then measures ferry, not how fast the machine's disk syncs
+ * (CI's disk, after the build, once took over 10 minutes to take a 4 GiB upload).
+ */
+export async function startServer(t, { serve = [], inMemory = 0 } = {}) {
+  const shm = inMemory > 0 && existsSync('/dev/shm') && statfsSync('/dev/shm').bavail * statfsSync('/dev/shm').bsize > inMemory;
+  const data = tempDir(t, 'ferry-data-', shm ? '/dev/shm' : tmpdir());
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'e2e', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();
   const port = await freePort();
