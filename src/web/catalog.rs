@@ -321,6 +321,44 @@ impl Catalog {
         Ok(records.collect::<Result<Vec<Asset>, _>>()?)
     }
 
+    /// For each checksum, the server's asset id for an asset of this catalog with those
+    /// bytes that is backed up (uploaded, or found on the server), if there is one. One
+    /// transaction, through the checksum index.
+    pub async fn backed_up_as(
+        &self,
+        checksums: &[&str],
+    ) -> Result<Vec<Option<String>>, CatalogError> {
+        // Records of one checksum looked at, at most: a file picked again and again has
+        // a record each time, and any backed-up one will do.
+        const LOOK_AT: u32 = 8;
+        let tx = self.db.transaction(ASSETS).build()?;
+        let store = tx.object_store(ASSETS)?;
+        let index = store.index(BY_SHA256)?;
+        let mut found = Vec::with_capacity(checksums.len());
+        for checksum in checksums {
+            let records = index
+                .get_all()
+                .with_query::<&str, _>(*checksum)
+                .with_limit(LOOK_AT)
+                .serde()?
+                .await?;
+            let mut backed_up = None;
+            for record in records {
+                let record: Asset = record?;
+                if matches!(
+                    record.status,
+                    AssetStatus::Uploaded | AssetStatus::Duplicate
+                ) && record.server_id.is_some()
+                {
+                    backed_up = record.server_id;
+                    break;
+                }
+            }
+            found.push(backed_up);
+        }
+        Ok(found)
+    }
+
     /// How many records are in `status`, counted by the status index (no table scan).
     pub async fn count(&self, status: AssetStatus) -> Result<u32, CatalogError> {
         let tx = self.db.transaction(ASSETS).build()?;

@@ -53,11 +53,13 @@ const STORAGE_FULL_RETRY_MAX_MS: u32 = 600_000;
 const OPTIONS_ATTEMPTS: u32 = 3;
 /// How soon a hash in progress notices that its asset was cancelled or the engine stopped.
 const GIVE_UP_POLL_MS: u32 = 200;
-/// Bytes a run's first round hashes at most (beyond files the hash cache knows); each
-/// later round may hash four times what the one before did. The first uploads then
-/// start within a second instead of after a whole round of 200 photos is hashed, and
-/// rounds grow until hashing one overlaps sending the one before.
-const FIRST_ROUND_HASH_BYTES: u64 = 64 * 1024 * 1024;
+/// How often an idle upload worker looks for a file just checked, and the checker for
+/// files just hashed, within a round (see `Engine::run_round`).
+const PIPELINE_POLL_MS: u32 = 10;
+/// A run's dedup checks ask about 1 file, then 4 times as many each time, up to
+/// `CHECK_BATCH`: the first upload starts at once, and 10,000 files still take about a
+/// dozen requests. Uploads that run out of work are fed sooner (`UploadQueue::starving`).
+const CHECK_GROWTH: usize = 4;
 /// Files at least this large may start uploading before their hash is known (see
 /// `upload_unhashed_where_safe`). Below it hashing takes a fraction of a second, not
 /// worth the extra size check and the verification at the end.
@@ -146,8 +148,8 @@ pub struct Engine {
     swept: Cell<bool>,
     /// The catalog's device id, once read.
     device_id: RefCell<Option<String>>,
-    /// Bytes this round may hash (see `FIRST_ROUND_HASH_BYTES`).
-    hash_budget: Cell<u64>,
+    /// Hashed files the next dedup check waits for (see `CHECK_GROWTH`).
+    check_target: Cell<usize>,
     tally: RefCell<RunTally>,
     lock_name: String,
     channel: Option<BroadcastChannel>,
@@ -170,7 +172,7 @@ pub struct EngineConfig {
 
 /// The hash cache's key: the same file picked again (same name, size, modification time
 /// and folder) is not hashed again.
-fn hash_cache_key(asset: &Asset) -> String {
+pub(crate) fn hash_cache_key(asset: &Asset) -> String {
     let album = asset.album.as_deref().unwrap_or_default();
     format!(
         "{}|{}|{}|{album}",
@@ -192,6 +194,39 @@ fn to_js<T: Serialize>(value: &T) -> JsValue {
 enum Stop {
     Halted,
     Catalog(CatalogError),
+}
+
+/// The files a round has found the server lacks, waiting for an upload worker. The
+/// round's hashing and checking add to it while uploads run, and close it when done.
+#[derive(Default)]
+struct UploadQueue {
+    waiting: RefCell<VecDeque<Asset>>,
+    closed: Cell<bool>,
+    /// Whether an upload started from it, and how many workers wait for work now.
+    started: Cell<bool>,
+    idle: Cell<usize>,
+}
+
+impl UploadQueue {
+    /// Uploads ran in this round, and now a worker has nothing to do: the next dedup
+    /// check should not wait to gather more. (When every file so far was a duplicate,
+    /// there is no upload to feed, and checks keep growing.)
+    fn starving(&self) -> bool {
+        self.started.get() && self.idle.get() > 0 && self.waiting.borrow().is_empty()
+    }
+
+    /// Queues `assets`, Live Photo motion parts ahead of the rest: their stills name
+    /// them when they are created.
+    fn push_all(&self, assets: impl IntoIterator<Item = Asset>) {
+        let mut waiting = self.waiting.borrow_mut();
+        for asset in assets {
+            if asset.live_photo_of.is_some() {
+                waiting.push_front(asset);
+            } else {
+                waiting.push_back(asset);
+            }
+        }
+    }
 }
 
 impl From<CatalogError> for Stop {
@@ -243,7 +278,7 @@ impl Engine {
                 backed_up: RefCell::default(),
                 swept: Cell::new(false),
                 device_id: RefCell::new(None),
-                hash_budget: Cell::new(FIRST_ROUND_HASH_BYTES),
+                check_target: Cell::new(1),
                 tally: RefCell::default(),
                 lock_name: format!("ferry-runner:{}", config.catalog_name),
                 channel,
@@ -474,7 +509,7 @@ impl Engine {
         let engine = self.clone();
         with_web_lock(&self.lock_name, async move {
             *engine.tally.borrow_mut() = RunTally::default();
-            engine.hash_budget.set(FIRST_ROUND_HASH_BYTES);
+            engine.check_target.set(1);
             engine.emit_progress();
             if !engine.swept.replace(true) {
                 if let Err(e) = engine.catalog.forget_files_of_finished().await {
@@ -511,9 +546,12 @@ impl Engine {
         });
     }
 
-    /// One round: upload the assets checked so far (a bounded batch) while hashing and
-    /// checking the next ones, so a backup of many files takes about the longer of
-    /// hashing and uploading, not their sum. Returns whether there was anything to do.
+    /// One round over a bounded batch of the catalog, as a pipeline: files are hashed (a
+    /// file per worker), the hashed ones are checked with the server in batches of what
+    /// has gathered, and the new ones are uploaded, all at once. Uploads left from before
+    /// go first. The first upload starts as soon as the first file is hashed and checked,
+    /// and a backup of many files takes about the longer of hashing and uploading, not
+    /// their sum. Returns whether there was anything to do.
     async fn run_round(self: &Rc<Self>) -> Result<bool, Stop> {
         // A run starts small, so the first upload starts soon; later rounds fill a whole
         // dedup request, so a re-run over 10,000 files asks about a dozen times.
@@ -531,11 +569,14 @@ impl Engine {
         // then becomes a duplicate, rather than going up twice.
         let in_flight: HashSet<Option<String>> = uploads.iter().map(|a| a.sha256.clone()).collect();
         let uploading = !uploads.is_empty();
-        let (prepared, uploaded) = futures_util::future::join(
-            self.prepare_next(in_flight, round),
-            self.upload_all(uploads),
-        )
-        .await;
+        let to_upload = UploadQueue::default();
+        let preparing = async {
+            let prepared = self.prepare_next(in_flight, round, &to_upload).await;
+            to_upload.closed.set(true);
+            prepared
+        };
+        let (prepared, uploaded) =
+            futures_util::future::join(preparing, self.upload_all(uploads, &to_upload)).await;
         // Forgotten even when the round halted, so no kept copy outlives its backup.
         let forgotten = self.forget_backed_up_files().await;
         let prepared = prepared?;
@@ -547,12 +588,13 @@ impl Engine {
         Ok(prepared || uploading)
     }
 
-    /// Hashes and checks a bounded batch of each waiting status. Returns whether there
-    /// was any.
+    /// Hashes and checks a bounded batch of each waiting status, and queues the files
+    /// the server lacks in `to_upload`. Returns whether there was any.
     async fn prepare_next(
         self: &Rc<Self>,
-        in_flight: HashSet<Option<String>>,
+        mut in_flight: HashSet<Option<String>>,
         round: u32,
+        to_upload: &UploadQueue,
     ) -> Result<bool, Stop> {
         let mut worked = false;
         for status in [
@@ -564,7 +606,7 @@ impl Engine {
             if !batch.is_empty() {
                 worked = true;
                 self.count_in(&batch);
-                self.prepare(batch, &in_flight).await?;
+                self.prepare(batch, &mut in_flight, to_upload).await?;
             }
         }
         Ok(worked)
@@ -582,20 +624,18 @@ impl Engine {
         self.emit_progress();
     }
 
-    /// Hashes what needs hashing (one file per worker at a time) and asks the server, in
-    /// batches, which it already has.
+    /// Hashes what needs hashing (one file per worker at a time) while asking the server,
+    /// in batches, which of the hashed files it already has; the others join `to_upload`
+    /// at once. `claimed` holds the checksums on their way up.
     async fn prepare(
         self: &Rc<Self>,
         batch: Vec<Asset>,
-        in_flight: &HashSet<Option<String>>,
+        claimed: &mut HashSet<Option<String>>,
+        to_upload: &UploadQueue,
     ) -> Result<(), Stop> {
         let batch = self.recall_hashes(batch).await?;
         let batch = self.settle_known_to_this_device(batch).await?;
-        let batch = self.upload_unhashed_where_safe(batch).await?;
-        // Trimmed last: the same-size rule above must see the whole batch, so two copies
-        // of a large file are both hashed first. Assets left for a later round are asked
-        // about by device id again then (one indexed lookup each).
-        let mut batch = self.within_hash_budget(batch);
+        let mut batch = self.upload_unhashed_where_safe(batch, to_upload).await?;
         // Assets whose hash came from the cache are `checking` now, all in one write.
         let recalled: Vec<Asset> = batch
             .iter_mut()
@@ -611,15 +651,18 @@ impl Engine {
             .collect();
         self.save_all(&recalled).await?;
         let queue = RefCell::new(VecDeque::from(batch));
-        let hashed = RefCell::new(Vec::with_capacity(queue.borrow().len()));
-        let hashers = (0..self.hasher.size()).map(|_| async {
+        let hashed = RefCell::new(VecDeque::with_capacity(queue.borrow().len()));
+        let hashing = Cell::new(self.hasher.size());
+        // Set when the server cannot be asked now: hashing stops too, for a later round.
+        let unchecked = Cell::new(false);
+        let hash_all = || async {
             loop {
                 let Some(mut asset) = queue.borrow_mut().pop_front() else {
                     return Ok::<(), Stop>(());
                 };
                 self.wait_until_unpaused().await;
-                // Uploads of the round before run alongside: one of them may have halted.
-                if self.stopping.get() || self.halted.get().is_some() {
+                // Uploads run alongside: one of them may have halted.
+                if self.stopping.get() || self.halted.get().is_some() || unchecked.get() {
                     return Ok(());
                 }
                 if self.cancelled.borrow().contains(&asset.id) {
@@ -636,65 +679,108 @@ impl Engine {
                     asset.enter(AssetStatus::Checking);
                     self.save(&asset).await?;
                 }
-                hashed.borrow_mut().push(asset);
+                hashed.borrow_mut().push_back(asset);
             }
+        };
+        let hashers = (0..self.hasher.size()).map(|_| async {
+            let result = hash_all().await;
+            hashing.set(hashing.get() - 1);
+            result
         });
-        for result in join_all(hashers).await {
+        let checker = async {
+            loop {
+                let ready = hashed.borrow().len();
+                let hashing_done = hashing.get() == 0;
+                if ready == 0 && hashing_done {
+                    return Ok(());
+                }
+                // Each check waits for more files than the one before (fewer requests),
+                // unless uploads have run out of work.
+                let target = self.check_target.get();
+                if ready == 0 || !(hashing_done || ready >= target || to_upload.starving()) {
+                    TimeoutFuture::new(PIPELINE_POLL_MS).await;
+                    continue;
+                }
+                self.check_target
+                    .set((target * CHECK_GROWTH).min(CHECK_BATCH));
+                let chunk: Vec<Asset> = {
+                    let mut hashed = hashed.borrow_mut();
+                    let take = ready.min(CHECK_BATCH);
+                    hashed.drain(..take).collect()
+                };
+                if !self.settle_checked(chunk, claimed, to_upload).await? {
+                    unchecked.set(true);
+                    return Ok(());
+                }
+            }
+        };
+        let (hashed_all, checked) = futures_util::future::join(join_all(hashers), checker).await;
+        for result in hashed_all {
             result?;
         }
-        let hashed = hashed.into_inner();
-        // The same bytes twice in one batch (two tabs, or one photo under two names) are
-        // uploaded once: the later copy stays `checking` and becomes a duplicate next round.
-        let mut claimed = in_flight.clone();
-        for chunk in hashed.chunks(CHECK_BATCH) {
-            let Some(verdicts) = self.check(chunk).await? else {
-                return Ok(());
-            };
-            let mut settled = Vec::with_capacity(chunk.len());
-            let mut duplicates = Vec::new();
-            for asset in chunk {
-                let mut asset = asset.clone();
-                match verdicts.existing_asset(&asset.id) {
-                    None if !claimed.insert(asset.sha256.clone()) => continue,
-                    Some(existing) => {
-                        asset.server_id = Some(existing.to_string());
-                        asset.enter(AssetStatus::Duplicate);
-                        duplicates.push(asset.clone());
-                    }
-                    None => asset.enter(AssetStatus::Uploading),
-                }
-                settled.push(asset);
-            }
-            // One catalog write for the whole answer, not one per asset.
-            self.save_all(&settled).await?;
-            self.done_with_files(&duplicates).await?;
-        }
-        Ok(())
+        checked
     }
 
-    /// The assets of `batch` this round works on: all that are hashed already, and the
-    /// unhashed ones (in order, at least one) until the round's hash budget is spent;
-    /// the others stay as they are for a later round. Then the budget grows.
-    fn within_hash_budget(&self, batch: Vec<Asset>) -> Vec<Asset> {
-        let budget = self.hash_budget.get();
-        let mut spent = 0;
-        let mut first = true;
-        let kept = batch
+    /// Settles hashed `assets`: a duplicate when this browser backed up the same bytes
+    /// before (no request), or when the server has them; otherwise `uploading`, queued in
+    /// `to_upload`. The same bytes twice (two tabs, or one photo under two names) are
+    /// uploaded once: the later copy stays `checking` and becomes a duplicate next round.
+    /// Returns false if the server could not be asked now.
+    async fn settle_checked(
+        self: &Rc<Self>,
+        assets: Vec<Asset>,
+        claimed: &mut HashSet<Option<String>>,
+        to_upload: &UploadQueue,
+    ) -> Result<bool, Stop> {
+        let checksums: Vec<&str> = assets.iter().filter_map(|a| a.sha256.as_deref()).collect();
+        let mut local = self.catalog.backed_up_as(&checksums).await?.into_iter();
+        let (mut backed_up, mut ask) = (Vec::new(), Vec::with_capacity(assets.len()));
+        for mut asset in assets {
+            let here = if asset.sha256.is_some() {
+                local.next().flatten()
+            } else {
+                None
+            };
+            match here {
+                Some(server_id) => {
+                    asset.server_id = Some(server_id);
+                    asset.last_error = None;
+                    asset.enter(AssetStatus::Duplicate);
+                    backed_up.push(asset);
+                }
+                None => ask.push(asset),
+            }
+        }
+        self.save_all(&backed_up).await?;
+        self.done_with_files(&backed_up).await?;
+        if ask.is_empty() {
+            return Ok(true);
+        }
+        let Some(verdicts) = self.check(&ask).await? else {
+            return Ok(false);
+        };
+        let mut settled = Vec::with_capacity(ask.len());
+        let mut duplicates = Vec::new();
+        for mut asset in ask {
+            match verdicts.existing_asset(&asset.id) {
+                None if !claimed.insert(asset.sha256.clone()) => continue,
+                Some(existing) => {
+                    asset.server_id = Some(existing.to_string());
+                    asset.enter(AssetStatus::Duplicate);
+                    duplicates.push(asset.clone());
+                }
+                None => asset.enter(AssetStatus::Uploading),
+            }
+            settled.push(asset);
+        }
+        // One catalog write for the whole answer, not one per asset.
+        self.save_all(&settled).await?;
+        self.done_with_files(&duplicates).await?;
+        let new = settled
             .into_iter()
-            .filter(|a| {
-                if a.sha256.is_some() {
-                    return true;
-                }
-                let take = first || spent + a.size <= budget;
-                first = false;
-                if take {
-                    spent += a.size;
-                }
-                take
-            })
-            .collect();
-        self.hash_budget.set(budget.saturating_mul(4));
-        kept
+            .filter(|a| a.status == AssetStatus::Uploading);
+        to_upload.push_all(new);
+        Ok(true)
     }
 
     /// Takes each unhashed asset's SHA-256 from the hash cache where it is there.
@@ -765,8 +851,13 @@ impl Engine {
     /// sum. A file is safe to send unhashed when no asset of the user has its exact byte
     /// size (`POST /api/assets/sizes`): then it cannot be a duplicate, and a file the
     /// server has still sends no byte. Two unhashed files of one size in a batch are
-    /// hashed first, since they may be copies. Returns the assets to hash first.
-    async fn upload_unhashed_where_safe(&self, batch: Vec<Asset>) -> Result<Vec<Asset>, Stop> {
+    /// hashed first, since they may be copies. The others join `to_upload`; returns the
+    /// assets to hash first.
+    async fn upload_unhashed_where_safe(
+        &self,
+        batch: Vec<Asset>,
+        to_upload: &UploadQueue,
+    ) -> Result<Vec<Asset>, Stop> {
         let mut rest = Vec::with_capacity(batch.len());
         let mut large = Vec::new();
         for asset in batch {
@@ -792,6 +883,7 @@ impl Engine {
             if safe && !self.cancelled.borrow().contains(&asset.id) {
                 asset.enter(AssetStatus::Uploading);
                 self.save(&asset).await?;
+                to_upload.push_all([asset]);
             } else {
                 rest.push(asset);
             }
@@ -1107,8 +1199,13 @@ impl Engine {
         }
     }
 
-    /// Uploads `assets`, `concurrency` at a time; one file's chunks go in order.
-    async fn upload_all(self: &Rc<Self>, assets: Vec<Asset>) -> Result<(), Stop> {
+    /// Uploads `assets`, then the files joining `to_upload` until it closes,
+    /// `concurrency` at a time; one file's chunks go in order.
+    async fn upload_all(
+        self: &Rc<Self>,
+        assets: Vec<Asset>,
+        to_upload: &UploadQueue,
+    ) -> Result<(), Stop> {
         // Identical bytes go up once; later copies return to `checking` and become
         // duplicates next round, whichever tab or pick they came from.
         let mut claimed = HashSet::new();
@@ -1126,21 +1223,32 @@ impl Engine {
         // Live Photo motion parts first: their stills name them when they are created.
         let (motion, others): (VecDeque<Asset>, VecDeque<Asset>) =
             queue.into_iter().partition(|a| a.live_photo_of.is_some());
-        let mut queue = motion;
-        queue.extend(others);
-        let queue = Rc::new(RefCell::new(queue));
-        let workers = (0..self.concurrency).map(|_| {
-            let queue = queue.clone();
-            let engine = self.clone();
-            async move {
-                loop {
-                    if engine.halted.get().is_some() || engine.stopping.get() {
-                        return Ok::<(), Stop>(());
+        {
+            let mut waiting = to_upload.waiting.borrow_mut();
+            for asset in others.into_iter().rev() {
+                waiting.push_front(asset);
+            }
+            for asset in motion.into_iter().rev() {
+                waiting.push_front(asset);
+            }
+        }
+        let workers = (0..self.concurrency).map(|_| async {
+            loop {
+                if self.halted.get().is_some() || self.stopping.get() {
+                    return Ok::<(), Stop>(());
+                }
+                let next = to_upload.waiting.borrow_mut().pop_front();
+                match next {
+                    Some(asset) => {
+                        to_upload.started.set(true);
+                        self.upload_one(asset).await?;
                     }
-                    let Some(asset) = queue.borrow_mut().pop_front() else {
-                        return Ok(());
-                    };
-                    engine.upload_one(asset).await?;
+                    None if to_upload.closed.get() => return Ok(()),
+                    None => {
+                        to_upload.idle.set(to_upload.idle.get() + 1);
+                        TimeoutFuture::new(PIPELINE_POLL_MS).await;
+                        to_upload.idle.set(to_upload.idle.get() - 1);
+                    }
                 }
             }
         });
