@@ -88,6 +88,25 @@ pub fn chromium() -> Result {
     run(Command::new("sh").args(["-c", &format!("DEBIAN_FRONTEND=noninteractive {apt}")]))
 }
 
+/// binaryen's version in xtask/package.json; part of the wasm-opt cache key.
+pub const BINARYEN_VERSION: &str = "132.0.0";
+
+/// binaryen's `wasm-opt` from npm (xtask/package-lock.json), installed when missing.
+/// Returns the script to run with node.
+pub fn wasm_opt() -> Result<std::path::PathBuf> {
+    let dir = root().join("xtask");
+    npm_packages(&dir)?;
+    let script = dir.join("node_modules/binaryen/bin/wasm-opt");
+    if script.exists() {
+        Ok(script)
+    } else {
+        Err(format!(
+            "npm installed binaryen, but {} is missing",
+            script.display()
+        ))
+    }
+}
+
 /// The e2e suite's npm packages (playwright-core and friends), from package-lock.json.
 pub fn e2e_packages() -> Result {
     npm_packages(&root().join("e2e"))

@@ -1,7 +1,7 @@
 //! `cargo xtask package`: the publishable npm package in `target/npm/ferry/`.
 //!
 //! It builds the client crate for wasm32 in release, runs `wasm-bindgen --target web`
-//! into the package directory (never wasm-pack), and copies the hand-written wrapper from
+//! into the package directory (never wasm-pack) and wasm-opt over the wasm, and copies the hand-written wrapper from
 //! `package/` beside it: `index.js` (the `Uploader`), `element.js` (`<ferry-uploader>`),
 //! their `.d.ts`, the hashing worker, the README, and `package.json` with the version of
 //! the Cargo workspace.
@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::{cargo, install, root, run, wasm_binary, Result, WASM_BUILD};
+use crate::{cargo, install, root, run, wasm_binary, wasm_opt, Result, WASM_BUILD};
 
 /// Files copied from `package/` as they are.
 const COPIED: &[&str] = &[
@@ -46,6 +46,7 @@ pub fn build() -> Result {
         ])
         .arg(&out)
         .arg(wasm))?;
+    wasm_opt::shrink(&out.join("ferry_bg.wasm"))?;
 
     let source = root().join("package");
     for name in COPIED {
