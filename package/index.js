@@ -94,14 +94,16 @@ function absolute(url) {
  * so when the package is served from another origin (a CDN), a one-line `blob:` module
  * that imports the real worker (fetched with CORS) stands in for it. A bundler may inline
  * the small worker script as a `data:` URL (Vite does under 4 KiB); then the blob holds
- * the worker's three lines itself, importing the engine and wasm from their emitted URLs.
+ * the worker's few lines itself: it takes the engine's compiled module from the first
+ * message, as hash-worker.js does, and imports the engine from its emitted URL.
  */
 function hashWorkerUrl() {
   const url = new URL(WORKER_URL);
   const blob = (source) => URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
   if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'file:') {
-    return blob(`import init, { serveHashRequests } from ${JSON.stringify(ENGINE_URL.href)};
-await init({ module_or_path: ${JSON.stringify(WASM_URL.href)} });
+    return blob(`const compiled = new Promise((resolve) => addEventListener('message', (e) => resolve(e.data?.module), { once: true }));
+const { default: init, serveHashRequests } = await import(${JSON.stringify(ENGINE_URL.href)});
+await init({ module_or_path: (await compiled) ?? ${JSON.stringify(WASM_URL.href)} });
 serveHashRequests();
 `);
   }

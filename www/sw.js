@@ -25,7 +25,7 @@ import init, { Backup } from './pkg/ferry.js';
 import { KEEP_FILES_BUDGET, KEEP_FILES_UP_TO, SYNC_TAG, loadConfig } from './lib/background.js';
 import { RESCAN_TAG, WatchedFolder } from './lib/folder.js';
 
-const CACHE = 'ferry-shell-v5';
+const CACHE = 'ferry-shell-v6';
 const NETWORK_TIMEOUT_MS = 4000;
 const SHELL = [
   './',

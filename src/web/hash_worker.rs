@@ -2,8 +2,11 @@
 //! worker running this same wasm, whose side (`serve_hash_requests`) hashes it and posts
 //! back progress and the digest.
 //!
-//! Messages, page → worker: `{id, blob}`, or `{cancel: id}` when the page stops waiting
-//! (the hash future was dropped: its asset was cancelled or the engine stopped).
+//! Messages, page → worker: first `{module}`, the page's own compiled `WebAssembly.Module`,
+//! so the worker script instantiates it instead of fetching and compiling the wasm a
+//! second time at every start; then `{id, blob}`, or `{cancel: id}` when the page
+//! stops waiting (the hash future was dropped: its asset was cancelled or the engine
+//! stopped).
 //! Worker → page: `{ready: true}` once, then `{id, progress}`, `{id, sha256}` or `{id, error}`.
 //! A cancelled request gets no answer.
 
@@ -36,11 +39,18 @@ pub struct HashWorker {
 }
 
 impl HashWorker {
-    /// Starts the worker script at `url` and waits until its wasm is ready.
+    /// Starts the worker script at `url`, hands it this wasm's compiled module, and waits
+    /// until its wasm is ready.
     pub async fn start(url: &str) -> Result<Self, JsValue> {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         let worker = Worker::new_with_options(url, &options)?;
+        // Delivered once the script starts; our worker scripts listen for it before their
+        // first `await`. One that does not wait for it (an older one) loads the wasm
+        // itself, and the worker side below ignores the message.
+        let module = Object::new();
+        let _ = Reflect::set(&module, &"module".into(), &wasm_bindgen::module());
+        worker.post_message(&module)?;
         let pending: PendingMap = Rc::default();
 
         // The first message is `{ready: true}`; until then requests would be lost.
@@ -193,6 +203,9 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let scope = reply_scope.clone();
         let data = event.data();
+        if !field(&data, "module").is_undefined() {
+            return;
+        }
         if let Some(id) = field(&data, "cancel").as_f64() {
             cancelled.borrow_mut().insert(id as u32);
             return;
