@@ -173,6 +173,9 @@ async fn remove_file(path: &Path) -> io::Result<()> {
 struct DiskWriter {
     file: File,
     start: u64,
+    /// `uploads/`, whose entry for this file is made durable with the file's first bytes
+    /// (`Some` while the writer starts at offset 0).
+    new_entry_in: Option<PathBuf>,
 }
 
 #[async_trait]
@@ -185,6 +188,11 @@ impl ChunkWriter for DiskWriter {
         // A full disk may only show here (delayed allocation).
         self.file.flush().await?;
         self.file.sync_all().await?;
+        if let Some(dir) = &self.new_entry_in {
+            // The file's name, made when its upload was (`create_partial`, which syncs
+            // nothing): durable now, before the first offset that names its bytes.
+            sync_dir(dir).await?;
+        }
         Ok(Progress::default())
     }
 
@@ -197,23 +205,28 @@ impl ChunkWriter for DiskWriter {
 
 #[async_trait]
 impl Storage for DiskStore {
+    /// Makes the empty partial file, and syncs nothing: an empty file holds no byte
+    /// anyone was told is stored, and the row (written first) is what says the upload
+    /// exists. If a crash takes the file, the upload is still at offset 0, and
+    /// `open_writer` makes it again. The file's first bytes and its name are synced
+    /// together, by the writer's first `commit`. (This was an fsync of the empty file and
+    /// one of `uploads/` for every upload, before any byte arrived.)
     async fn create_partial(
         &self,
         upload_id: &str,
         _max_length: u64,
     ) -> io::Result<Option<String>> {
-        let file = File::create(self.partial_path(upload_id)).await?;
-        file.sync_all().await?;
-        sync_dir(&self.uploads).await?;
+        File::create(self.partial_path(upload_id)).await?;
         Ok(None)
     }
 
-    /// The partial file must exist (`create_partial`); a missing one is an error, never
-    /// recreated.
+    /// At offset 0 a missing partial file is made again (see `create_partial`); past it,
+    /// the file holds acknowledged bytes, and a missing one is an error, never recreated.
     async fn open_writer(&self, upload: &db::Upload) -> io::Result<Box<dyn ChunkWriter>> {
         let offset = upload.upload_offset as u64;
         let mut file = OpenOptions::new()
             .write(true)
+            .create(offset == 0)
             .truncate(false)
             .open(self.partial_path(&upload.id))
             .await?;
@@ -222,6 +235,7 @@ impl Storage for DiskStore {
         Ok(Box::new(DiskWriter {
             file,
             start: offset,
+            new_entry_in: (offset == 0).then(|| self.uploads.clone()),
         }))
     }
 
@@ -230,7 +244,18 @@ impl Storage for DiskStore {
     }
 
     async fn partial_exists(&self, upload: &db::Upload) -> io::Result<bool> {
-        fs::try_exists(self.partial_path(&upload.id)).await
+        let path = self.partial_path(&upload.id);
+        if fs::try_exists(&path).await? {
+            return Ok(true);
+        }
+        if upload.upload_offset == 0 && upload.content_sha256.is_none() {
+            // An empty upload (completed with no bytes) whose unsynced empty file a crash
+            // took (`create_partial`): nothing was lost; make it again, and sync it, as
+            // `promote` moves it into place next.
+            File::create(&path).await?.sync_all().await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn hash_partial(&self, upload: &db::Upload, _parts: &[String]) -> io::Result<String> {
@@ -260,10 +285,18 @@ impl Storage for DiskStore {
             return self.discard_partial(upload).await;
         }
         let dir = blob.parent().expect("blob paths have a parent");
-        fs::create_dir_all(dir).await?;
+        match fs::create_dir(dir).await {
+            // A new `blobs/xx/` must itself be durable in `blobs/` (256 times in all).
+            Ok(()) => sync_dir(&self.blobs).await?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
         fs::rename(self.partial_path(&upload.id), &blob).await?;
-        sync_dir(dir).await?;
-        sync_dir(&self.uploads).await
+        // The blob's name is durable with `blobs/xx/` synced. `uploads/` is not synced
+        // for the name that left it (that was one more fsync per upload): should a crash
+        // bring `uploads/<id>` back, its row is complete, so it is never written again,
+        // and the expiry sweep deletes the file with the row.
+        sync_dir(dir).await
     }
 
     async fn blob_len(&self, sha256: &str) -> io::Result<u64> {

@@ -236,7 +236,16 @@ async fn store_file(
     let progress = writer.commit().await?;
     drop(writer);
     let offset = i64::try_from(written).unwrap_or(i64::MAX);
-    db::set_upload_progress(&state.pool, &part.upload.id, offset, None, &progress).await?;
+    db::set_upload_progress(
+        &state.pool,
+        &part.upload.id,
+        offset,
+        None,
+        &progress,
+        None,
+        None,
+    )
+    .await?;
     state.blobs.forget(progress.stale).await?;
     part.upload.upload_length = i64::try_from(written).unwrap_or(i64::MAX);
     part.upload.upload_offset = part.upload.upload_length;

@@ -116,8 +116,8 @@ pub struct AppState {
     pub www: PathBuf,
     pub config: Config,
     /// Held while deciding that a blob is unreferenced and deleting it, and while an upload
-    /// records its content and moves it into place: the two never interleave.
-    pub blob_gc: tokio::sync::Mutex<()>,
+    /// records its content and moves it into place: the two never interleave for one blob.
+    pub blob_gc: BlobLocks,
     /// Thumbnails decoded at once (decoding a photo takes a core and tens of MB).
     pub thumb_slots: tokio::sync::Semaphore,
     /// Set to `true` when shutdown's grace period is over: uploads still streaming stop
@@ -160,7 +160,7 @@ impl AppState {
             upload_locks: tus::UploadLocks::default(),
             www: www.into(),
             config,
-            blob_gc: tokio::sync::Mutex::new(()),
+            blob_gc: BlobLocks::default(),
             thumb_slots: tokio::sync::Semaphore::new(1),
             cut_uploads: tokio::sync::watch::Sender::new(false),
         })
@@ -169,13 +169,33 @@ impl AppState {
 
 /// Deletes the blob `sha256` if no asset and no upload references it any more.
 pub async fn release_blob(state: &AppState, sha256: &str) -> Result<bool, AppError> {
-    let _gc = state.blob_gc.lock().await;
-    let _gc_db = state.pool.lock_blob_gc().await?;
+    let _gc = state.blob_gc.lock(sha256).await;
+    let _gc_db = state.pool.lock_blob_gc(sha256).await?;
     if db::blob_is_referenced(&state.pool, sha256).await? {
         return Ok(false);
     }
     state.blobs.remove_blob(sha256).await?;
     Ok(true)
+}
+
+/// The blob collector's locks, one per group of blobs (by the first byte of the SHA-256):
+/// what must not interleave is the collector and an upload of the *same* content, so
+/// uploads of different content need not wait for each other's promote.
+#[derive(Debug)]
+pub struct BlobLocks([tokio::sync::Mutex<()>; 64]);
+
+impl Default for BlobLocks {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
+    }
+}
+
+impl BlobLocks {
+    /// Waits for the lock of blob `sha256` (hex).
+    pub async fn lock(&self, sha256: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let group = u8::from_str_radix(sha256.get(..2).unwrap_or("0"), 16).unwrap_or(0);
+        self.0[usize::from(group) % self.0.len()].lock().await
+    }
 }
 
 /// The whole HTTP surface: `/api/...`, `/healthz`, and the PWA for everything else.

@@ -366,6 +366,8 @@ pub(crate) async fn create_partial_of_row(
             upload.upload_offset,
             None,
             &progress,
+            None,
+            None,
         )
         .await?;
     }
@@ -556,20 +558,41 @@ pub(crate) async fn write_chunk(
     drop(writer);
 
     let offset = upload.upload_offset + written as i64;
-    if written > 0 {
-        let saved = sha256.map(|s| s.save());
-        db::set_upload_progress(&state.pool, &upload.id, offset, saved.as_deref(), &progress)
-            .await?;
-        if let Err(e) = state.blobs.forget(progress.stale).await {
-            // Only space: the catalog no longer names these objects.
-            tracing::warn!(error = %e, "cannot delete an old upload tail");
-        }
-    }
     // An unfinished upload expires a period after its last write *ended*: counted from the
     // start, a PATCH slower than the period left its upload expiring the moment it ended.
     // Also after a failed write: the client is there, and comes back for the rest.
     let expires_at = next_expiry(state);
-    let refreshed = db::set_upload_expiry(&state.pool, &upload.id, expires_at).await;
+    let refreshed = if written > 0 {
+        // The offset, the expiry and, with the last byte, the content's SHA-256 (which
+        // `complete_with` would record next) in one commit: each commit is an fsync of the
+        // WAL (synchronous = FULL), and a small upload made in one request paid three in a
+        // row here. Recording the content before its blob is in place only references it
+        // sooner; `release_blob` keeps a referenced blob, and the expiry sweep releases it
+        // with the row if the upload never completes.
+        let last = !upload.length_deferred && offset == upload.upload_length;
+        let content = sha256
+            .as_ref()
+            .filter(|_| last)
+            .map(Sha256State::finalize_hex);
+        let saved = sha256.map(|s| s.save());
+        db::set_upload_progress(
+            &state.pool,
+            &upload.id,
+            offset,
+            saved.as_deref(),
+            &progress,
+            Some(expires_at),
+            content.as_deref(),
+        )
+        .await?;
+        if let Err(e) = state.blobs.forget(progress.stale).await {
+            // Only space: the catalog no longer names these objects.
+            tracing::warn!(error = %e, "cannot delete an old upload tail");
+        }
+        Ok(())
+    } else {
+        db::set_upload_expiry(&state.pool, &upload.id, expires_at).await
+    };
     match outcome {
         Err(e) => Err(e),
         Ok(()) if !keep => Err(AppError::ChunkChecksumMismatch),
@@ -612,7 +635,7 @@ pub(crate) async fn complete_with(
             Some(sha256) => sha256.finalize_hex(),
             None => state.blobs.hash_partial(&stored, &parts).await?,
         }
-    } else if let Some(sha256) = upload.content_sha256.clone() {
+    } else if let Some(sha256) = stored.content_sha256.clone() {
         sha256 // crashed after the blob was moved into place
     } else {
         return Err(std::io::Error::other(format!(
@@ -633,9 +656,15 @@ pub(crate) async fn complete_with(
     }
 
     {
-        let _gc = state.blob_gc.lock().await;
-        let _gc_db = state.pool.lock_blob_gc().await?;
-        db::set_upload_content_sha256(&state.pool, &upload.id, &sha256).await?;
+        // Only this content's collector is kept out: completions of other content promote
+        // side by side (one lock for all made every upload wait for every other's promote,
+        // a directory fsync each).
+        let _gc = state.blob_gc.lock(&sha256).await;
+        let _gc_db = state.pool.lock_blob_gc(&sha256).await?;
+        // Usually recorded already, with the last chunk (`write_chunk`).
+        if stored.content_sha256.as_deref() != Some(sha256.as_str()) {
+            db::set_upload_content_sha256(&state.pool, &upload.id, &sha256).await?;
+        }
         state.blobs.promote(&stored, &parts, &sha256).await?;
     }
     let blobs = Arc::clone(&state.blobs);

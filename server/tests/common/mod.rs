@@ -94,7 +94,7 @@ impl Server {
         let progress = writer.commit().await.unwrap();
         if acknowledge {
             let offset = upload.upload_offset + bytes.len() as i64;
-            ferry_server::db::set_upload_progress(pool, id, offset, None, &progress)
+            ferry_server::db::set_upload_progress(pool, id, offset, None, &progress, None, None)
                 .await
                 .unwrap();
         }
