@@ -45,23 +45,37 @@ impl Db {
     }
 }
 
-/// What each SQLite connection is set to.
-async fn configure_sqlite(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+/// What each SQLite connection is set to; `cache_kib`: its page cache's cap.
+async fn configure_sqlite(
+    conn: &mut sqlx::AnyConnection,
+    cache_kib: u32,
+) -> Result<(), sqlx::Error> {
     // FULL: an acknowledged Upload-Offset must survive power loss, not just a crash.
     conn.execute(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+        format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;
+             PRAGMA cache_size = -{cache_kib};"
+        )
+        .as_str(),
     )
     .await?;
     Ok(())
 }
+
+/// The page cache of each reading connection. A reader's cache is dropped whenever another
+/// connection has written (WAL mode), which under uploads is all the time, so a large one
+/// only holds memory: SQLite's default of 2 MiB each filled as the library grew (issue 8).
+const READER_CACHE_KIB: u32 = 512;
+/// The writing connection's page cache (SQLite's default size): it alone stays warm.
+const WRITER_CACHE_KIB: u32 = 2000;
 
 /// Opens (creating if needed) `ferry.sqlite` at `path` in WAL mode and runs the migrations.
 pub async fn open(path: &Path) -> Result<Db, crate::AppError> {
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new()
         .max_connections(4)
-        .after_connect(|conn, _| Box::pin(configure_sqlite(conn)))
+        .after_connect(|conn, _| Box::pin(configure_sqlite(conn, READER_CACHE_KIB)))
         .connect(&sqlite_url(path))
         .await?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
@@ -69,7 +83,7 @@ pub async fn open(path: &Path) -> Result<Db, crate::AppError> {
         .max_connections(1)
         // Writers queue here while one commits (an fsync each), so allow for a long queue.
         .acquire_timeout(Duration::from_secs(60))
-        .after_connect(|conn, _| Box::pin(configure_sqlite(conn)))
+        .after_connect(|conn, _| Box::pin(configure_sqlite(conn, WRITER_CACHE_KIB)))
         .connect(&sqlite_url(path))
         .await?;
     Ok(Db {
@@ -112,6 +126,13 @@ fn sqlite_url(path: &Path) -> String {
 
 /// `$first, $first + 1, ...` for `n` values: an `IN (...)` list both engines accept. An
 /// empty list is `NULL`, which matches nothing (PostgreSQL refuses `IN ()`).
+///
+/// A query with such a list is a new SQL text for each length, so each is run with
+/// `.persistent(false)`: sqlx otherwise keeps every statement it prepared, up to 100 per
+/// connection, and a `GET /api/assets` page (its album names) of each length up to 1,000
+/// was one more. That was the server's resident set growing with the library in issue 8's
+/// soak (29 to 54 MiB in 30 minutes, still rising): `server/tests/memory.rs` with a page
+/// listed every 20 uploads grew 26.9 to 52.6 MiB over 900 uploads with them kept.
 fn placeholders(first: usize, n: usize) -> String {
     if n == 0 {
         return "NULL".into();
@@ -975,7 +996,7 @@ pub async fn assets_by_ids(
         "SELECT {ASSET_COLUMNS} FROM assets WHERE user_id = $1 AND id IN ({})",
         placeholders(2, ids.len())
     );
-    let mut query = sqlx::query_as(&sql).bind(user_id);
+    let mut query = sqlx::query_as(&sql).persistent(false).bind(user_id);
     for id in ids {
         query = query.bind(id);
     }
@@ -993,7 +1014,7 @@ pub async fn assets_by_checksum(
         "SELECT checksum, id FROM assets WHERE user_id = $1 AND checksum IN ({})",
         placeholders(2, checksums.len())
     );
-    let mut query = sqlx::query_as(&sql).bind(user_id);
+    let mut query = sqlx::query_as(&sql).persistent(false).bind(user_id);
     for checksum in checksums {
         query = query.bind(checksum);
     }
@@ -1009,7 +1030,7 @@ pub async fn known_sizes(db: &Db, user_id: &str, sizes: &[i64]) -> Result<Vec<i6
         "SELECT DISTINCT file_size FROM assets WHERE user_id = $1 AND file_size IN ({})",
         placeholders(2, sizes.len())
     );
-    let mut query = sqlx::query_scalar(&sql).bind(user_id);
+    let mut query = sqlx::query_scalar(&sql).persistent(false).bind(user_id);
     for size in sizes {
         query = query.bind(*size);
     }
@@ -1027,7 +1048,10 @@ pub async fn existing_device_asset_ids(
          WHERE user_id = $1 AND device_id = $2 AND device_asset_id IN ({})",
         placeholders(3, device_asset_ids.len())
     );
-    let mut query = sqlx::query_scalar(&sql).bind(user_id).bind(device_id);
+    let mut query = sqlx::query_scalar(&sql)
+        .persistent(false)
+        .bind(user_id)
+        .bind(device_id);
     for id in device_asset_ids {
         query = query.bind(id);
     }
@@ -1293,7 +1317,10 @@ pub async fn add_to_album(
            AND id NOT IN (SELECT asset_id FROM album_assets WHERE album_id = $2)",
         placeholders(3, asset_ids.len())
     );
-    let mut query = sqlx::query_scalar(&sql).bind(user_id).bind(album_id);
+    let mut query = sqlx::query_scalar(&sql)
+        .persistent(false)
+        .bind(user_id)
+        .bind(album_id);
     for id in asset_ids {
         query = query.bind(id);
     }
@@ -1307,7 +1334,10 @@ pub async fn add_to_album(
          ON CONFLICT DO NOTHING",
         placeholders(3, new.len())
     );
-    let mut query = sqlx::query(&sql).bind(album_id).bind(&now);
+    let mut query = sqlx::query(&sql)
+        .persistent(false)
+        .bind(album_id)
+        .bind(&now);
     for id in &new {
         query = query.bind(id);
     }
@@ -1316,7 +1346,7 @@ pub async fn add_to_album(
         "UPDATE assets SET updated_at = $1 WHERE user_id = $2 AND id IN ({})",
         placeholders(3, new.len())
     );
-    let mut query = sqlx::query(&sql).bind(&now).bind(user_id);
+    let mut query = sqlx::query(&sql).persistent(false).bind(&now).bind(user_id);
     for id in &new {
         query = query.bind(id);
     }
@@ -1391,7 +1421,7 @@ pub async fn album_names(
          ORDER BY al.name",
         placeholders(2, asset_ids.len())
     );
-    let mut query = sqlx::query_as(&sql).bind(user_id);
+    let mut query = sqlx::query_as(&sql).persistent(false).bind(user_id);
     for id in asset_ids {
         query = query.bind(id);
     }

@@ -4,8 +4,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    ferry_server::tune_allocator();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+        .block_on(run())
+}
+
+async fn run() -> ExitCode {
     // Logs go to stderr: stdout carries what scripts read (API keys, the ready line).
     tracing_subscriber::fmt()
         .with_env_filter(

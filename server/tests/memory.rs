@@ -114,8 +114,26 @@ async fn one_upload(server: &Server, key: &str, n: u64) {
     assert!(response.headers().contains_key("ferry-asset-id"));
 }
 
+/// `GET /api/assets?limit=1000`, read to the end.
+async fn list_assets(server: &Server, key: &str) {
+    use http_body_util::BodyExt;
+    let response = server
+        .send(
+            Request::builder()
+                .uri("/api/assets?limit=1000")
+                .header("x-api-key", key)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body().collect().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_run_keeps_no_per_upload_state_and_its_memory_levels_off() {
+    // As `ferry-server`'s `main` does (this process is the server here).
+    ferry_server::tune_allocator();
     let server = Arc::new(Server::start(Config::default(), &[]).await);
     let key = users::create_user(&server.state.pool, "alice", None, None)
         .await
@@ -133,6 +151,11 @@ async fn a_long_run_keeps_no_per_upload_state_and_its_memory_levels_off() {
                     let mut n = round * PER_ROUND + lane;
                     while n < (round + 1) * PER_ROUND {
                         one_upload(&server, &key, n).await;
+                        if n % 20 < 6 {
+                            // A page of the library, as the app's timeline asks for it: it
+                            // grows with the library (the soak's RSS grew with it).
+                            list_assets(&server, &key).await;
+                        }
                         n += 6;
                     }
                 })
