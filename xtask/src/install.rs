@@ -107,6 +107,22 @@ pub fn wasm_opt() -> Result<std::path::PathBuf> {
     }
 }
 
+/// terser from npm (xtask/package-lock.json), installed when missing. Returns the script to
+/// run with node.
+pub fn terser() -> Result<std::path::PathBuf> {
+    let dir = root().join("xtask");
+    npm_packages(&dir)?;
+    let script = dir.join("node_modules/terser/bin/terser");
+    if script.exists() {
+        Ok(script)
+    } else {
+        Err(format!(
+            "npm installed terser, but {} is missing",
+            script.display()
+        ))
+    }
+}
+
 /// The e2e suite's npm packages (playwright-core and friends), from package-lock.json.
 pub fn e2e_packages() -> Result {
     npm_packages(&root().join("e2e"))
