@@ -589,7 +589,10 @@ impl Engine {
     }
 
     /// Hashes and checks a bounded batch of each waiting status, and queues the files
-    /// the server lacks in `to_upload`. Returns whether there was any.
+    /// the server lacks in `to_upload`; then further batches of new files while there
+    /// are any, so files added meanwhile (a large pick is written 100 at a time) join the
+    /// uploads running now instead of waiting for them to end. Returns whether there was
+    /// any work.
     async fn prepare_next(
         self: &Rc<Self>,
         mut in_flight: HashSet<Option<String>>,
@@ -597,19 +600,39 @@ impl Engine {
         to_upload: &UploadQueue,
     ) -> Result<bool, Stop> {
         let mut worked = false;
-        for status in [
+        let mut statuses: &[AssetStatus] = &[
             AssetStatus::Pending,
             AssetStatus::Hashing,
             AssetStatus::Checking,
-        ] {
-            let batch = self.catalog.with_status(status, round).await?;
-            if !batch.is_empty() {
+        ];
+        loop {
+            let mut more = false;
+            for &status in statuses {
+                let batch = self.catalog.with_status(status, round).await?;
+                if batch.is_empty() {
+                    continue;
+                }
                 worked = true;
                 self.count_in(&batch);
-                self.prepare(batch, &mut in_flight, to_upload).await?;
+                if !self.prepare(batch, &mut in_flight, to_upload).await? {
+                    return Ok(worked);
+                }
+                more |= status == AssetStatus::Pending;
+            }
+            // Copies waiting for their twin's upload (`checking` again) wait for the next
+            // round, so only new files continue this one.
+            statuses = &[AssetStatus::Pending];
+            // Hashing may run ahead of uploads by a dedup request's worth, not the queue.
+            while to_upload.waiting.borrow().len() >= CHECK_BATCH
+                && !self.stopping.get()
+                && self.halted.get().is_none()
+            {
+                TimeoutFuture::new(POLICY_POLL_MS).await;
+            }
+            if !more || self.stopping.get() || self.halted.get().is_some() {
+                return Ok(worked);
             }
         }
-        Ok(worked)
     }
 
     fn count_in(&self, assets: &[Asset]) {
@@ -626,13 +649,14 @@ impl Engine {
 
     /// Hashes what needs hashing (one file per worker at a time) while asking the server,
     /// in batches, which of the hashed files it already has; the others join `to_upload`
-    /// at once. `claimed` holds the checksums on their way up.
+    /// at once. `claimed` holds the checksums on their way up. Returns false if the
+    /// server could not be asked now (the rest waits for a later round).
     async fn prepare(
         self: &Rc<Self>,
         batch: Vec<Asset>,
         claimed: &mut HashSet<Option<String>>,
         to_upload: &UploadQueue,
-    ) -> Result<(), Stop> {
+    ) -> Result<bool, Stop> {
         let batch = self.recall_hashes(batch).await?;
         let batch = self.settle_known_to_this_device(batch).await?;
         let mut batch = self.upload_unhashed_where_safe(batch, to_upload).await?;
@@ -692,7 +716,7 @@ impl Engine {
                 let ready = hashed.borrow().len();
                 let hashing_done = hashing.get() == 0;
                 if ready == 0 && hashing_done {
-                    return Ok(());
+                    return Ok(true);
                 }
                 // Each check waits for more files than the one before (fewer requests),
                 // unless uploads have run out of work.
@@ -710,7 +734,7 @@ impl Engine {
                 };
                 if !self.settle_checked(chunk, claimed, to_upload).await? {
                     unchecked.set(true);
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         };
