@@ -687,9 +687,9 @@ test('10,000 small files: every one is backed up once, with batched dedup checks
   const onServer = await allServerAssets(server);
   assert.equal(onServer.length, N, 'the server has each file once');
   assert.equal(new Set(onServer.map((a) => a.checksum)).size, N, 'no asset twice');
-  // Checks are batched: they grow (1, 4, 16, 64, 256 files, then up to 1,000), and come
-  // sooner only when the uploads have run out of work (here, when hashing is the slower
-  // side), so there are far fewer checks than uploads.
-  assert.ok(checks.n <= N / 100, `${checks.n} dedup checks for ${N} files`);
+  // Checks are batched: they grow (1, 4, 16, 64, 256 files, then up to 1,000 each), and
+  // come sooner only when the uploads have run out of work and 8 MiB is hashed, which
+  // these small files never are.
+  assert.ok(checks.n <= Math.ceil(N / 1000) + 8, `${checks.n} dedup checks for ${N} files`);
   assert.deepEqual(problems.filter((p) => p.startsWith('pageerror')), [], 'no error in the page');
 });

@@ -58,8 +58,11 @@ const GIVE_UP_POLL_MS: u32 = 200;
 const PIPELINE_POLL_MS: u32 = 10;
 /// A run's dedup checks ask about 1 file, then 4 times as many each time, up to
 /// `CHECK_BATCH`: the first upload starts at once, and 10,000 files still take about a
-/// dozen requests. Uploads that run out of work are fed sooner (`UploadQueue::starving`).
+/// dozen requests. Uploads that run out of work are fed sooner (`UploadQueue::starving`),
+/// once the files hashed meanwhile are worth a request: `EARLY_CHECK_BYTES`, so small
+/// files never make a check each.
 const CHECK_GROWTH: usize = 4;
+const EARLY_CHECK_BYTES: u64 = 8 * 1024 * 1024;
 /// Files at least this large may start uploading before their hash is known (see
 /// `upload_unhashed_where_safe`). Below it hashing takes a fraction of a second, not
 /// worth the extra size check and the verification at the end.
@@ -596,7 +599,7 @@ impl Engine {
     async fn prepare_next(
         self: &Rc<Self>,
         mut in_flight: HashSet<Option<String>>,
-        round: u32,
+        mut round: u32,
         to_upload: &UploadQueue,
     ) -> Result<bool, Stop> {
         let mut worked = false;
@@ -622,6 +625,8 @@ impl Engine {
             // Copies waiting for their twin's upload (`checking` again) wait for the next
             // round, so only new files continue this one.
             statuses = &[AssetStatus::Pending];
+            // Later batches fill a whole dedup request, as later rounds do.
+            round = CHECK_BATCH as u32;
             // Hashing may run ahead of uploads by a dedup request's worth, not the queue.
             while to_upload.waiting.borrow().len() >= CHECK_BATCH
                 && !self.stopping.get()
@@ -721,7 +726,11 @@ impl Engine {
                 // Each check waits for more files than the one before (fewer requests),
                 // unless uploads have run out of work.
                 let target = self.check_target.get();
-                if ready == 0 || !(hashing_done || ready >= target || to_upload.starving()) {
+                let worth_it = || {
+                    to_upload.starving()
+                        && hashed.borrow().iter().map(|a| a.size).sum::<u64>() >= EARLY_CHECK_BYTES
+                };
+                if ready == 0 || !(hashing_done || ready >= target || worth_it()) {
                     TimeoutFuture::new(PIPELINE_POLL_MS).await;
                     continue;
                 }
