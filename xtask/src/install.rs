@@ -94,30 +94,26 @@ pub const BINARYEN_VERSION: &str = "132.0.0";
 /// binaryen's `wasm-opt` from npm (xtask/package-lock.json), installed when missing.
 /// Returns the script to run with node.
 pub fn wasm_opt() -> Result<std::path::PathBuf> {
-    let dir = root().join("xtask");
-    npm_packages(&dir)?;
-    let script = dir.join("node_modules/binaryen/bin/wasm-opt");
-    if script.exists() {
-        Ok(script)
-    } else {
-        Err(format!(
-            "npm installed binaryen, but {} is missing",
-            script.display()
-        ))
-    }
+    xtask_npm_script("binaryen/bin/wasm-opt")
 }
 
 /// terser from npm (xtask/package-lock.json), installed when missing. Returns the script to
 /// run with node.
 pub fn terser() -> Result<std::path::PathBuf> {
+    xtask_npm_script("terser/bin/terser")
+}
+
+/// A script of one of xtask's own npm packages (`xtask/node_modules/<path>`), after
+/// installing them if needed.
+fn xtask_npm_script(path: &str) -> Result<std::path::PathBuf> {
     let dir = root().join("xtask");
     npm_packages(&dir)?;
-    let script = dir.join("node_modules/terser/bin/terser");
+    let script = dir.join("node_modules").join(path);
     if script.exists() {
         Ok(script)
     } else {
         Err(format!(
-            "npm installed terser, but {} is missing",
+            "npm installed xtask's packages, but {} is missing",
             script.display()
         ))
     }
