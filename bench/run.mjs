@@ -621,6 +621,8 @@ async function benchLargeFile(files, results) {
           if (k === 0) {
             r.hash.push(await page.evaluate(async () => {
               const worker = new Worker('/hash-worker.js', { type: 'module' });
+              // Its first message is the page's compiled module, or none: then it loads the wasm itself.
+              worker.postMessage({});
               await new Promise((res) => { worker.onmessage = (e) => e.data?.ready && res(); });
               const t0 = performance.now();
               await new Promise((res, rej) => {
