@@ -63,6 +63,11 @@ pub struct Catalog {
     files: Database,
 }
 
+// Writes issue their requests and ask to commit in the same step, with no `.await` in
+// between: the browser commits a transaction by itself once a task ends with none of its
+// requests pending, so a write whose future is not polled at once (held while its caller
+// awaits something else) would find its transaction finished when it calls `commit`.
+// Only a read-then-write (`device_id`, `forget_files`) awaits inside a transaction.
 impl Catalog {
     /// Opens the catalog named `name`, creating or migrating it as needed.
     pub async fn open(name: &str) -> Result<Self, CatalogError> {
@@ -115,7 +120,7 @@ impl Catalog {
             .transaction(ASSETS)
             .with_mode(TransactionMode::Readwrite)
             .build()?;
-        tx.object_store(ASSETS)?.put(asset).serde()?.await?;
+        tx.object_store(ASSETS)?.put(asset).serde()?;
         tx.commit().await?;
         Ok(())
     }
@@ -389,8 +394,7 @@ impl Catalog {
         tx.object_store(META)?
             .put(JsValue::from_f64(value))
             .with_key(key)
-            .primitive()?
-            .await?;
+            .primitive()?;
         tx.commit().await?;
         Ok(())
     }
@@ -450,8 +454,7 @@ impl Catalog {
         tx.object_store(HASH_CACHE)?
             .put(sha256)
             .with_key(key)
-            .primitive()?
-            .await?;
+            .primitive()?;
         tx.commit().await?;
         Ok(())
     }

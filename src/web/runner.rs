@@ -1392,9 +1392,14 @@ impl Engine {
                 // the server's expiry sweep.
                 Either::Left((Err(reason), _)) => Ok(Some((Err(reason), Sent::Not))),
                 Either::Left((Ok(digest), sending)) => {
-                    // Kept at once: a reload mid-upload then need not hash again.
-                    self.catalog.remember_hash(&key, &digest).await?;
-                    sending.await.map(|sent| Some((Ok(digest), sent)))
+                    // Kept at once: a reload mid-upload then need not hash again. The send
+                    // goes on meanwhile: left unpolled, a progress save of its own would
+                    // miss its transaction's commit (see `Catalog`).
+                    let remembering = self.catalog.remember_hash(&key, &digest);
+                    let (remembered, sent) =
+                        futures_util::future::join(remembering, sending).await;
+                    remembered?;
+                    sent.map(|sent| Some((Ok(digest), sent)))
                 }
                 Either::Right((Err(stop), _)) => Err(stop),
                 // Stopped before every byte was sent: dropping the hash stops it.

@@ -117,6 +117,35 @@ async fn catalog_survives_reopening() {
     Catalog::delete(&name).await.unwrap();
 }
 
+/// A write polled once and then left alone while its caller awaits something else (the
+/// runner holds an upload's future while it records a hash) still commits. The browser
+/// commits a transaction by itself when a task ends with none of its requests pending; a
+/// write that awaited its request before calling `commit` then failed with "The
+/// transaction has finished" (seen in CI as a share that stopped mid-upload).
+#[wasm_bindgen_test]
+async fn a_write_left_unpolled_for_a_while_still_commits() {
+    use futures_util::FutureExt;
+    let name = fresh_catalog_name();
+    let catalog = Catalog::open(&name).await.unwrap();
+    let asset = Asset::new("w".into(), "w.mov".into(), 5, 0.0, "video/quicktime".into(), 1.0);
+    let mut put = Box::pin(catalog.put(&asset));
+    let mut fact = Box::pin(catalog.set_fact("lastBackupAt", 42.0));
+    let mut hash = Box::pin(catalog.remember_hash("w.mov|5|0|", "cd"));
+    assert!((&mut put).now_or_never().is_none());
+    assert!((&mut fact).now_or_never().is_none());
+    assert!((&mut hash).now_or_never().is_none());
+    // Several tasks pass with the writes unpolled.
+    gloo_timers::future::TimeoutFuture::new(50).await;
+    put.await.unwrap();
+    fact.await.unwrap();
+    hash.await.unwrap();
+    assert_eq!(catalog.get("w").await.unwrap(), Some(asset));
+    assert_eq!(catalog.fact("lastBackupAt").await.unwrap(), Some(42.0));
+    assert_eq!(catalog.cached_hash("w.mov|5|0|").await.unwrap().as_deref(), Some("cd"));
+    catalog.close();
+    Catalog::delete(&name).await.unwrap();
+}
+
 fn file_of(bytes: &[u8], name: &str) -> web_sys::File {
     let parts = Array::of1(&Uint8Array::from(bytes));
     web_sys::File::new_with_u8_array_sequence(&parts, name).unwrap()

@@ -632,13 +632,14 @@ export class BackupView {
     for (const a of this.records.values()) {
       if (!a.album) continue;
       const k = a.album.toLowerCase();
-      const entry = albums.get(k) ?? { name: a.album, count: 0 };
+      const entry = albums.get(k) ?? { name: a.album, count: 0, done: 0 };
       entry.count += 1;
+      if (DONE.has(a.status)) entry.done += 1;
       albums.set(k, entry);
     }
     const { include, exclude } = this.store.albums;
     for (const name of [...include, ...exclude]) {
-      if (!albums.has(name.toLowerCase())) albums.set(name.toLowerCase(), { name, count: 0 });
+      if (!albums.has(name.toLowerCase())) albums.set(name.toLowerCase(), { name, count: 0, done: 0 });
     }
     const sorted = [...albums.values()].sort((a, b) => a.name.localeCompare(b.name));
     const key = JSON.stringify([sorted, include, exclude]);
@@ -655,7 +656,7 @@ export class BackupView {
     } else {
       summary.textContent = 'Only included albums are backed up, and exclusion wins. Rules apply to files added from now on.';
     }
-    $('album-list').replaceChildren(...sorted.map(({ name, count: n }) => {
+    $('album-list').replaceChildren(...sorted.map(({ name, count: n, done }) => {
       const li = document.createElement('li');
       const text = document.createElement('div');
       text.className = 'album-text';
@@ -665,7 +666,10 @@ export class BackupView {
       const meta = document.createElement('span');
       meta.className = 'album-meta';
       const backed = this.store.admits(name);
-      meta.textContent = `${count(n)} ${n === 1 ? 'file' : 'files'} · ${backed ? 'backed up' : 'not backed up'}`;
+      // The rule applies to files added from now on: an album excluded after some of its
+      // files went up says that those stay backed up.
+      const rule = backed ? 'backed up' : done > 0 ? `not backed up from now on · ${count(done)} backed up before` : 'not backed up';
+      meta.textContent = `${count(n)} ${n === 1 ? 'file' : 'files'} · ${rule}`;
       li.classList.toggle('off', !backed);
       text.append(label, meta);
       const select = document.createElement('select');
