@@ -1396,8 +1396,7 @@ impl Engine {
                     // goes on meanwhile: left unpolled, a progress save of its own would
                     // miss its transaction's commit (see `Catalog`).
                     let remembering = self.catalog.remember_hash(&key, &digest);
-                    let (remembered, sent) =
-                        futures_util::future::join(remembering, sending).await;
+                    let (remembered, sent) = futures_util::future::join(remembering, sending).await;
                     remembered?;
                     sent.map(|sent| Some((Ok(digest), sent)))
                 }

@@ -127,7 +127,14 @@ async fn a_write_left_unpolled_for_a_while_still_commits() {
     use futures_util::FutureExt;
     let name = fresh_catalog_name();
     let catalog = Catalog::open(&name).await.unwrap();
-    let asset = Asset::new("w".into(), "w.mov".into(), 5, 0.0, "video/quicktime".into(), 1.0);
+    let asset = Asset::new(
+        "w".into(),
+        "w.mov".into(),
+        5,
+        0.0,
+        "video/quicktime".into(),
+        1.0,
+    );
     let mut put = Box::pin(catalog.put(&asset));
     let mut fact = Box::pin(catalog.set_fact("lastBackupAt", 42.0));
     let mut hash = Box::pin(catalog.remember_hash("w.mov|5|0|", "cd"));
@@ -141,7 +148,10 @@ async fn a_write_left_unpolled_for_a_while_still_commits() {
     hash.await.unwrap();
     assert_eq!(catalog.get("w").await.unwrap(), Some(asset));
     assert_eq!(catalog.fact("lastBackupAt").await.unwrap(), Some(42.0));
-    assert_eq!(catalog.cached_hash("w.mov|5|0|").await.unwrap().as_deref(), Some("cd"));
+    assert_eq!(
+        catalog.cached_hash("w.mov|5|0|").await.unwrap().as_deref(),
+        Some("cd")
+    );
     catalog.close();
     Catalog::delete(&name).await.unwrap();
 }
