@@ -220,7 +220,8 @@ leaves them. Then the page is reloaded, the same files are picked again, and the
 "nothing to do" is measured. ferry: \`backup.add\` in the same catalog until every new asset is
 \`duplicate\` (its hash cache skips hashing; batched dedup checks). tus-js-client: for each file,
 \`findPreviousUploads()\`, \`resumeFromPreviousUpload()\`, \`start()\`, 3 at a time, until each
-reports success (a \`HEAD\` per file). The set-ups run alongside the memory and resume tests;
+reports success (a \`HEAD\` per file). Both servers of this test keep their data in memory
+(\`/dev/shm\`), so the set-up is not bound by their disk syncs. The set-ups run alongside the memory and resume tests;
 the timed re-runs run alone, one after the other.
 
 ${R.rerunNote ? `**Note.** ${R.rerunNote}\n\n` : ''}${[R.errors['rerun-ferry'], R.errors['rerun-tus']].filter(Boolean).map((e) => `**Failed:** ${esc(e)}\n\n`).join('')}${mdTable(['system', 'set-up upload from node, s', 're-run, s', 'requests in a re-run'], [
