@@ -238,9 +238,11 @@ async fn parallel_guesses_cannot_race_past_the_limit() {
     );
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+/// The fastest of `samples`: the cost of the work itself. Other tests of this binary (and,
+/// on PostgreSQL, the database) share the two cores, and their load only ever adds time,
+/// so a median still moved by 2x between kinds of sign-in in CI; the minimum does not.
+fn fastest(samples: &[Duration]) -> Duration {
+    samples.iter().copied().min().unwrap_or_default()
 }
 
 /// A wrong user name and a wrong password cost the same: the unknown user's password is
@@ -275,12 +277,12 @@ async fn a_wrong_user_and_a_wrong_password_take_the_same_time() {
         }
     }
     let (wrong, unknown, none) = (
-        median(wrong_password),
-        median(unknown_user),
-        median(no_password),
+        fastest(&wrong_password),
+        fastest(&unknown_user),
+        fastest(&no_password),
     );
     eprintln!(
-        "login medians over {N}: wrong password {wrong:?}, unknown user {unknown:?}, \
+        "fastest sign-in of {N}: wrong password {wrong:?}, unknown user {unknown:?}, \
          user without password {none:?}"
     );
     for (what, other) in [("unknown user", unknown), ("no password", none)] {

@@ -208,6 +208,9 @@ struct UploadQueue {
     /// Whether an upload started from it, and how many workers wait for work now.
     started: Cell<bool>,
     idle: Cell<usize>,
+    /// Every upload worker has returned (the round halted or stopped, or a refusal of a
+    /// key replaced meanwhile ended them): nothing more is taken from `waiting`.
+    ended: Cell<bool>,
 }
 
 impl UploadQueue {
@@ -360,6 +363,8 @@ impl Engine {
         self.server.borrow_mut().api_key = api_key;
         self.halted.set(None);
         self.kick();
+        // Said at once, so a halt after this one is a change of state the page hears.
+        self.emit_progress();
     }
 
     /// Marks asset `id` cancelled; its upload is terminated at the next step.
@@ -631,10 +636,12 @@ impl Engine {
             while to_upload.waiting.borrow().len() >= CHECK_BATCH
                 && !self.stopping.get()
                 && self.halted.get().is_none()
+                && !to_upload.ended.get()
             {
                 TimeoutFuture::new(POLICY_POLL_MS).await;
             }
-            if !more || self.stopping.get() || self.halted.get().is_some() {
+            if !more || self.stopping.get() || self.halted.get().is_some() || to_upload.ended.get()
+            {
                 return Ok(worked);
             }
         }
@@ -1114,7 +1121,7 @@ impl Engine {
                 Err(ApiError::Status { status, .. })
                     if matches!(ErrorClass::of_status(status), ErrorClass::Auth) =>
                 {
-                    self.halt(ErrorClass::Auth);
+                    self.halt(ErrorClass::Auth, &server.api_key);
                     return Err(Stop::Halted);
                 }
                 Err(e) => {
@@ -1182,7 +1189,15 @@ impl Engine {
         tus::sha256_checksum_header(&digest)
     }
 
-    fn halt(&self, class: ErrorClass) {
+    /// Stops the run for `class`, until the user acts (see `ErrorClass`). A refusal of
+    /// `key_sent` after it was replaced (by `getAuth` or a new sign-in) while its request
+    /// was on its way is no reason to halt: the round ends, and the next one sends the
+    /// new key. Halting then would stop the backup again right after the page had signed
+    /// it in, and the page, seeing no change of state, would not sign in again.
+    fn halt(&self, class: ErrorClass, key_sent: &str) {
+        if class == ErrorClass::Auth && self.server.borrow().api_key != key_sent {
+            return;
+        }
         self.halted.set(Some(class));
         self.emit_progress();
     }
@@ -1285,7 +1300,9 @@ impl Engine {
                 }
             }
         });
-        for result in join_all(workers).await {
+        let results = join_all(workers).await;
+        to_upload.ended.set(true);
+        for result in results {
             result?;
         }
         Ok(())
@@ -1467,6 +1484,8 @@ impl Engine {
         let protocol = Protocol::choose(self.protocol, &support);
         let device_id = self.device_id().await?;
         let mut checksum_ahead: Option<(std::ops::Range<u64>, Option<tus::Header>)> = None;
+        // The key the last step's request went with: a refusal is acted on a step later.
+        let mut key_sent = self.server.borrow().api_key.clone();
         loop {
             if self.halted.get().is_some() {
                 return Ok(Sent::Not);
@@ -1607,10 +1626,11 @@ impl Engine {
                     return Ok(Sent::Not);
                 }
                 Action::Halt { class } => {
-                    self.halt(class);
+                    self.halt(class, &key_sent);
                     return Err(Stop::Halted);
                 }
             }
+            key_sent = server.api_key.clone();
         }
     }
 }
