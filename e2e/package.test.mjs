@@ -114,7 +114,10 @@ async function waitForStatuses(page, name, statuses, count, timeout = 60_000) {
   for (;;) {
     const items = await page.evaluate(async (n) => (await window[n].assets({ limit: 1000 })).items, name);
     if (items.length === count && items.every((a) => statuses.includes(a.status))) return items;
-    if (Date.now() > deadline) throw new Error(`${name}: ${JSON.stringify(items.map((a) => [a.name, a.status, a.lastError]))}`);
+    if (Date.now() > deadline) {
+      const progress = await page.evaluate((n) => window[n].progress(), name);
+      throw new Error(`${name}: ${JSON.stringify(items.map((a) => [a.name, a.status, a.lastError]))}; progress ${JSON.stringify(progress)}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -148,6 +148,17 @@ pub fn run_all() -> Result {
     record("e2e (Playwright, Chromium, ferry-server)", e2e);
 
     if !failures.is_empty() {
+        // Said again at the end: CI keeps only the tail of a long run's output.
+        let details = FAILURE_DETAILS
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default();
+        if !details.is_empty() {
+            println!("xtask: the failed e2e tests, as node reported them:");
+            for line in details {
+                println!("{line}");
+            }
+        }
         println!("xtask: failed: {}", failures.join(", "));
     }
     println!("{} passed, {} failed", total.passed, total.failed);
@@ -236,10 +247,12 @@ fn counted(command: &mut Command) -> Tally {
         }
     };
     let mut tally = Tally::default();
+    let mut failure = FailureBlock::default();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
             println!("{line}");
             tally += parse_counts(&line);
+            failure.read(&line);
         }
     }
     let success = child.wait().map(|s| s.success()).unwrap_or(false);
@@ -247,6 +260,41 @@ fn counted(command: &mut Command) -> Tally {
         tally.failed = 1;
     }
     tally
+}
+
+/// The TAP report of each failed test (`not ok …` and its YAML block: error, location,
+/// stack), kept to be printed again at the end of the run.
+static FAILURE_DETAILS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Lines of one failed test's TAP report at most.
+const FAILURE_LINES: usize = 40;
+
+/// Picks the failed tests' reports out of node's TAP output, line by line.
+#[derive(Default)]
+struct FailureBlock {
+    lines: Vec<String>,
+}
+
+impl FailureBlock {
+    fn read(&mut self, line: &str) {
+        if line.trim_start().starts_with("not ok ") {
+            self.lines = vec![line.to_string()];
+            return;
+        }
+        if self.lines.is_empty() {
+            return;
+        }
+        if self.lines.len() < FAILURE_LINES {
+            self.lines.push(line.to_string());
+        }
+        // The YAML block of the report ends with `...` at its own indentation.
+        if line.trim() == "..." {
+            if let Ok(mut details) = FAILURE_DETAILS.lock() {
+                details.append(&mut self.lines);
+            }
+            self.lines.clear();
+        }
+    }
 }
 
 /// Reads the counts from a closing line of `cargo test` / wasm-bindgen-test-runner
@@ -315,6 +363,30 @@ mod tests {
                 failed: 1
             }
         );
+    }
+
+    #[test]
+    fn keeps_a_failed_tests_report() {
+        let mut block = FailureBlock::default();
+        for line in [
+            "ok 1 - passes",
+            "  ---",
+            "  ...",
+            "not ok 2 - stalls",
+            "  ---",
+            "  error: 'up: [[\"a.jpg\",\"checking\",null]]'",
+            "  ...",
+            "ok 3 - passes too",
+        ] {
+            block.read(line);
+        }
+        let details = FAILURE_DETAILS.lock().unwrap().clone();
+        assert_eq!(
+            details.first().map(String::as_str),
+            Some("not ok 2 - stalls")
+        );
+        assert!(details.iter().any(|l| l.contains("checking")));
+        assert!(!details.iter().any(|l| l.contains("passes")));
     }
 
     #[test]
