@@ -672,13 +672,26 @@ test('10,000 small files: every one is backed up once, with batched dedup checks
   const started = Date.now();
   const ids = await addFiles(page, paths);
   assert.equal(ids.length, N, 'every file is recorded');
+  // 200 copies kept at most: Chromium charges each IndexedDB write for every blob the
+  // origin stores, and keeping all 10,000 made this backup quadratic.
+  const kept = await page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('engine-test:files');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const count = open.result.transaction('files').objectStore('files').count();
+      count.onsuccess = () => { open.result.close(); resolve(count.result); };
+    };
+  }));
+  assert.ok(kept <= 200, `${kept} copies kept`);
   // Wait on the catalog's index counts rather than reading 10,000 records each time.
-  const deadline = Date.now() + 600_000;
+  // Its speed is the benchmark's business; this bound only catches a stall (it takes
+  // 332 s here on Chromium 148, whose IndexedDB writes cost more than 156's).
+  const deadline = Date.now() + 900_000;
   let stats;
   for (;;) {
     stats = await page.evaluate(() => window.backup.stats());
     if (stats.uploaded + stats.duplicates + stats.failed + stats.skipped === N) break;
-    assert.ok(Date.now() < deadline, `still waiting after 10 minutes: ${JSON.stringify(stats)}; ${problems.slice(0, 5).join('; ')}`);
+    assert.ok(Date.now() < deadline, `still waiting after 15 minutes: ${JSON.stringify(stats)}; ${problems.slice(0, 5).join('; ')}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
   const seconds = (Date.now() - started) / 1000;

@@ -243,6 +243,12 @@ impl Catalog {
         Ok(())
     }
 
+    /// How many files are kept now.
+    pub async fn kept_count(&self) -> Result<u32, CatalogError> {
+        let tx = self.files.transaction(FILES).build()?;
+        Ok(tx.object_store(FILES)?.count().primitive()?.await?)
+    }
+
     /// Forgets kept files whose asset is finished or gone: the runner forgets files in
     /// batches, so a tab closed between a backup and its batch leaves some behind.
     /// Returns how many were forgotten.

@@ -1031,8 +1031,9 @@ impl Engine {
             }
             None => {
                 let reason = "ferry could not keep a copy of this file after the page \
-                              closed (it keeps files up to 64 MiB, within its storage \
-                              budget). Add it again to continue where its backup stopped.";
+                              closed (it keeps files up to 64 MiB, 200 at a time, within \
+                              its storage budget). Add it again to continue where its \
+                              backup stopped.";
                 self.skip(asset, reason.into()).await?;
                 return Ok(None);
             }
