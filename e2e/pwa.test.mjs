@@ -94,7 +94,10 @@ test('installable, controlled by the service worker, and the app shell opens off
   await page.waitForSelector('body[data-ready="true"]');
   assert.equal(await page.isVisible('#offline-banner'), true, 'the offline banner is shown');
   assert.equal(await page.isVisible('#drop-zone'), true, 'the backup view is usable');
-  await page.waitForFunction(() => /unavailable offline/.test(document.getElementById('quota-text').textContent));
+  await page.waitForFunction(() => /unavailable offline/.test(document.getElementById('quota-text').textContent)).catch(async (e) => {
+    const seen = await page.evaluate(() => ({ text: document.getElementById('quota-text').textContent, onLine: navigator.onLine }));
+    throw new Error(`${e.message}: ${JSON.stringify(seen)}`);
+  });
 
   // Back online, the app works against the server again.
   await context.setOffline(false);

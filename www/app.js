@@ -176,10 +176,11 @@ async function start(key, user, offline) {
     beforeAdd: () => background.handOver(),
   });
   session = { user, backupView, background };
+  // Before the views load: they word what the server cannot tell them by this banner.
+  if (offline) $('offline-banner').hidden = false;
   await backupView.load();
   const folder = new FolderView({ userId: user.id, add: (items) => backupView.add(items), announce });
   folder.load().catch((e) => console.warn('watched folder:', e));
-  if (offline) $('offline-banner').hidden = false;
 
   const views = { backup: backupView, timeline, trash, settings };
   let current = null;

@@ -718,8 +718,11 @@ export class BackupView {
 
   quotaUnavailable() {
     $('quota-bar').hidden = true;
-    $('quota-text').textContent = navigator.onLine
-      ? 'Storage use is unavailable right now.'
-      : 'Storage use is unavailable offline.';
+    // The banner also covers a browser that reports itself online while it has no
+    // network (Chromium 148 does after an offline reload): the app saw the server fail.
+    const offline = !navigator.onLine || !$('offline-banner').hidden;
+    $('quota-text').textContent = offline
+      ? 'Storage use is unavailable offline.'
+      : 'Storage use is unavailable right now.';
   }
 }
