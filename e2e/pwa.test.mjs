@@ -40,12 +40,15 @@ test('installable, controlled by the service worker, and the app shell opens off
   const server = await startServer(t);
   // Chrome never offers to install from an incognito context, which is what
   // browser.newContext() makes; a persistent profile is what a person has.
-  const context = await chromium.launchPersistentContext(tempDir(t, 'ferry-profile-'), {
+  // Closed before its profile is removed: `after` hooks run in the order they were added,
+  // and removing the profile of a running Chromium fails (ENOTEMPTY) as it writes.
+  let context;
+  t.after(() => context?.close());
+  context = await chromium.launchPersistentContext(tempDir(t, 'ferry-profile-'), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
-  t.after(() => context.close());
   const page = context.pages()[0] ?? await context.newPage();
   const problems = pageProblems(page);
 
