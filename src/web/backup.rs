@@ -12,6 +12,7 @@ use super::catalog::Catalog;
 use super::hash_worker::HashPool;
 use super::http::Server;
 use super::runner::{hash_cache_key, Engine, EngineConfig, LAST_BACKUP_AT, SAVE_BATCH};
+use super::staging::KeepLimits;
 use super::transfer::Requested;
 use crate::albums::{album_of, AlbumRules};
 use crate::asset::{Asset, AssetStatus};
@@ -24,16 +25,6 @@ use crate::rufh::InteropVersion;
 /// thousands), and starts the backup after the first: keeping copies of a gigabyte took
 /// about 7 s, which the first upload used to wait for.
 const ADD_BATCH_BYTES: u64 = 64 << 20;
-
-/// Files kept at once, at most, whatever their size. Chromium makes every read-write
-/// transaction of an origin's IndexedDB (any of its databases) pay for the blobs the
-/// origin stores. Measured in Chromium 148: 0.7 ms a transaction with none kept, 3 ms with
-/// 2,000, 21 ms with 10,000. The engine writes a few times per file, so keeping all of a
-/// 10,000-file pick made its backup quadratic (CI: 1,971 files in 10 minutes). A backup of
-/// 2,000 small files took 109 s keeping them all, 81 s keeping 1,000, 54 s keeping 200 and
-/// 43 s keeping none. Files past the limit are backed up while the page is open, and
-/// after it closes ask to be added again, as those over the size limit do.
-const KEEP_FILES_AT_ONCE: u32 = 200;
 
 /// Options for `Backup.open`.
 #[derive(Deserialize)]
@@ -83,32 +74,6 @@ fn js_error(e: impl std::fmt::Display) -> JsValue {
 #[wasm_bindgen]
 pub struct Backup {
     engine: Rc<Engine>,
-    keep: KeepFiles,
-}
-
-/// Which picked files are copied into IndexedDB so a reload can resume them.
-#[derive(Clone, Copy)]
-struct KeepFiles {
-    up_to: u64,
-    budget: u64,
-}
-
-/// Bytes this origin stores now and may store, from `navigator.storage.estimate()`.
-async fn storage_estimate() -> (u64, u64) {
-    let estimate = async {
-        let storage = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
-            .and_then(|n| js_sys::Reflect::get(&n, &"storage".into()))
-            .ok()?;
-        let f: Function = js_sys::Reflect::get(&storage, &"estimate".into())
-            .ok()?
-            .dyn_into()
-            .ok()?;
-        let promise: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
-        let result = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
-        let number = |name: &str| js_sys::Reflect::get(&result, &name.into()).ok()?.as_f64();
-        Some((number("usage")? as u64, number("quota")? as u64))
-    };
-    estimate.await.unwrap_or((0, 0))
 }
 
 #[wasm_bindgen]
@@ -162,10 +127,6 @@ impl Backup {
                 )))
             }
         };
-        let keep = KeepFiles {
-            up_to: options.keep_files_up_to.unwrap_or(64 << 20),
-            budget: options.keep_files_budget.unwrap_or(1 << 30),
-        };
         let engine = Engine::new(EngineConfig {
             catalog,
             catalog_name,
@@ -184,9 +145,13 @@ impl Backup {
             settings: options.settings.unwrap_or_default(),
             albums: options.albums.unwrap_or_default(),
             protocol,
+            keep: KeepLimits {
+                up_to: options.keep_files_up_to.unwrap_or(64 << 20),
+                budget: options.keep_files_budget.unwrap_or(1 << 30),
+            },
         });
         engine.kick();
-        Ok(Backup { engine, keep })
+        Ok(Backup { engine })
     }
 
     /// Calls `listener(asset)` whenever an asset's record or progress changes, including
@@ -283,18 +248,16 @@ impl Backup {
     /// to the new asset ids.
     pub fn add(&self, files: JsValue) -> Promise {
         let engine = self.engine.clone();
-        let keep = self.keep;
         future_to_promise(async move {
             let now = super::now_ms();
             let rules = engine.album_rules();
             // Kept copies are the staging area a service worker backs up from after the
-            // page closes. Staging stops once the origin's storage would pass the budget
-            // or half the quota; so what one call stages is also never more than half of
-            // the quota that was free (usage + staged <= quota / 2 implies
-            // staged <= (quota - usage) / 2).
-            let (mut stored, quota) = storage_estimate().await;
-            let budget = keep.budget.min(quota / 2);
-            let mut kept_count = engine.catalog.kept_count().await.map_err(js_error)?;
+            // page closes (see `staging`).
+            let mut room = engine
+                .staging
+                .room(&engine.catalog)
+                .await
+                .map_err(js_error)?;
             let mut items: Vec<(Asset, Option<File>)> = Vec::new();
             let mut excluded = Vec::new();
             let mut admitted: Vec<(Asset, File)> = Vec::new();
@@ -389,15 +352,10 @@ impl Backup {
                         None => new,
                     },
                 };
-                let size = asset.size;
-                let keeps = size <= keep.up_to
-                    && stored + size <= budget
-                    && kept_count < KEEP_FILES_AT_ONCE;
-                let kept = keeps.then(|| {
-                    stored += size;
-                    kept_count += 1;
-                    file.clone()
-                });
+                let kept = room.take(asset.size).then(|| file.clone());
+                if kept.is_none() {
+                    engine.staging.wait_for_room(&asset.id, asset.size);
+                }
                 engine
                     .live_files
                     .borrow_mut()

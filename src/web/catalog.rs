@@ -188,6 +188,22 @@ impl Catalog {
         Ok(())
     }
 
+    /// Keeps copies of the files of assets already recorded, by asset id.
+    pub async fn keep_files(&self, files: &[(String, web_sys::File)]) -> Result<(), CatalogError> {
+        let tx = self
+            .files
+            .transaction(FILES)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        let store = tx.object_store(FILES)?;
+        for (id, file) in files {
+            let file: &JsValue = file.as_ref();
+            store.put(file.clone()).with_key(id.as_str()).primitive()?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The file handle recorded for asset `id`, if it is still kept.
     pub async fn file(&self, id: &str) -> Result<Option<web_sys::File>, CatalogError> {
         let tx = self.files.transaction(FILES).build()?;

@@ -9,6 +9,7 @@ mod hash_worker;
 mod http;
 mod media;
 mod runner;
+mod staging;
 mod transfer;
 
 /// `crypto.randomUUID()`, available on the page and in workers alike.

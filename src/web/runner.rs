@@ -19,6 +19,7 @@ use super::catalog::{Catalog, CatalogError, KeptFile};
 use super::device::Device;
 use super::hash_worker::HashPool;
 use super::http::{describe_js_error, ApiError, Server};
+use super::staging::{KeepLimits, Staging};
 use super::transfer::{AppendError, Protocol, Requested, Transfer};
 use crate::albums::AlbumRules;
 use crate::asset::{Asset, AssetStatus};
@@ -37,8 +38,9 @@ use crate::upload::{Action, Failure, Upload};
 const ROUND: u32 = 200;
 /// Status changes written (and announced) together, at most; see `Engine::save_all`.
 pub const SAVE_BATCH: usize = 100;
-/// Kept copies of backed-up files are forgotten this many at a time.
-const FORGET_BATCH: usize = 200;
+/// Kept copies of backed-up files are forgotten this many at a time (each forgetting
+/// leaves room to keep as many of the files waiting for it; see `staging`).
+const FORGET_BATCH: usize = 50;
 /// The server accepts this many checksums per dedup request.
 const CHECK_BATCH: usize = 1_000;
 /// The catalog fact holding when an asset was last backed up (ms since the epoch).
@@ -129,6 +131,8 @@ pub struct Engine {
     /// Files picked in this page, by asset id. Kept copies in IndexedDB are only for
     /// resuming after the page closes.
     pub live_files: RefCell<HashMap<String, File>>,
+    /// Live files waiting for room to be kept.
+    pub staging: Staging,
     /// The protocol the page asked for (`auto` follows discovery).
     protocol: Requested,
     /// What the tus server supports, learnt once from `OPTIONS`.
@@ -171,6 +175,7 @@ pub struct EngineConfig {
     pub settings: Settings,
     pub albums: AlbumRules,
     pub protocol: Requested,
+    pub keep: KeepLimits,
 }
 
 /// The hash cache's key: the same file picked again (same name, size, modification time
@@ -274,6 +279,7 @@ impl Engine {
                 support: RefCell::default(),
                 protocol: config.protocol,
                 live_files: RefCell::default(),
+                staging: Staging::new(config.keep),
                 more: Cell::new(false),
                 halted: Cell::new(None),
                 storage_full_tries: Cell::new(0),
@@ -1031,9 +1037,9 @@ impl Engine {
             }
             None => {
                 let reason = "ferry could not keep a copy of this file after the page \
-                              closed (it keeps files up to 64 MiB, 200 at a time, within \
-                              its storage budget). Add it again to continue where its \
-                              backup stopped.";
+                              closed (it keeps files up to 64 MiB, 200 at a time as earlier \
+                              ones finish, within its storage budget). Add it again to \
+                              continue where its backup stopped.";
                 self.skip(asset, reason.into()).await?;
                 return Ok(None);
             }
@@ -1081,10 +1087,44 @@ impl Engine {
         Ok(())
     }
 
-    /// Forgets the kept copies of the files backed up since the last call.
+    /// Forgets the kept copies of the files backed up since the last call, and keeps
+    /// files waiting for the room that leaves.
     async fn forget_backed_up_files(&self) -> Result<(), CatalogError> {
         let batch = std::mem::take(&mut *self.backed_up.borrow_mut());
-        self.catalog.forget_files(&batch, true).await
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.catalog.forget_files(&batch, true).await?;
+        self.keep_waiting_files().await
+    }
+
+    /// Keeps copies of live files that were added past the limits, as far as there is
+    /// room now, so that more of a large pick can finish after the page closes.
+    async fn keep_waiting_files(&self) -> Result<(), CatalogError> {
+        if self.staging.is_empty() {
+            return Ok(());
+        }
+        let mut room = self.staging.room(&self.catalog).await?;
+        let chosen = self
+            .staging
+            .take_fitting(&mut room, &self.live_files.borrow());
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        self.catalog.keep_files(&chosen).await?;
+        // An asset settled while its copy was written needs it no more.
+        let settled: Vec<KeptFile> = {
+            let live = self.live_files.borrow();
+            chosen
+                .iter()
+                .filter(|(id, _)| !live.contains_key(id))
+                .map(|(id, _)| KeptFile {
+                    id: id.clone(),
+                    fingerprint: String::new(),
+                })
+                .collect()
+        };
+        self.catalog.forget_files(&settled, false).await
     }
 
     /// Asks the server which of `assets` it already has, retrying transient failures.

@@ -588,8 +588,8 @@ export class BackupView {
    * Names the queued files too large for ferry to keep a copy of: they cannot be backed
    * up after the page closes (in the background or on the next visit) without being
    * added again. The engine also stops keeping copies near its storage budget, and past
-   * 200 files kept at once; those files are named, with the reason, once the page has
-   * closed.
+   * 200 files kept at once (it keeps the next as earlier ones finish); a file still
+   * without a copy when the page closes is named, with the reason, afterwards.
    */
   renderForegroundOnly() {
     const large = [...this.records.values()]
