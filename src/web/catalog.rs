@@ -428,6 +428,27 @@ impl Catalog {
         Ok(value.and_then(|v| v.as_f64()))
     }
 
+    /// [`Catalog::put`] and [`Catalog::set_fact`] in one transaction.
+    pub async fn put_with_fact(
+        &self,
+        asset: &Asset,
+        key: &str,
+        value: f64,
+    ) -> Result<(), CatalogError> {
+        let tx = self
+            .db
+            .transaction([ASSETS, META])
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(ASSETS)?.put(asset).serde()?;
+        tx.object_store(META)?
+            .put(JsValue::from_f64(value))
+            .with_key(key)
+            .primitive()?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Stores a number under `key` in the catalog's facts.
     pub async fn set_fact(&self, key: &str, value: f64) -> Result<(), CatalogError> {
         let tx = self
@@ -491,6 +512,26 @@ impl Catalog {
             found.push(lookup.await?);
         }
         Ok(found)
+    }
+
+    /// Writes a just-hashed asset's record and its hash cache entry (`key` → its
+    /// SHA-256) in one transaction: two commits a file were most of a small file's cost.
+    pub async fn put_hashed(&self, asset: &Asset, key: &str) -> Result<(), CatalogError> {
+        let Some(sha256) = asset.sha256.as_deref() else {
+            return self.put(asset).await;
+        };
+        let tx = self
+            .db
+            .transaction([ASSETS, HASH_CACHE])
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(ASSETS)?.put(asset).serde()?;
+        tx.object_store(HASH_CACHE)?
+            .put(sha256)
+            .with_key(key)
+            .primitive()?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Records the SHA-256 of the file identified by `key`.

@@ -41,6 +41,8 @@ pub const SAVE_BATCH: usize = 100;
 /// Kept copies of backed-up files are forgotten this many at a time (each forgetting
 /// leaves room to keep as many of the files waiting for it; see `staging`).
 const FORGET_BATCH: usize = 50;
+/// Files up to this size are hashed without first being saved as `hashing`.
+const QUIET_HASH_BYTES: u64 = 1 << 20;
 /// The server accepts this many checksums per dedup request.
 const CHECK_BATCH: usize = 1_000;
 /// The catalog fact holding when an asset was last backed up (ms since the epoch).
@@ -965,7 +967,11 @@ impl Engine {
         };
         let key = hash_cache_key(asset);
         asset.enter(AssetStatus::Hashing);
-        self.save(asset).await?;
+        // A small file is hashed in moments: saving that state would cost a catalog write
+        // per file. Its progress event (at the end) still says `hashing`.
+        if asset.size > QUIET_HASH_BYTES {
+            self.save(asset).await?;
+        }
         let progress = {
             let engine = self.clone();
             let snapshot = asset.clone();
@@ -992,9 +998,18 @@ impl Engine {
             return Ok(false);
         };
         match hashed {
-            Ok(digest) => {
+            // Cancelled while its hash finished: cancel() has settled it already, and
+            // the caller leaves it.
+            Ok(digest) if self.cancelled.borrow().contains(&asset.id) => {
                 self.catalog.remember_hash(&key, &digest).await?;
                 asset.sha256 = Some(digest);
+                Ok(true)
+            }
+            Ok(digest) => {
+                asset.sha256 = Some(digest);
+                asset.enter(AssetStatus::Checking);
+                self.catalog.put_hashed(asset, &key).await?;
+                self.notify(asset);
                 Ok(true)
             }
             Err(reason) => {
@@ -1055,13 +1070,8 @@ impl Engine {
         self.catalog.forget_file(asset, false).await
     }
 
-    /// The asset is backed up: its file is no longer needed anywhere. Its kept copy is
-    /// forgotten with others in one transaction (see `Catalog::forget_files`).
-    async fn done_with_file(&self, asset: &Asset) -> Result<(), CatalogError> {
-        self.done_with_files(std::slice::from_ref(asset)).await
-    }
-
-    /// [`Engine::done_with_file`] for many assets, with one write of the last backup time.
+    /// The assets are backed up (their records say so): notes the time, and lets their
+    /// files go (see [`Engine::let_files_go`]).
     async fn done_with_files(&self, assets: &[Asset]) -> Result<(), CatalogError> {
         if assets.is_empty() {
             return Ok(());
@@ -1069,6 +1079,12 @@ impl Engine {
         self.catalog
             .set_fact(LAST_BACKUP_AT, super::now_ms())
             .await?;
+        self.let_files_go(assets).await
+    }
+
+    /// The assets' files are no longer needed anywhere. Their kept copies are forgotten
+    /// with others in one transaction (see `Catalog::forget_files`).
+    async fn let_files_go(&self, assets: &[Asset]) -> Result<(), CatalogError> {
         let full = {
             let mut live_files = self.live_files.borrow_mut();
             let mut backed_up = self.backed_up.borrow_mut();
@@ -1401,8 +1417,13 @@ impl Engine {
         asset.server_id = asset_id;
         asset.last_error = None;
         asset.enter(AssetStatus::Uploaded);
-        self.save(&asset).await?;
-        self.done_with_file(&asset).await?;
+        // The record and the time of the last backup in one transaction: a small file's
+        // upload is a few catalog writes, and each costs about as much as its request.
+        self.catalog
+            .put_with_fact(&asset, LAST_BACKUP_AT, super::now_ms())
+            .await?;
+        self.notify(&asset);
+        self.let_files_go(std::slice::from_ref(&asset)).await?;
         Ok(())
     }
 
