@@ -152,23 +152,12 @@ impl Catalog {
     /// in between leaves kept files without a record, which the next run forgets
     /// (`forget_files_of_finished`), never a record that counts on a missing file.
     pub async fn add(&self, items: &[(Asset, Option<web_sys::File>)]) -> Result<(), CatalogError> {
-        if items.iter().any(|(_, file)| file.is_some()) {
-            let tx = self
-                .files
-                .transaction(FILES)
-                .with_mode(TransactionMode::Readwrite)
-                .build()?;
-            let files = tx.object_store(FILES)?;
-            for (asset, file) in items {
-                if let Some(file) = file {
-                    let file: &JsValue = file.as_ref();
-                    files
-                        .put(file.clone())
-                        .with_key(asset.id.as_str())
-                        .primitive()?;
-                }
-            }
-            tx.commit().await?;
+        let kept: Vec<(&str, &web_sys::File)> = items
+            .iter()
+            .filter_map(|(asset, file)| Some((asset.id.as_str(), file.as_ref()?)))
+            .collect();
+        if !kept.is_empty() {
+            self.keep_files(&kept).await?;
         }
         let tx = self
             .db
@@ -189,7 +178,7 @@ impl Catalog {
     }
 
     /// Keeps copies of the files of assets already recorded, by asset id.
-    pub async fn keep_files(&self, files: &[(String, web_sys::File)]) -> Result<(), CatalogError> {
+    pub async fn keep_files(&self, files: &[(&str, &web_sys::File)]) -> Result<(), CatalogError> {
         let tx = self
             .files
             .transaction(FILES)
@@ -198,7 +187,7 @@ impl Catalog {
         let store = tx.object_store(FILES)?;
         for (id, file) in files {
             let file: &JsValue = file.as_ref();
-            store.put(file.clone()).with_key(id.as_str()).primitive()?;
+            store.put(file.clone()).with_key(*id).primitive()?;
         }
         tx.commit().await?;
         Ok(())
@@ -435,14 +424,27 @@ impl Catalog {
         key: &str,
         value: f64,
     ) -> Result<(), CatalogError> {
+        self.put_with(asset, META, key, JsValue::from_f64(value))
+            .await
+    }
+
+    /// `asset`'s record, and `value` under `key` in `store`, in one transaction: each
+    /// commit costs about as much as a small file's request.
+    async fn put_with(
+        &self,
+        asset: &Asset,
+        store: &str,
+        key: &str,
+        value: JsValue,
+    ) -> Result<(), CatalogError> {
         let tx = self
             .db
-            .transaction([ASSETS, META])
+            .transaction([ASSETS, store])
             .with_mode(TransactionMode::Readwrite)
             .build()?;
         tx.object_store(ASSETS)?.put(asset).serde()?;
-        tx.object_store(META)?
-            .put(JsValue::from_f64(value))
+        tx.object_store(store)?
+            .put(value)
             .with_key(key)
             .primitive()?;
         tx.commit().await?;
@@ -515,23 +517,12 @@ impl Catalog {
     }
 
     /// Writes a just-hashed asset's record and its hash cache entry (`key` → its
-    /// SHA-256) in one transaction: two commits a file were most of a small file's cost.
+    /// SHA-256) in one transaction.
     pub async fn put_hashed(&self, asset: &Asset, key: &str) -> Result<(), CatalogError> {
-        let Some(sha256) = asset.sha256.as_deref() else {
-            return self.put(asset).await;
-        };
-        let tx = self
-            .db
-            .transaction([ASSETS, HASH_CACHE])
-            .with_mode(TransactionMode::Readwrite)
-            .build()?;
-        tx.object_store(ASSETS)?.put(asset).serde()?;
-        tx.object_store(HASH_CACHE)?
-            .put(sha256)
-            .with_key(key)
-            .primitive()?;
-        tx.commit().await?;
-        Ok(())
+        match asset.sha256.as_deref() {
+            Some(sha256) => self.put_with(asset, HASH_CACHE, key, sha256.into()).await,
+            None => self.put(asset).await,
+        }
     }
 
     /// Records the SHA-256 of the file identified by `key`.

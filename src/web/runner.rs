@@ -1127,7 +1127,8 @@ impl Engine {
         if chosen.is_empty() {
             return Ok(());
         }
-        self.catalog.keep_files(&chosen).await?;
+        let files: Vec<(&str, &File)> = chosen.iter().map(|(id, f)| (id.as_str(), f)).collect();
+        self.catalog.keep_files(&files).await?;
         // An asset settled while its copy was written needs it no more.
         let settled: Vec<KeptFile> = {
             let live = self.live_files.borrow();
