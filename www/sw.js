@@ -337,7 +337,20 @@ async function drain(lastChance) {
   let stoppedAt = 0;
   let heldSince = 0;
   let heldReason = '';
+  // The progress notification follows the engine's progress events rather than the
+  // polling below: a backup shorter than one poll (a few small photos) said nothing.
+  // Each notification waits for the one before, and all for the closing one at the end.
   let shown = '';
+  let notifying = Promise.resolve();
+  const unsubscribe = backup.onProgress((p) => {
+    if (!canNotify(config) || p.total === 0 || p.state !== 'running') return;
+    const body = `Uploading ${Math.min(p.done + 1, p.total)}/${p.total} photos…`;
+    if (body === shown) return;
+    shown = body;
+    notifying = notifying.then(() => self.registration.showNotification('ferry', {
+      body, tag: PROGRESS_TAG, silent: true, icon: 'icons/icon-192.png',
+    })).catch(() => {});
+  });
   let lastPageCheck = startedAt;
   const stop = (reason) => {
     if (stoppedAt) return;
@@ -366,18 +379,11 @@ async function drain(lastChance) {
         if (await visiblePage()) stop('page');
       }
       if (stoppedAt && now - stoppedAt > STOP_GRACE_MS) break;
-      if (canNotify(config) && p.total > 0 && p.state === 'running') {
-        const body = `Uploading ${Math.min(p.done + 1, p.total)}/${p.total} photos…`;
-        if (body !== shown) {
-          shown = body;
-          await self.registration.showNotification('ferry', {
-            body, tag: PROGRESS_TAG, silent: true, icon: 'icons/icon-192.png',
-          }).catch(() => {});
-        }
-      }
     }
+    unsubscribe();
     const stats = await backup.stats();
     if (canNotify(config)) {
+      await notifying;
       await closeNotifications(PROGRESS_TAG);
       const failed = stats.failed - failedBefore;
       if (failed > 0 || why === 'quota' || why === 'storage-full' || why === 'auth') {
