@@ -492,7 +492,7 @@ test('cancelling a file while it is hashed stops its hashing at once, and the ne
     for (const id of ids) await window.backup.cancel(id);
     return window.ferryLog.changes.length;
   }, bigs.map((a) => a.id));
-  // The engine notices within 200 ms and the worker within one 4 MiB slice; allow more.
+  // The engine notices within 200 ms and the worker within one 1 MiB slice; allow more.
   await new Promise((r) => setTimeout(r, 2_500));
   const after = await page.evaluate((n) => window.ferryLog.changes.slice(n), cancelledAt);
   for (const big of bigs) {

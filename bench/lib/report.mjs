@@ -125,7 +125,7 @@ bytes; the page cache holds them, so reads come from memory, not disk.
 
 ${R.cfg.hash.length} files of ${R.cfg.hash[0]} MiB (${hashBytes} MiB in all), picked from disk through a file input, hashed in
 dedicated module workers created by the page. ferry: the engine's exported \`hashFile\`
-(its wasm, 4 MiB slices). hash-wasm: \`createSHA256\` streaming over the same 4 MiB
+(its wasm, 1 MiB slices). hash-wasm: \`createSHA256\` streaming over the same 1 MiB
 \`File\` slices. WebCrypto: \`crypto.subtle.digest('SHA-256', await file.arrayBuffer())\`,
 one shot per file. Each worker first hashes 4 MiB to warm up. Every digest is checked
 against node's SHA-256 of the file. The pool has \`navigator.hardwareConcurrency\` = ${R.cores}
@@ -313,7 +313,7 @@ ${(() => {
     if (above <= 64 * MIB) return '';
     return `**Profile.** ferry's page JS heap stays at ${fmt(median(f.heapPeak) / MIB, 0)} MiB, so the ${fmt(above / MIB, 0)} MiB above idle is outside the
 main thread's heap: in the renderer's native memory, where the hashing worker's wasm memory
-and 4 MiB read buffers and the \`fetch\` bodies of up to 3 concurrent chunks (8 MiB at first,
+and 1 MiB read buffers and the \`fetch\` bodies of up to 3 concurrent chunks (8 MiB at first,
 adapting up to 64 MiB) live. tus-js-client streams a \`File\` as the body of one \`PATCH\` and
 stays ${fmt(median(F['tus-js-client → @tus/server']?.rendererPeak.map((p, i) => p - F['tus-js-client → @tus/server'].rendererIdle[i])) / MIB, 0)} MiB above idle. Capping the chunk size (or the sum of chunks in flight) and
 checking the worker's wasm memory growth are the first things to try; a heap snapshot of the

@@ -1,4 +1,4 @@
-// Module worker: ferry's own hashFile (the engine's wasm, 4 MiB slices, one reused buffer).
+// Module worker: ferry's own hashFile (the engine's wasm, 1 MiB slices, one reused buffer).
 import init, { hashFile } from '/pkg/ferry.js';
 await init();
 self.onmessage = async ({ data: { file } }) => {

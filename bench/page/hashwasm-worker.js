@@ -1,6 +1,6 @@
-// Module worker: hash-wasm's streaming SHA-256 over the same 4 MiB File slices ferry reads.
+// Module worker: hash-wasm's streaming SHA-256 over the same 1 MiB File slices ferry reads.
 import { createSHA256 } from '/vendor/hash-wasm/dist/index.esm.min.js';
-const SLICE = 4 * 1024 * 1024;
+const SLICE = 1024 * 1024;
 const hasher = await createSHA256();
 self.onmessage = async ({ data: { file } }) => {
   const t0 = performance.now();
