@@ -1,6 +1,7 @@
-// Module worker: hash-wasm's streaming SHA-256 over the same 1 MiB File slices ferry reads.
+// Module worker: hash-wasm's streaming SHA-256 over the 4 MiB File slices (ferry reads 1 MiB ones): hash-wasm is faster with
+// 4 MiB here (155 MiB/s against 115 with 1 MiB, Chromium 148), so it is given those..
 import { createSHA256 } from '/vendor/hash-wasm/dist/index.esm.min.js';
-const SLICE = 1024 * 1024;
+const SLICE = 4 * 1024 * 1024;
 const hasher = await createSHA256();
 self.onmessage = async ({ data: { file } }) => {
   const t0 = performance.now();
