@@ -65,10 +65,11 @@ test(`no main-thread task over ${BOUND_MS} ms while the app backs up ${FILES} fi
   const load = Math.max(loadBefore, loadavg()[0]);
   const tasks = mainThreadTasks(await browser.stopTracing(), BOUND_MS, 'pick-start');
   const handlerMs = await page.evaluate(() => performance.measure('pick', 'pick-start', 'pick-end').duration);
-  // The PerformanceObserver's long tasks, but for the pick's (the one the handler ran in).
+  // The PerformanceObserver's long tasks after the pick's (the one the handler ran in;
+  // those before it are Playwright's, setting the files).
   const wall = await page.evaluate(() => {
     const at = performance.getEntriesByName('pick-start')[0].startTime;
-    return window.longTasks.filter((e) => !(e.start <= at && at <= e.start + e.ms)).map((e) => e.ms).sort((a, b) => b - a);
+    return window.longTasks.filter((e) => e.start > at).map((e) => e.ms).sort((a, b) => b - a);
   });
   console.log(JSON.stringify({
     files: FILES, seconds, tasks: tasks.count, maxTaskCpuMs: tasks.maxCpu, maxTaskWallMs: tasks.maxWall,
