@@ -1121,9 +1121,14 @@ impl Engine {
             return Ok(());
         }
         let mut room = self.staging.room(&self.catalog).await?;
-        let chosen = self
-            .staging
-            .take_fitting(&mut room, &self.live_files.borrow());
+        let chosen = {
+            let live = self.live_files.borrow();
+            let cancelled = self.cancelled.borrow();
+            // A cancelled file stays live (for a retry) but needs no copy.
+            self.staging.take_fitting(&mut room, |id| {
+                live.get(id).filter(|_| !cancelled.contains(id)).cloned()
+            })
+        };
         if chosen.is_empty() {
             return Ok(());
         }

@@ -9,7 +9,7 @@
 //! still open, once the copies of backed-up files are forgotten and leave room.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::JsCast;
@@ -95,21 +95,20 @@ impl Staging {
         self.waiting.borrow().is_empty()
     }
 
-    /// The waiting files that fit in `room`, taken off the queue. Files no longer live
-    /// (backed up, skipped, or cancelled meanwhile) leave the queue too.
+    /// The waiting files that fit in `room`, taken off the queue. `still_to_back_up`
+    /// gives a waiting asset's file, or `None` for one settled or cancelled meanwhile,
+    /// which leaves the queue too.
     pub fn take_fitting(
         &self,
         room: &mut Room,
-        live: &HashMap<String, File>,
+        still_to_back_up: impl Fn(&str) -> Option<File>,
     ) -> Vec<(String, File)> {
         let mut waiting = self.waiting.borrow_mut();
         let mut chosen = Vec::new();
         while let Some(id) = waiting.front() {
-            match live.get(id) {
+            match still_to_back_up(id) {
                 None => {}
-                Some(file) if room.take(file.size() as u64) => {
-                    chosen.push((id.clone(), file.clone()))
-                }
+                Some(file) if room.take(file.size() as u64) => chosen.push((id.clone(), file)),
                 // Kept in order: the next file waits for more room.
                 Some(_) => break,
             }
