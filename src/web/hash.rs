@@ -207,7 +207,7 @@ async fn whole_small_blob(blob: &Blob) -> Result<js_sys::Uint8Array, UnreadableF
         return Err(UnreadableFile(format!(
             "the file ended after {} of {} bytes",
             bytes.length(),
-            blob.size()
+            blob.size() as u64
         )));
     }
     Ok(bytes)

@@ -183,10 +183,11 @@ pub struct EngineConfig {
 /// The hash cache's key: the same file picked again (same name, size, modification time
 /// and folder) is not hashed again.
 pub(crate) fn hash_cache_key(asset: &Asset) -> String {
-    let album = asset.album.as_deref().unwrap_or_default();
-    format!(
-        "{}|{}|{}|{album}",
-        asset.name, asset.size, asset.last_modified
+    crate::asset::file_key(
+        &asset.name,
+        asset.size,
+        asset.last_modified,
+        asset.album.as_deref(),
     )
 }
 
