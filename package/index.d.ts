@@ -282,7 +282,7 @@ export declare class Uploader {
   on<E extends keyof UploaderEvents>(event: E, callback: (value: UploaderEvents[E]) => void): () => void;
   off<E extends keyof UploaderEvents>(event: E, callback: (value: UploaderEvents[E]) => void): void;
 
-  /** Records files in the catalog; resolves to their asset ids. */
+  /** Records files in the catalog; resolves to their asset ids. A file already backed up from this browser, unchanged, keeps its record (and id). */
   add(files: AddInput): Promise<string[]>;
   start(): Promise<void>;
   pause(): Promise<void>;

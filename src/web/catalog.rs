@@ -353,23 +353,24 @@ impl Catalog {
         Ok(records.collect::<Result<Vec<Asset>, _>>()?)
     }
 
-    /// For each checksum, the server's asset id for an asset of this catalog with those
-    /// bytes that is backed up (uploaded, or found on the server), if there is one. One
+    /// For each `(checksum, fingerprint)`, a record of this catalog with those bytes that is
+    /// backed up (uploaded, or found on the server, with the server's asset id): the
+    /// record of that very file (its fingerprint) when it is one of them, else any. One
     /// transaction, through the checksum index.
     pub async fn backed_up_as(
         &self,
-        checksums: &[&str],
-    ) -> Result<Vec<Option<String>>, CatalogError> {
-        // Records of one checksum looked at, at most: a file picked again and again has
-        // a record each time, and any backed-up one will do.
+        wanted: &[(&str, &str)],
+    ) -> Result<Vec<Option<Asset>>, CatalogError> {
+        // Records of one checksum looked at, at most: the same bytes under a few names,
+        // or a file picked again and again before a pick reused its record.
         const LOOK_AT: u32 = 8;
         let tx = self.db.transaction(ASSETS).build()?;
         let store = tx.object_store(ASSETS)?;
         let index = store.index(BY_SHA256)?;
         // All lookups are asked for before the first answer is awaited (see `PIPELINED`).
-        let lookups = checksums
+        let lookups = wanted
             .iter()
-            .map(|checksum| {
+            .map(|(checksum, _)| {
                 index
                     .get_all()
                     .with_query::<&str, _>(*checksum)
@@ -377,19 +378,21 @@ impl Catalog {
                     .serde()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut found = Vec::with_capacity(checksums.len());
-        for lookup in lookups {
-            let records = lookup.await?;
-            let mut backed_up = None;
-            for record in records {
+        let mut found = Vec::with_capacity(wanted.len());
+        for (lookup, (_, fingerprint)) in lookups.into_iter().zip(wanted) {
+            let mut backed_up: Option<Asset> = None;
+            for record in lookup.await? {
                 let record: Asset = record?;
-                if matches!(
+                let done = matches!(
                     record.status,
                     AssetStatus::Uploaded | AssetStatus::Duplicate
-                ) && record.server_id.is_some()
-                {
-                    backed_up = record.server_id;
+                ) && record.server_id.is_some();
+                if done && record.fingerprint == *fingerprint {
+                    backed_up = Some(record);
                     break;
+                }
+                if done && backed_up.is_none() {
+                    backed_up = Some(record);
                 }
             }
             found.push(backed_up);

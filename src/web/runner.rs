@@ -781,12 +781,15 @@ impl Engine {
         claimed: &mut HashSet<Option<String>>,
         to_upload: &UploadQueue,
     ) -> Result<bool, Stop> {
-        let checksums: Vec<&str> = assets.iter().filter_map(|a| a.sha256.as_deref()).collect();
+        let checksums: Vec<(&str, &str)> = assets
+            .iter()
+            .filter_map(|a| Some((a.sha256.as_deref()?, a.fingerprint.as_str())))
+            .collect();
         let mut local = self.catalog.backed_up_as(&checksums).await?.into_iter();
         let (mut backed_up, mut ask) = (Vec::new(), Vec::with_capacity(assets.len()));
         for mut asset in assets {
             let here = if asset.sha256.is_some() {
-                local.next().flatten()
+                local.next().flatten().and_then(|record| record.server_id)
             } else {
                 None
             };
