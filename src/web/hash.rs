@@ -10,13 +10,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
-/// 1 MiB: the per-slice promise overhead stays small, and the renderer's memory stays low.
-/// Measured with `cargo xtask bench` (Chromium 148): backing up a 4 GiB file took the
-/// renderer 98 MiB above idle with 4 MiB slices and 63 MiB with 1 MiB; one worker hashed
-/// 267 MiB/s (median of 3) with 1 MiB slices against 208 MiB/s with 4 MiB. The cost: two
-/// workers on 2 cores hashed 284 MiB/s with 1 MiB slices against 340 with 4 MiB (pool
-/// scaling 0.63× against 0.82×); 2 MiB, not yet measured, may suit both.
-pub const SLICE_BYTES: u64 = 1024 * 1024;
+/// 2 MiB: the per-slice promise overhead stays small, and the renderer's memory stays low.
+/// Measured with `cargo xtask bench` (Chromium 148, 2-core machine, medians of 3): backing
+/// up a 4 GiB file took the renderer 98 MiB above idle with 4 MiB slices, 63 MiB with
+/// 1 MiB and 61 MiB with 2 MiB. Two workers hashed 340 MiB/s with 4 MiB slices, 284 with
+/// 1 MiB (0.63× linear, against one worker's 267) and 389 with 2 MiB (0.84×, against
+/// one worker's 231).
+pub const SLICE_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Why a file could not be hashed.
 #[derive(Debug, thiserror::Error)]
