@@ -125,7 +125,7 @@ bytes; the page cache holds them, so reads come from memory, not disk.
 
 ${R.cfg.hash.length} files of ${R.cfg.hash[0]} MiB (${hashBytes} MiB in all), picked from disk through a file input, hashed in
 dedicated module workers created by the page. ferry: the engine's exported \`hashFile\`
-(its wasm, 1 MiB slices). hash-wasm: \`createSHA256\` streaming over 4 MiB
+(its wasm, 2 MiB slices). hash-wasm: \`createSHA256\` streaming over 4 MiB
 \`File\` slices (its faster setting here: 155 MiB/s against 115 MiB/s with 1 MiB slices in one run). WebCrypto: \`crypto.subtle.digest('SHA-256', await file.arrayBuffer())\`,
 one shot per file. Each worker first hashes 4 MiB to warm up. Every digest is checked
 against node's SHA-256 of the file. The pool has \`navigator.hardwareConcurrency\` = ${R.cores}
@@ -245,16 +245,14 @@ Ratio: tus-js-client's re-run takes **${tusTimeout ? `> ${fmt(tusTimeout / fr, 1
   if (RR.ferry?.seen) {
     out.push(`**Profile of ferry's re-run.** \`backup.add()\` itself resolved after ${fmt(RR.ferry.addMs / 1000, 2)} s, and
 every file was settled in it: ${Object.entries(RR.ferry.seen).map(([k, v]) => `${v.toLocaleString('en')} × \`${k}\``).join(', ')} changes,
-${RR.ferry.requests?.checks} dedup request(s), no upload request and no hashing. Measured apart, in a throwaway page of the
-same Chromium (2026-12-03, Chromium 148): reading the \`size\` of 10,000 freshly picked \`File\`s takes 2.3 s
-the first time (Chromium looks each file up on disk), and IndexedDB itself needs about 2.5 s for
-what \`add()\` asks of it (three lookups over 10,000 keys, about 0.3 s each for the record waiting
-under each fingerprint and for the hash cache, 0.4 s for the checksum index; then 10,000 new
-\`duplicate\` records written 100 to a transaction, 1.4 s). The rest is the engine's own work per
-file: turning records into and out of JS objects, and a change event and a message to the other
-tabs for every new record. What would close the gap: not recording a new \`duplicate\` for a file
-whose unchanged record is already backed up (the re-run would write nothing, and the catalog
-would stop growing by a pick on every re-run), and one change event for a batch.
+${RR.ferry.requests?.checks} dedup request(s), no upload request and no hashing: each file keeps the record of the new-device
+pass, announced again, and nothing is written. A CPU profile of the page during one re-run (CDP
+\`Profiler\`, 2026-12-03, Chromium 148, 4.55 s under the profiler) puts 2.4 s in reading the
+\`size\` of the 10,000 freshly picked \`File\`s (Chromium looks each file up on disk, on the main
+thread, the first time), about 1.3 s in the three IndexedDB lookups of the pick (the record
+waiting under each fingerprint, the hash cache, the checksum index) and 0.5 s in the change
+events. Until this engine a
+re-run recorded a new \`duplicate\` for every file: 16.2 s, 10 s of it writing those records.
 `);
   }
   out.push(`## 4. Resume waste: a reload at 50 % of a ${R.cfg.resume} MiB upload
@@ -313,7 +311,7 @@ ${(() => {
     if (above <= 64 * MIB) return '';
     return `**Profile.** ferry's page JS heap stays at ${fmt(median(f.heapPeak) / MIB, 0)} MiB, so the ${fmt(above / MIB, 0)} MiB above idle is outside the
 main thread's heap: in the renderer's native memory, where the hashing worker's wasm memory
-and 1 MiB read buffers and the \`fetch\` bodies of up to 3 concurrent chunks (8 MiB at first,
+and 2 MiB read buffers and the \`fetch\` bodies of up to 3 concurrent chunks (8 MiB at first,
 adapting up to 64 MiB) live. tus-js-client streams a \`File\` as the body of one \`PATCH\` and
 stays ${fmt(median(F['tus-js-client → @tus/server']?.rendererPeak.map((p, i) => p - F['tus-js-client → @tus/server'].rendererIdle[i])) / MIB, 0)} MiB above idle. Capping the chunk size (or the sum of chunks in flight) and
 checking the worker's wasm memory growth are the first things to try; a heap snapshot of the
