@@ -168,10 +168,14 @@ impl Catalog {
         let waiting = tx.object_store(WAITING)?;
         for (asset, _) in items {
             assets.put(asset).serde()?;
-            waiting
-                .put(asset.id.as_str())
-                .with_key(asset.fingerprint.as_str())
-                .primitive()?;
+            // A record backed up already (a copy of bytes backed up before) waits for
+            // nothing; listing it would keep it under its fingerprint for good.
+            if !matches!(asset.status, AssetStatus::Uploaded | AssetStatus::Duplicate) {
+                waiting
+                    .put(asset.id.as_str())
+                    .with_key(asset.fingerprint.as_str())
+                    .primitive()?;
+            }
         }
         tx.commit().await?;
         Ok(())

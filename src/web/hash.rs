@@ -15,7 +15,8 @@ use web_sys::Blob;
 /// up a 4 GiB file took the renderer 98 MiB above idle with 4 MiB slices, 63 MiB with
 /// 1 MiB and 61 MiB with 2 MiB. Two workers hashed 340 MiB/s with 4 MiB slices, 284 with
 /// 1 MiB (0.63× linear, against one worker's 267) and 389 with 2 MiB (0.84×, against
-/// one worker's 231).
+/// one worker's 231) when measured alone; in the full benchmark run that followed, 300
+/// against one worker's 223 (0.67×).
 pub const SLICE_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Why a file could not be hashed.
