@@ -26,9 +26,9 @@ use crate::rufh::InteropVersion;
 /// about 7 s, which the first upload used to wait for.
 const ADD_BATCH_BYTES: u64 = 64 << 20;
 
-/// How long `add` reads picked files before giving the page a turn. Small enough that a
-/// turn stays well under the 50 ms of a long task on a loaded machine, large enough that
-/// the 4 ms the browser waits between nested timeouts does not dominate.
+/// How long `add` reads picked files before giving the page a turn: well under the 50 ms
+/// of a long task, even stretched by a loaded machine (100 files a turn took 25 ms of CPU
+/// and 50-70 ms by the clock).
 const INTAKE_TURN_MS: f64 = 8.0;
 
 /// Options for `Backup.open`.
@@ -421,16 +421,14 @@ impl Backup {
                     engine.notify(asset);
                 }
                 // Each batch with work may find the runner between rounds, or finished. A
-                // batch of files already backed up gives it none: kicking it for each made
-                // its reads wait on the intake's writes and back, 10 s of a 10,000-file re-run.
+                // batch of files already backed up gives it none.
                 if batch.iter().any(|(asset, _)| !asset.status.is_finished()) {
                     engine.kick();
                     kicked = true;
                 }
                 rest = later;
-                // The page gets a turn before the next batch: the listeners of this
-                // batch's events and the next batch's writes took one 17 ms task (of CPU;
-                // 50 ms by the clock on a loaded machine) at 300 files.
+                // The page gets a turn before the next batch, so this batch's change
+                // listeners and the next batch's writes are not one task.
                 if !rest.is_empty() {
                     super::next_turn().await;
                 }
