@@ -27,8 +27,8 @@ use crate::rufh::InteropVersion;
 const ADD_BATCH_BYTES: u64 = 64 << 20;
 
 /// How long `add` reads picked files (and `assets` reads records) before giving the page
-/// a turn: well under the 50 ms of a long task, even stretched by a loaded machine (100 files a turn took 25 ms of CPU
-/// and 50-70 ms by the clock).
+/// a turn: well under the 50 ms of a long task, even stretched by a loaded machine (100
+/// files a turn took 25 ms of CPU and 50-70 ms by the clock).
 const TURN_MS: f64 = 8.0;
 
 /// Options for `Backup.open`.
@@ -307,8 +307,8 @@ impl Backup {
                 }
                 admitted.push((new, file));
             }
-            // The same file picked again continues its unfinished record. Looked up for
-            // the whole pick: 10,000 files cost 20 transactions, not 10,000.
+            // The same file picked again continues its unfinished record, looked up for
+            // the whole pick at once: 10,000 files cost 20 transactions, not 10,000.
             let waiting = {
                 let fingerprints: Vec<&str> = admitted
                     .iter()
