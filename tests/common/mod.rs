@@ -9,6 +9,15 @@ use sha2::{Digest, Sha256};
 use wasm_bindgen_test::wasm_bindgen_test;
 use web_sys::Blob;
 
+/// The catalog's first `limit` records, read into assets as `Backup::assets` reads them.
+async fn oldest_first(catalog: &Catalog, limit: u32) -> Vec<Asset> {
+    let records = catalog.oldest_first(limit).await.unwrap();
+    records
+        .into_iter()
+        .map(|record| serde_wasm_bindgen::from_value(record).unwrap())
+        .collect()
+}
+
 fn blob_of(bytes: &[u8]) -> Blob {
     let parts = Array::of1(&Uint8Array::from(bytes));
     Blob::new_with_u8_array_sequence(&parts).unwrap()
@@ -95,9 +104,11 @@ async fn catalog_round_trips_assets_through_indexeddb() {
     assert_eq!(catalog.get("a").await.unwrap(), Some(first.clone()));
     assert_eq!(catalog.get("missing").await.unwrap(), None);
     // Listed in the order they were added, not the order they were written.
-    let listed = catalog.oldest_first(10).await.unwrap();
-    assert_eq!(listed, vec![first.clone(), second]);
-    assert_eq!(catalog.oldest_first(1).await.unwrap(), vec![first]);
+    assert_eq!(
+        oldest_first(&catalog, 10).await,
+        vec![first.clone(), second]
+    );
+    assert_eq!(oldest_first(&catalog, 1).await, vec![first]);
 
     catalog.close();
     Catalog::delete(&name).await.unwrap();
