@@ -76,6 +76,21 @@ pub struct Catalog {
 // turn between them: asking for 10,000 in one go was one task of 300-450 ms.
 const LOOKUPS_AT_ONCE: usize = 500;
 
+/// The answers of `look_up` over `keys`, asked `LOOKUPS_AT_ONCE` keys at a time, in order.
+async fn in_pieces<'k, K, T, Fut>(
+    keys: &'k [K],
+    mut look_up: impl FnMut(&'k [K]) -> Fut,
+) -> Result<Vec<T>, CatalogError>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, CatalogError>>,
+{
+    let mut found = Vec::with_capacity(keys.len());
+    for piece in keys.chunks(LOOKUPS_AT_ONCE) {
+        found.extend(look_up(piece).await?);
+    }
+    Ok(found)
+}
+
 impl Catalog {
     /// Opens the catalog named `name`, creating or migrating it as needed.
     pub async fn open(name: &str) -> Result<Self, CatalogError> {
@@ -317,11 +332,7 @@ impl Catalog {
         &self,
         fingerprints: &[&str],
     ) -> Result<Vec<Option<Asset>>, CatalogError> {
-        let mut found = Vec::with_capacity(fingerprints.len());
-        for piece in fingerprints.chunks(LOOKUPS_AT_ONCE) {
-            found.extend(self.waiting_piece(piece).await?);
-        }
-        Ok(found)
+        in_pieces(fingerprints, |piece| self.waiting_piece(piece)).await
     }
 
     async fn waiting_piece(
@@ -380,11 +391,7 @@ impl Catalog {
         &self,
         wanted: &[(&str, &str)],
     ) -> Result<Vec<Option<Asset>>, CatalogError> {
-        let mut found = Vec::with_capacity(wanted.len());
-        for piece in wanted.chunks(LOOKUPS_AT_ONCE) {
-            found.extend(self.backed_up_as_piece(piece).await?);
-        }
-        Ok(found)
+        in_pieces(wanted, |piece| self.backed_up_as_piece(piece)).await
     }
 
     async fn backed_up_as_piece(
@@ -535,11 +542,7 @@ impl Catalog {
         &self,
         keys: &[String],
     ) -> Result<Vec<Option<String>>, CatalogError> {
-        let mut found = Vec::with_capacity(keys.len());
-        for piece in keys.chunks(LOOKUPS_AT_ONCE) {
-            found.extend(self.cached_hashes_piece(piece).await?);
-        }
-        Ok(found)
+        in_pieces(keys, |piece| self.cached_hashes_piece(piece)).await
     }
 
     async fn cached_hashes_piece(
