@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { Upload as NodeTusUpload } from 'tus-js-client';
 import { seededBytes, seededFile, seededFiles } from './lib/files.mjs';
-import { countingProxy, NPM, procMemory, rendererPids, startFerryServer, startTusHost } from './lib/servers.mjs';
+import { countingProxy, cpuSnapshot, cpuSpent, NPM, procMemory, rendererPids, startFerryServer, startTusHost } from './lib/servers.mjs';
 import { median, writeReport } from './lib/report.mjs';
 
 const QUICK = process.argv.includes('--quick');
@@ -276,6 +276,7 @@ async function freshRun(system, paths, totalBytes, run, results) {
     const mem = sampler(page, server.pid);
     await sleep(750); // idle baseline
     let out;
+    const cpuBefore = cpuSnapshot();
     try {
       const timeout = Math.max(30_000, Math.min(300_000, left() - 60_000));
       if (system.startsWith('ferry')) {
@@ -304,13 +305,14 @@ async function freshRun(system, paths, totalBytes, run, results) {
     } finally {
       await mem.stop();
     }
+    const cpu = cpuSpent(cpuBefore, cpuSnapshot());
     if (out.count !== paths.length) throw new Error(`${system}: ${out.count} of ${paths.length} files`);
     if (onFerry) {
       const res = await fetch(`${server.url}/api/assets?limit=1000`, { headers: { 'x-api-key': server.apiKey } });
       const n = (await res.json()).items.length;
       if (n !== paths.length) throw new Error(`ferry-server holds ${n} assets, expected ${paths.length}`);
     }
-    const r = (results.fresh[system] ??= { wall: [], mbps: [], longTasks: [], longestTask: [], rendererPeak: [], rendererIdle: [], heapPeak: [], serverPeak: [] });
+    const r = (results.fresh[system] ??= { wall: [], mbps: [], longTasks: [], longestTask: [], rendererPeak: [], rendererIdle: [], heapPeak: [], serverPeak: [], cpu: [] });
     const idle = mem.samples.slice(0, 3);
     r.wall.push(out.ms / 1000);
     r.mbps.push(totalBytes / MIB / (out.ms / 1000));
@@ -320,8 +322,9 @@ async function freshRun(system, paths, totalBytes, run, results) {
     r.rendererPeak.push(Math.max(...mem.samples.map((s) => s.renderer)));
     r.heapPeak.push(Math.max(...mem.samples.map((s) => s.heap)));
     r.serverPeak.push(procMemory(server.pid).hwm);
+    r.cpu.push(cpu);
     if (run === 0) results.memory[system] = mem.samples;
-    log(`fresh run ${run + 1}: ${system.padEnd(32)} ${(out.ms / 1000).toFixed(1)} s${out.via ? ` (${out.via})` : ''}, ${(totalBytes / MIB / (out.ms / 1000)).toFixed(0)} MiB/s, renderer peak ${(r.rendererPeak.at(-1) / MIB).toFixed(0)} MiB, server peak ${(r.serverPeak.at(-1) / MIB).toFixed(0)} MiB`);
+    log(`fresh run ${run + 1}: ${system.padEnd(32)} ${(out.ms / 1000).toFixed(1)} s${out.via ? ` (${out.via})` : ''}, ${(totalBytes / MIB / (out.ms / 1000)).toFixed(0)} MiB/s, renderer peak ${(r.rendererPeak.at(-1) / MIB).toFixed(0)} MiB, server peak ${(r.serverPeak.at(-1) / MIB).toFixed(0)} MiB, CPU s ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
   } finally {
     await context.close();
     await server.close();
@@ -821,7 +824,7 @@ async function main() {
         try {
           await freshRun(system, freshPaths, freshBytes, run, results);
         } catch (e) {
-          (results.fresh[system] ??= { wall: [], mbps: [], longTasks: [], longestTask: [], rendererPeak: [], rendererIdle: [], heapPeak: [], serverPeak: [] }).error = e.message.split('\n')[0];
+          (results.fresh[system] ??= { wall: [], mbps: [], longTasks: [], longestTask: [], rendererPeak: [], rendererIdle: [], heapPeak: [], serverPeak: [], cpu: [] }).error = e.message.split('\n')[0];
           log(`fresh: ${system} FAILED: ${e.message}`);
         }
       }

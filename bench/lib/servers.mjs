@@ -140,8 +140,8 @@ export function procMemory(pid) {
   return { rss: kib(s, 'VmRSS'), hwm: kib(s, 'VmHWM') };
 }
 
-/** PIDs of Chromium renderer processes below this node process. */
-export function rendererPids() {
+/** The PIDs of the process tree below this node process (not counting it). */
+function descendants() {
   const parent = new Map();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -150,13 +150,52 @@ export function rendererPids() {
       parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
     } catch { /* gone */ }
   }
-  const mine = (pid) => { for (let p = pid, n = 0; p > 1 && n < 20; p = parent.get(p), n++) if (p === process.pid) return true; return false; };
-  const out = [];
-  for (const pid of parent.keys()) {
-    if (!mine(pid)) continue;
+  const mine = (pid) => { for (let p = parent.get(pid), n = 0; p > 1 && n < 20; p = parent.get(p), n++) if (p === process.pid) return true; return false; };
+  return [...parent.keys()].filter(mine);
+}
+
+/** Which part of the system a process below this node process is, by its command line. */
+function processKind(cmdline) {
+  if (!/chrom/i.test(cmdline.split('\0')[0])) return 'server';
+  if (cmdline.includes('--type=renderer')) return 'renderer';
+  if (cmdline.includes('NetworkService')) return 'network';
+  if (cmdline.includes('--type=gpu-process')) return 'gpu';
+  if (cmdline.includes('--type=')) return 'other';
+  return 'browser';
+}
+
+/**
+ * CPU time so far (user + system, seconds) of every process below this node process, by
+ * pid, with its kind: `renderer` (pages and their workers), `browser` (Chromium's main
+ * process, which also runs IndexedDB and reads files for uploads), `network` (the network
+ * service), `gpu`, `other` Chromium utilities, and `server` (the servers this command started).
+ */
+export function cpuSnapshot() {
+  const tick = 100; // USER_HZ: /proc gives process times in 1/100 s.
+  const out = new Map();
+  for (const pid of descendants()) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) out.push(pid);
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / tick;
+      out.set(pid, { kind: processKind(readFileSync(`/proc/${pid}/cmdline`, 'utf8')), seconds });
     } catch { /* gone */ }
   }
   return out;
+}
+
+/** CPU seconds by kind spent between two `cpuSnapshot`s (a process started between them counts from 0). */
+export function cpuSpent(before, after) {
+  const spent = {};
+  for (const [pid, { kind, seconds }] of after) {
+    spent[kind] = (spent[kind] ?? 0) + seconds - (before.get(pid)?.seconds ?? 0);
+  }
+  return spent;
+}
+
+/** PIDs of Chromium renderer processes below this node process. */
+export function rendererPids() {
+  return descendants().filter((pid) => {
+    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer'); } catch { return false; }
+  });
 }
