@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { api, launchBrowser, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
 
 const MIB = 1024 * 1024;
@@ -549,6 +550,90 @@ test('a large new file is sent while it is hashed, and checked against its hash 
   assert.equal(again.serverId, asset.serverId);
   assert.equal(secondChunks.sent.length, 0, 'no PATCH for a file the server has');
   assert.equal((await api(server, '/api/assets')).items.length, 1);
+});
+
+test('chunks carry SHA-1 checksums for a server that verifies no SHA-256, and a chunk corrupted on the way is refused and sent again', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const video = randomFile(dir, 'clip.mp4', 40 * MIB);
+  const page = await browser.newPage();
+  // The server's OPTIONS answer offers SHA-1 only (ferry-server verifies md5, sha1 and
+  // sha256; the engine prefers sha256, so the offer is narrowed on the way).
+  await page.route(`${server.url}/api/uploads`, async (route) => {
+    if (route.request().method() !== 'OPTIONS') return route.continue();
+    const response = await route.fetch();
+    await route.fulfill({ response, headers: { ...response.headers(), 'tus-checksum-algorithm': 'md5,sha1' } });
+  });
+  // The first chunk's bytes are replaced on the way (same length, all zeros), once: the
+  // server must refuse them by their checksum, and the engine send the chunk again.
+  const patches = [];
+  let corrupted = 0;
+  await page.route(`${server.url}/api/uploads/*`, async (route) => {
+    const request = route.request();
+    if (request.method() !== 'PATCH') return route.continue();
+    const offset = Number(request.headers()['upload-offset']);
+    const length = Number(request.headers()['content-length'] ?? request.postDataBuffer()?.length);
+    patches.push({ offset, length, checksum: request.headers()['upload-checksum'] });
+    if (corrupted === 0) {
+      corrupted += 1;
+      return route.continue({ postData: Buffer.alloc(length) });
+    }
+    return route.continue();
+  });
+  const statuses = [];
+  page.on('response', (r) => { if (r.request().method() === 'PATCH') statuses.push(r.status()); });
+  await openEngine(page, server);
+  await addFiles(page, [video.path]);
+  const [asset] = await waitForAll(page, ['uploaded'], 1);
+  assert.equal(asset.sha256, video.sha256);
+  await serverHas(server, [video]);
+
+  assert.equal(statuses[0], 460, `the corrupted chunk is refused: ${statuses}`);
+  assert.equal(patches[1].offset, patches[0].offset, 'and sent again from the same offset');
+  for (const { offset, length, checksum } of patches) {
+    const expected = createHash('sha1').update(video.bytes.subarray(offset, offset + length)).digest('base64');
+    assert.equal(checksum, `sha1 ${expected}`, `the SHA-1 of bytes ${offset}..${offset + length}`);
+    assert.ok(length <= 16 * MIB, `a chunk with a checksum is at most 16 MiB (${length})`);
+  }
+  const ends = patches.slice(1).map((p) => p.offset + p.length);
+  assert.equal(Math.max(...ends), video.size, 'every byte was sent');
+});
+
+test('bytes changed on the way past the chunk checksums fail the end check: the server\'s copy goes to its trash, and Retry sends the file again, verified', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const video = randomFile(dir, 'changing.mp4', 40 * MIB);
+  const page = await browser.newPage();
+  // The second chunk arrives as zeros, and without its checksum, so the server takes it:
+  // only the engine's hash of the file, checked against the asset the server made at the
+  // end, can tell.
+  let patches = 0;
+  await page.route(`${server.url}/api/uploads/*`, async (route) => {
+    const request = route.request();
+    if (request.method() !== 'PATCH' || ++patches !== 2) return route.continue();
+    const headers = { ...request.headers() };
+    delete headers['upload-checksum'];
+    const length = Number(headers['content-length'] ?? request.postDataBuffer()?.length);
+    return route.continue({ headers, postData: Buffer.alloc(length) });
+  });
+  await openEngine(page, server);
+  await addFiles(page, [video.path]);
+  const [failed] = await waitForAll(page, ['failed'], 1);
+  assert.match(failed.lastError, /does not match the file .*moved to the server's trash.*Retry/);
+  assert.equal((await api(server, '/api/assets')).items.length, 0, 'the wrong copy is not in the library');
+  const trash = await api(server, '/api/trash');
+  assert.equal(trash.items.length, 1, 'it is in the trash');
+
+  await page.unroute(`${server.url}/api/uploads/*`);
+  await page.evaluate((id) => window.backup.retry(id), failed.id);
+  const [asset] = await waitForAll(page, ['uploaded'], 1);
+  assert.equal(asset.sha256, video.sha256);
+  const items = await serverHas(server, [video]);
+  assert.equal(items.length, 1);
+  const original = await fetch(`${server.url}/api/assets/${asset.serverId}/original`, { headers: { 'x-api-key': server.apiKey } });
+  assert.ok(Buffer.from(await original.arrayBuffer()).equals(video.bytes), 'the stored bytes are the file\'s');
 });
 
 test('a Live Photo (HEIC and MOV of one name in one folder) is one asset on the server, with its motion part', async (t) => {

@@ -67,8 +67,9 @@ pub struct ServerSupport {
     /// Small files can be sent in the creation request itself (one round trip).
     pub creation_with_upload: bool,
     pub termination: bool,
-    /// Chunks can carry `Upload-Checksum: sha256 …` and are verified one by one.
-    pub sha256_checksums: bool,
+    /// The algorithm chunks carry their `Upload-Checksum` in, when the server verifies
+    /// them one by one: SHA-256 where offered, SHA-1 otherwise.
+    pub chunk_checksum: Option<ChecksumAlgorithm>,
     /// The largest upload the server accepts, if it said.
     pub max_size: Option<u64>,
 }
@@ -101,23 +102,66 @@ impl ServerSupport {
             tus: header("Tus-Version").is_some(),
             creation_with_upload: has("creation-with-upload"),
             termination: has("termination"),
-            sha256_checksums: has("checksum")
-                && list("Tus-Checksum-Algorithm").iter().any(|a| a == "sha256"),
+            chunk_checksum: if has("checksum") {
+                ChecksumAlgorithm::preferred(&list("Tus-Checksum-Algorithm"))
+            } else {
+                None
+            },
             max_size: header("Tus-Max-Size").and_then(|v| v.trim().parse().ok()),
         }
     }
 }
 
-/// The `Upload-Checksum` header for a chunk whose SHA-256 is `hex_digest`.
-pub fn sha256_checksum_header(hex_digest: &str) -> Option<Header> {
+/// A digest a chunk's `Upload-Checksum` can carry (tus checksum extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    Sha256,
+    Sha1,
+}
+
+impl ChecksumAlgorithm {
+    /// The one to use of those a server offers: SHA-256, else SHA-1 (md5 and others are
+    /// not used: a browser has no native md5).
+    pub fn preferred(offered: &[String]) -> Option<Self> {
+        [Self::Sha256, Self::Sha1]
+            .into_iter()
+            .find(|a| offered.iter().any(|o| o == a.tus_name()))
+    }
+
+    /// Its name in `Tus-Checksum-Algorithm` and `Upload-Checksum`.
+    pub fn tus_name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Sha1 => "sha1",
+        }
+    }
+
+    /// Its name for WebCrypto's `digest`.
+    pub fn web_crypto_name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "SHA-256",
+            Self::Sha1 => "SHA-1",
+        }
+    }
+
+    fn digest_len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Sha1 => 20,
+        }
+    }
+}
+
+/// The `Upload-Checksum` header for a chunk whose `algorithm` digest is `hex_digest`.
+pub fn checksum_header(algorithm: ChecksumAlgorithm, hex_digest: &str) -> Option<Header> {
     let bytes: Option<Vec<u8>> = (0..hex_digest.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(hex_digest.get(i..i + 2)?, 16).ok())
         .collect();
-    let bytes = bytes.filter(|b| b.len() == 32)?;
+    let bytes = bytes.filter(|b| b.len() == algorithm.digest_len())?;
     Some((
         "Upload-Checksum",
-        format!("sha256 {}", BASE64.encode(bytes)),
+        format!("{} {}", algorithm.tus_name(), BASE64.encode(bytes)),
     ))
 }
 
@@ -441,7 +485,7 @@ mod tests {
         };
         let support = ServerSupport::from_options(204, headers);
         assert!(support.tus && support.creation_with_upload && support.termination);
-        assert!(support.sha256_checksums);
+        assert_eq!(support.chunk_checksum, Some(ChecksumAlgorithm::Sha256));
         assert_eq!(support.max_size, Some(1 << 30));
 
         let sha1_only = |name: &str| match name {
@@ -449,7 +493,28 @@ mod tests {
             "Tus-Checksum-Algorithm" => Some("sha1".into()),
             _ => None,
         };
-        assert!(!ServerSupport::from_options(204, sha1_only).sha256_checksums);
+        assert_eq!(
+            ServerSupport::from_options(204, sha1_only).chunk_checksum,
+            Some(ChecksumAlgorithm::Sha1)
+        );
+        let md5_only = |name: &str| match name {
+            "Tus-Extension" => Some("checksum".into()),
+            "Tus-Checksum-Algorithm" => Some("md5".into()),
+            _ => None,
+        };
+        assert_eq!(
+            ServerSupport::from_options(204, md5_only).chunk_checksum,
+            None
+        );
+        // Algorithms offered without the extension are not used.
+        let no_extension = |name: &str| match name {
+            "Tus-Checksum-Algorithm" => Some("sha256".into()),
+            _ => None,
+        };
+        assert_eq!(
+            ServerSupport::from_options(204, no_extension).chunk_checksum,
+            None
+        );
         assert_eq!(
             ServerSupport::from_options(404, headers),
             ServerSupport::default()
@@ -467,14 +532,26 @@ mod tests {
     fn chunk_checksum_header_is_base64_of_the_digest() {
         let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         assert_eq!(
-            sha256_checksum_header(abc),
+            checksum_header(ChecksumAlgorithm::Sha256, abc),
             Some((
                 "Upload-Checksum",
                 "sha256 ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=".to_string()
             ))
         );
-        assert_eq!(sha256_checksum_header("zz"), None);
-        assert_eq!(sha256_checksum_header("abcd"), None);
+        // SHA-1 of "abc" (FIPS 180-1's example).
+        let abc_sha1 = "a9993e364706816aba3e25717850c26c9cd0d89d";
+        assert_eq!(
+            checksum_header(ChecksumAlgorithm::Sha1, abc_sha1),
+            Some((
+                "Upload-Checksum",
+                "sha1 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=".to_string()
+            ))
+        );
+        // A digest of the other algorithm's length, or not hex, makes no header.
+        assert_eq!(checksum_header(ChecksumAlgorithm::Sha1, abc), None);
+        assert_eq!(checksum_header(ChecksumAlgorithm::Sha256, abc_sha1), None);
+        assert_eq!(checksum_header(ChecksumAlgorithm::Sha256, "zz"), None);
+        assert_eq!(checksum_header(ChecksumAlgorithm::Sha256, "abcd"), None);
     }
 
     #[test]

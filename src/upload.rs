@@ -251,13 +251,15 @@ impl Upload {
 
     fn adapt_chunk_size(&mut self, sent: u64, elapsed_ms: f64) {
         // Only a full chunk says something about the link; the last one is usually short.
-        if sent < self.chunk_size || elapsed_ms <= 0.0 {
+        // Full means the size sent, within the server's limit.
+        let current = self.chunk_size();
+        if sent < current || elapsed_ms <= 0.0 {
             return;
         }
         if elapsed_ms < TARGET_CHUNK_MS.start {
-            self.chunk_size = (self.chunk_size * 2).min(MAX_CHUNK);
+            self.chunk_size = (current * 2).min(MAX_CHUNK);
         } else if elapsed_ms > TARGET_CHUNK_MS.end {
-            self.chunk_size = (self.chunk_size / 2).max(MIN_CHUNK);
+            self.chunk_size = (current / 2).max(MIN_CHUNK);
         }
     }
 

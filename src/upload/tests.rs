@@ -247,6 +247,29 @@ fn chunk_size_adapts_to_the_link_within_bounds() {
     assert_eq!(up.chunk_size(), 5 * MIB);
 }
 
+#[test]
+fn a_chunk_limit_below_the_adapted_size_still_adapts_to_a_slow_link() {
+    // Chunks that carry a checksum are limited (to 16 MiB, see `Engine::send`), while the
+    // link alone would allow 64: a full chunk at the limit that took too long still halves.
+    let mut up = Upload::new(1024 * MIB, MAX_CHUNK, RetryPolicy::default());
+    up.limit_chunks_to(16 * MIB);
+    up.created(created("/u", 0), 0.5);
+    assert_eq!(up.next(), send("/u", 0..16 * MIB));
+    up.chunk_sent(Ok((16 * MIB, None)), 9_000.0, 0.5);
+    assert_eq!(
+        up.chunk_size(),
+        8 * MIB,
+        "slow link under a limit: smaller chunks"
+    );
+    up.chunk_sent(Ok((24 * MIB, None)), 500.0, 0.5);
+    up.chunk_sent(Ok((40 * MIB, None)), 500.0, 0.5);
+    assert_eq!(
+        up.chunk_size(),
+        16 * MIB,
+        "fast again: back up to the limit, not past it"
+    );
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 mod interleavings {
     //! A simulated tus server and a client that meets random faults, reloads and

@@ -48,16 +48,32 @@ pub async fn sha256_of_blob_until(
 ) -> Result<Option<String>, UnreadableFile> {
     let size = blob.size() as u64;
     if size <= ONE_SHOT_BYTES {
-        if let Some(digest) = native_sha256(blob).await? {
+        if let Some(digest) = native_digest(blob, SHA256).await? {
             on_progress(size);
             return Ok(Some(digest));
         }
     }
+    stream_sha256(blob, on_progress, stopped, true).await
+}
+
+/// The SHA-256 of `blob` in wasm, read one slice at a time. A whole file's hash
+/// `gives_way` to chunk digests (see `give_way_to_chunks`); a chunk's own does not.
+async fn stream_sha256(
+    blob: &Blob,
+    mut on_progress: impl FnMut(u64),
+    stopped: impl Fn() -> bool,
+    gives_way: bool,
+) -> Result<Option<String>, UnreadableFile> {
+    let size = blob.size() as u64;
     let mut hasher = Sha256::new();
     let mut buffer = Vec::new();
     let mut reader = BlobReader::open(blob, SLICE_BYTES as u32)?;
     let mut offset = 0;
     while offset < size {
+        if gives_way {
+            let_messages_in().await;
+            give_way_to_chunks().await;
+        }
         if stopped() {
             reader.cancel();
             return Ok(None);
@@ -84,7 +100,7 @@ pub async fn sha256_of_blob_until(
 /// and a worker's garbage collector frees them only lazily. Hashing 1 GiB that way left
 /// the renderer 130–190 MiB above idle (ferry's worker and hash-wasm's alike); with one
 /// reused buffer a worker holds one slice, whatever the file's size.
-struct BlobReader {
+pub(super) struct BlobReader {
     reader: web_sys::ReadableStreamByobReader,
     /// The reused buffer. A BYOB read transfers it and hands it back in its result.
     buffer: Option<js_sys::ArrayBuffer>,
@@ -93,7 +109,7 @@ struct BlobReader {
 }
 
 impl BlobReader {
-    fn open(blob: &Blob, capacity: u32) -> Result<Self, UnreadableFile> {
+    pub(super) fn open(blob: &Blob, capacity: u32) -> Result<Self, UnreadableFile> {
         let options = web_sys::ReadableStreamGetReaderOptions::new();
         options.set_mode(web_sys::ReadableStreamReaderMode::Byob);
         let reader = blob
@@ -111,7 +127,7 @@ impl BlobReader {
 
     /// The next bytes of the blob, up to the capacity: a view of the reused buffer,
     /// valid until the next call. Empty at the end.
-    async fn fill(&mut self) -> Result<js_sys::Uint8Array, UnreadableFile> {
+    pub(super) async fn fill(&mut self) -> Result<js_sys::Uint8Array, UnreadableFile> {
         let describe = |e: JsValue| UnreadableFile(crate::web::http::describe_js_error(&e));
         let mut buffer = self
             .buffer
@@ -145,40 +161,140 @@ impl BlobReader {
         Ok(bytes)
     }
 
-    fn cancel(&self) {
+    pub(super) fn cancel(&self) {
         let _ = self.reader.cancel();
     }
 }
 
-/// The SHA-256 of `blob` from WebCrypto, or `None` where `crypto.subtle` is missing
-/// (insecure contexts).
-async fn native_sha256(blob: &Blob) -> Result<Option<String>, UnreadableFile> {
-    let subtle = js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
-        .and_then(|c| js_sys::Reflect::get(&c, &"subtle".into()))
-        .ok()
-        .filter(|s| !s.is_undefined());
-    let Some(subtle) = subtle else {
+/// The `algorithm` digest (a WebCrypto name: "SHA-256", "SHA-1") of a blob of at most
+/// `ONE_SHOT_BYTES` from WebCrypto, or `None` where `crypto.subtle` is missing (insecure
+/// contexts).
+async fn native_digest(blob: &Blob, algorithm: &str) -> Result<Option<String>, UnreadableFile> {
+    let Some(subtle) = subtle_crypto() else {
         return Ok(None);
     };
-    let describe = |e: JsValue| UnreadableFile(crate::web::http::describe_js_error(&e));
     let bytes = whole_small_blob(blob).await?;
-    let digest: js_sys::Function = js_sys::Reflect::get(&subtle, &"digest".into())
+    let digest = start_digest(&subtle, algorithm, &bytes)?;
+    Ok(Some(hex_of(digest).await?))
+}
+
+/// WebCrypto's `crypto.subtle`, where this context has it (secure contexts).
+pub(super) fn subtle_crypto() -> Option<JsValue> {
+    js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
+        .and_then(|c| js_sys::Reflect::get(&c, &"subtle".into()))
+        .ok()
+        .filter(|s| !s.is_undefined())
+}
+
+/// Starts WebCrypto's `algorithm` digest of `bytes`. It copies them when called, so
+/// their buffer may be reused as soon as this returns.
+pub(super) fn start_digest(
+    subtle: &JsValue,
+    algorithm: &str,
+    bytes: &js_sys::Uint8Array,
+) -> Result<js_sys::Promise, UnreadableFile> {
+    let describe = |e: JsValue| UnreadableFile(crate::web::http::describe_js_error(&e));
+    let digest: js_sys::Function = js_sys::Reflect::get(subtle, &"digest".into())
         .ok()
         .and_then(|f| f.dyn_into().ok())
         .ok_or_else(|| UnreadableFile("crypto.subtle.digest is missing".into()))?;
     let promise = digest
-        .call2(&subtle, &"SHA-256".into(), &bytes)
+        .call2(subtle, &algorithm.into(), bytes)
         .map_err(describe)?;
-    let hash = JsFuture::from(js_sys::Promise::from(promise))
+    Ok(js_sys::Promise::from(promise))
+}
+
+/// The lowercase hex of the digest `digest` resolves to.
+pub(super) async fn hex_of(digest: js_sys::Promise) -> Result<String, UnreadableFile> {
+    let hash = JsFuture::from(digest)
         .await
-        .map_err(describe)?;
-    let hex: String = js_sys::Uint8Array::new(&hash)
+        .map_err(|e| UnreadableFile(crate::web::http::describe_js_error(&e)))?;
+    Ok(js_sys::Uint8Array::new(&hash)
         .to_vec()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(Some(hex))
+        .collect())
 }
+
+thread_local! {
+    /// Chunk digests this thread is working on (see `give_way_to_chunks`).
+    static CHUNKS_IN_FLIGHT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A chunk digest this thread is working on, from `start` until dropped.
+pub(super) struct ChunkInFlight;
+
+impl ChunkInFlight {
+    pub(super) fn start() -> Self {
+        CHUNKS_IN_FLIGHT.with(|c| c.set(c.get() + 1));
+        Self
+    }
+}
+
+impl Drop for ChunkInFlight {
+    fn drop(&mut self) {
+        CHUNKS_IN_FLIGHT.with(|c| c.set(c.get() - 1));
+    }
+}
+
+/// Waits while this thread digests upload chunks. An upload waits for each chunk's
+/// digest before it sends the chunk, and a file sent while it is hashed has its SHA-256
+/// streaming in the same worker: left to run, that stream's reads starved the chunk's
+/// (measured: a 16 MiB chunk's digest took 850 ms beside a 256 MiB file's hash, 80 ms
+/// alone), and the upload stalled until the hash was nearly done. The file's hash is
+/// needed only at the end, so it gives way.
+async fn give_way_to_chunks() {
+    while CHUNKS_IN_FLIGHT.with(|c| c.get()) > 0 {
+        gloo_timers::future::TimeoutFuture::new(1).await;
+    }
+}
+
+thread_local! {
+    static TURNS: Option<web_sys::MessageChannel> = web_sys::MessageChannel::new().ok();
+}
+
+/// Lets the messages already posted to this worker be handled before the next slice: a
+/// message to itself through a `MessageChannel` is queued behind them. Neither
+/// `scheduler.yield()` nor the stream's own reads let them in (a chunk's request waited
+/// 800 ms while a file streamed); a timer would cost up to 4 ms a slice.
+async fn let_messages_in() {
+    let Some(promise) = TURNS.with(|channel| {
+        let channel = channel.as_ref()?;
+        Some(js_sys::Promise::new(&mut |resolve, _| {
+            channel.port1().set_onmessage(Some(&resolve));
+            let _ = channel.port2().post_message(&JsValue::NULL);
+        }))
+    }) else {
+        return;
+    };
+    let _ = JsFuture::from(promise).await;
+}
+
+/// The digest of one chunk of a file for its `Upload-Checksum`, in `algorithm` (a
+/// WebCrypto name). Chunks that carry a checksum are at most `ONE_SHOT_BYTES` (see
+/// `Engine::send`), so this is one native call, off the worker's own thread, where the
+/// file's SHA-256 may be streaming meanwhile. Without WebCrypto a SHA-256 is streamed
+/// here instead, and a SHA-1 is `None` (the chunk goes without a checksum).
+pub async fn chunk_digest(
+    blob: &Blob,
+    algorithm: &str,
+    stopped: impl Fn() -> bool,
+) -> Result<Option<String>, UnreadableFile> {
+    let _in_flight = ChunkInFlight::start();
+    if blob.size() as u64 <= ONE_SHOT_BYTES {
+        if let Some(digest) = native_digest(blob, algorithm).await? {
+            return Ok(Some(digest));
+        }
+    }
+    if algorithm == SHA256 {
+        stream_sha256(blob, |_| {}, stopped, false).await
+    } else {
+        Ok(None)
+    }
+}
+
+/// WebCrypto's name of SHA-256.
+pub const SHA256: &str = "SHA-256";
 
 thread_local! {
     /// The buffer small files are read into for the one-shot digest, reused from file to
@@ -189,7 +305,7 @@ thread_local! {
 
 /// All of a blob of at most `ONE_SHOT_BYTES`, as a view of this worker's reused buffer.
 /// `digest` copies its input when called, so the buffer is free again right after.
-async fn whole_small_blob(blob: &Blob) -> Result<js_sys::Uint8Array, UnreadableFile> {
+pub(super) async fn whole_small_blob(blob: &Blob) -> Result<js_sys::Uint8Array, UnreadableFile> {
     // The buffer grows to the largest small file seen, in whole MiB, never past
     // `ONE_SHOT_BYTES`.
     let reused = SMALL_FILE_BUFFER

@@ -4,22 +4,30 @@
 //!
 //! Messages, page → worker: first `{module}`, the page's own compiled `WebAssembly.Module`,
 //! so the worker script instantiates it instead of fetching and compiling the wasm a
-//! second time at every start; then `{id, blob}`, or `{cancel: id}` when the page
-//! stops waiting (the hash future was dropped: its asset was cancelled or the engine
-//! stopped).
-//! Worker → page: `{ready: true}` once, then `{id, progress}`, `{id, sha256}` or `{id, error}`.
+//! second time at every start; then `{id, blob}` (the blob's SHA-256, streamed) or
+//! `{id, blob, algorithm}` (one upload chunk's digest for its checksum header, in that
+//! WebCrypto algorithm), or `{id, blob, upload, start, end, algorithm?}` (bytes
+//! `start..end` of a file sent while it is hashed: their digest, if an algorithm is given,
+//! and the file's SHA-256 in the worker's `UploadHash` number `upload` takes them; see
+//! `upload_hash`), `{endUpload: n}` when that file's upload is over, or `{cancel: id}` when
+//! the page stops waiting (the hash future was dropped: its asset was cancelled or the
+//! engine stopped).
+//! Worker → page: `{ready: true}` once, then `{id, progress}`, `{id, digest, fileDigest}`
+//! (lowercase hex; `fileDigest` once an upload's every byte was taken) or `{id, error}`.
 //! A cancelled request gets no answer.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
+use futures_util::lock::Mutex;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use super::hash::{sha256_of_blob, sha256_of_blob_until};
+use super::hash::{chunk_digest, sha256_of_blob, sha256_of_blob_until};
+use super::upload_hash::UploadHash;
 
 struct Pending {
     resolve: Function,
@@ -82,11 +90,11 @@ impl HashWorker {
                 let Some(p) = pending.borrow_mut().remove(&id) else {
                     return;
                 };
-                let digest = field(&data, "sha256");
-                if digest.is_string() {
-                    let _ = p.resolve.call1(&JsValue::NULL, &digest);
+                let error = field(&data, "error");
+                if error.is_undefined() {
+                    let _ = p.resolve.call1(&JsValue::NULL, &data);
                 } else {
-                    let _ = p.reject.call1(&JsValue::NULL, &field(&data, "error"));
+                    let _ = p.reject.call1(&JsValue::NULL, &error);
                 }
             })
         };
@@ -122,14 +130,20 @@ impl HashWorker {
         Ok(this)
     }
 
-    /// Hashes `blob` in the worker; `on_progress` gets the bytes hashed so far.
-    pub async fn sha256(
-        &self,
-        blob: &Blob,
-        on_progress: impl Fn(u64) + 'static,
-    ) -> Result<String, String> {
+    fn next_id(&self) -> u32 {
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
+        id
+    }
+
+    /// Posts the request `message` (the module docs list them) and waits for its answer;
+    /// `on_progress` gets the bytes hashed so far.
+    async fn ask(
+        &self,
+        message: Object,
+        on_progress: impl Fn(u64) + 'static,
+    ) -> Result<JsValue, String> {
+        let id = self.next_id();
         let mut on_progress: Option<Box<dyn Fn(u64)>> = Some(Box::new(on_progress));
         let result = Promise::new(&mut |resolve, reject| {
             if let Some(on_progress) = on_progress.take() {
@@ -141,9 +155,7 @@ impl HashWorker {
                 self.pending.borrow_mut().insert(id, entry);
             }
         });
-        let message = Object::new();
         let _ = Reflect::set(&message, &"id".into(), &JsValue::from(id));
-        let _ = Reflect::set(&message, &"blob".into(), blob);
         if let Err(e) = self.worker.post_message(&message) {
             self.pending.borrow_mut().remove(&id);
             return Err(super::http::describe_js_error(&e));
@@ -155,10 +167,18 @@ impl HashWorker {
         };
         let answer = JsFuture::from(result).await;
         waiting.answered = true;
-        answer
-            .map(|digest| digest.as_string().unwrap_or_default())
-            .map_err(|e| super::http::describe_js_error(&e))
+        answer.map_err(|e| super::http::describe_js_error(&e))
     }
+}
+
+/// A request's message: `{blob}` plus `fields`.
+fn request(blob: &Blob, fields: &[(&str, JsValue)]) -> Object {
+    let message = Object::new();
+    let _ = Reflect::set(&message, &"blob".into(), blob);
+    for (name, value) in fields {
+        let _ = Reflect::set(&message, &(*name).into(), value);
+    }
+    message
 }
 
 /// A request the page waits for. Dropped unanswered, it tells the worker to stop.
@@ -182,6 +202,10 @@ impl Drop for Waiting<'_> {
 
 impl Drop for HashWorker {
     fn drop(&mut self) {
+        // Its handlers go with it: a message already queued for the page must not call a
+        // dropped closure.
+        self.worker.set_onmessage(None);
+        self.worker.set_onerror(None);
         self.worker.terminate();
     }
 }
@@ -200,6 +224,8 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
     let reply_scope = scope.clone();
     // Requests the page stopped waiting for; their hashing stops at the next slice.
     let cancelled: Rc<RefCell<HashSet<u32>>> = Rc::default();
+    // The hashes of files sent while they are hashed, by the page's number for each.
+    let uploads: Rc<RefCell<HashMap<u32, Rc<Mutex<UploadHash>>>>> = Rc::default();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let scope = reply_scope.clone();
         let data = event.data();
@@ -210,25 +236,70 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
             cancelled.borrow_mut().insert(id as u32);
             return;
         }
+        if let Some(upload) = field(&data, "endUpload").as_f64() {
+            uploads.borrow_mut().remove(&(upload as u32));
+            return;
+        }
         let id = field(&data, "id");
         let Ok(blob) = field(&data, "blob").dyn_into::<Blob>() else {
             post(&scope, &id, "error", &"the message carried no file".into());
             return;
         };
         let key = id.as_f64().unwrap_or(-1.0) as u32;
+        let algorithm = field(&data, "algorithm").as_string();
         let cancelled = cancelled.clone();
+        if let Some(upload) = field(&data, "upload").as_f64() {
+            let hash = uploads
+                .borrow_mut()
+                .entry(upload as u32)
+                .or_default()
+                .clone();
+            let start = field(&data, "start").as_f64().unwrap_or(0.0) as u64;
+            let end = field(&data, "end").as_f64().unwrap_or(0.0) as u64;
+            wasm_bindgen_futures::spawn_local(async move {
+                let stopped = || cancelled.borrow().contains(&key);
+                let result = hash
+                    .lock()
+                    .await
+                    .chunk(&blob, start..end, algorithm.as_deref(), stopped)
+                    .await;
+                cancelled.borrow_mut().remove(&key);
+                match result {
+                    Ok(Some(hashed)) => {
+                        let message = Object::new();
+                        let _ = Reflect::set(&message, &"id".into(), &id);
+                        let _ = Reflect::set(&message, &"digest".into(), &hashed.digest.into());
+                        let file = hashed.file_sha256.into();
+                        let _ = Reflect::set(&message, &"fileDigest".into(), &file);
+                        let _ = scope.post_message(&message);
+                    }
+                    Ok(None) => {}
+                    Err(e) => post(&scope, &id, "error", &e.to_string().into()),
+                }
+            });
+            return;
+        }
         wasm_bindgen_futures::spawn_local(async move {
             let stopped = || cancelled.borrow().contains(&key);
-            let result = sha256_of_blob_until(
-                &blob,
-                |done| post(&scope, &id, "progress", &JsValue::from_f64(done as f64)),
-                stopped,
-            )
-            .await;
-            cancelled.borrow_mut().remove(&key);
+            let result = match &algorithm {
+                Some(algorithm) => chunk_digest(&blob, algorithm, stopped).await,
+                None => {
+                    sha256_of_blob_until(
+                        &blob,
+                        |done| post(&scope, &id, "progress", &JsValue::from_f64(done as f64)),
+                        stopped,
+                    )
+                    .await
+                }
+            };
+            let was_cancelled = cancelled.borrow_mut().remove(&key);
             match result {
-                Ok(Some(digest)) => post(&scope, &id, "sha256", &digest.into()),
-                Ok(None) => {}
+                Ok(Some(digest)) => post(&scope, &id, "digest", &digest.into()),
+                Ok(None) if was_cancelled => {}
+                Ok(None) => {
+                    let reason = format!("no {} here", algorithm.unwrap_or_default());
+                    post(&scope, &id, "error", &reason.into());
+                }
                 Err(e) => post(&scope, &id, "error", &e.to_string().into()),
             }
         });
@@ -304,26 +375,154 @@ impl HashPool {
         self.workers.len().max(1)
     }
 
-    /// Hashes `blob` on the least busy worker, or in this thread without workers.
+    /// The SHA-256 of `blob`, hashed on the least busy worker, or in this thread without
+    /// workers.
     pub async fn sha256(
         &self,
         blob: &Blob,
         on_progress: impl Fn(u64) + 'static,
     ) -> Result<String, String> {
-        let Some((worker, busy)) = self.workers.iter().min_by_key(|(_, busy)| busy.get()) else {
+        let Some((worker, _busy)) = self.least_busy() else {
             return sha256_of_blob(blob, on_progress)
                 .await
                 .map_err(|e| e.to_string());
         };
-        // Counted down on drop, so a cancelled hash frees its worker in the count too.
-        struct Busy<'a>(&'a Cell<usize>);
-        impl Drop for Busy<'_> {
-            fn drop(&mut self) {
-                self.0.set(self.0.get() - 1);
+        let answer = worker.ask(request(blob, &[]), on_progress).await?;
+        Ok(field(&answer, "digest").as_string().unwrap_or_default())
+    }
+
+    /// The digest of one upload chunk for its checksum header, in `algorithm` (a WebCrypto
+    /// name; see `hash::chunk_digest`).
+    pub async fn chunk_digest(&self, chunk: &Blob, algorithm: &str) -> Result<String, String> {
+        let digest = match self.least_busy() {
+            Some((worker, _busy)) => {
+                let message = request(chunk, &[("algorithm", algorithm.into())]);
+                field(&worker.ask(message, |_| {}).await?, "digest").as_string()
             }
+            None => chunk_digest(chunk, algorithm, || false)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        digest.ok_or_else(|| format!("no {algorithm} here"))
+    }
+
+    /// The SHA-256 of a file sent while it is hashed, built from its upload's chunks in one
+    /// worker (see `upload_hash`), which counts as busy until it is dropped.
+    pub fn upload_hash(&self) -> UploadHashing<'_> {
+        let at = match self.least_busy() {
+            Some((worker, busy)) => {
+                let number = worker.next_id();
+                UploadHashAt::Worker {
+                    worker,
+                    number,
+                    _busy: busy,
+                }
+            }
+            None => UploadHashAt::Here(Mutex::default()),
+        };
+        UploadHashing {
+            at,
+            file_sha256: RefCell::default(),
         }
+    }
+
+    /// The least busy worker, counted busy until the guard is dropped (so a cancelled hash
+    /// frees it in the count too); `None` without workers.
+    fn least_busy(&self) -> Option<(&HashWorker, Busy<'_>)> {
+        let (worker, busy) = self.workers.iter().min_by_key(|(_, busy)| busy.get())?;
         busy.set(busy.get() + 1);
-        let _busy = Busy(busy);
-        worker.sha256(blob, on_progress).await
+        Some((worker, Busy(busy)))
+    }
+}
+
+struct Busy<'a>(&'a Cell<usize>);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// The SHA-256 of one file sent while it is hashed, taken from the chunks of its upload.
+pub struct UploadHashing<'a> {
+    at: UploadHashAt<'a>,
+    /// Once every byte was taken.
+    file_sha256: RefCell<Option<String>>,
+}
+
+enum UploadHashAt<'a> {
+    Worker {
+        worker: &'a HashWorker,
+        number: u32,
+        _busy: Busy<'a>,
+    },
+    /// In this thread, which has no workers (see `HashPool`).
+    Here(Mutex<UploadHash>),
+}
+
+impl UploadHashing<'_> {
+    /// The `algorithm` digest (a WebCrypto name) of bytes `range` of `file`, if one is
+    /// asked for, read once in the worker, where the file's SHA-256 takes them too.
+    pub async fn chunk(
+        &self,
+        file: &Blob,
+        range: std::ops::Range<u64>,
+        algorithm: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        let (digest, file_sha256) = match &self.at {
+            UploadHashAt::Worker { worker, number, .. } => {
+                let mut fields = vec![
+                    ("upload", JsValue::from(*number)),
+                    ("start", JsValue::from_f64(range.start as f64)),
+                    ("end", JsValue::from_f64(range.end as f64)),
+                ];
+                if let Some(algorithm) = algorithm {
+                    fields.push(("algorithm", algorithm.into()));
+                }
+                let answer = worker.ask(request(file, &fields), |_| {}).await?;
+                (
+                    field(&answer, "digest").as_string(),
+                    field(&answer, "fileDigest").as_string(),
+                )
+            }
+            UploadHashAt::Here(hash) => {
+                let hashed = hash
+                    .lock()
+                    .await
+                    .chunk(file, range, algorithm, || false)
+                    .await;
+                let hashed = hashed.map_err(|e| e.to_string())?;
+                let hashed = hashed.ok_or("stopped")?;
+                (hashed.digest, hashed.file_sha256)
+            }
+        };
+        if file_sha256.is_some() {
+            *self.file_sha256.borrow_mut() = file_sha256;
+        }
+        Ok(digest)
+    }
+
+    /// The file's SHA-256: what its chunks gave, or (after an upload that did not send
+    /// them all here, say one found complete on the server) the rest of it read now.
+    pub async fn finish(&self, file: &Blob) -> Result<String, String> {
+        if let Some(digest) = self.file_sha256.borrow().clone() {
+            return Ok(digest);
+        }
+        let end = file.size() as u64;
+        self.chunk(file, end..end, None).await?;
+        self.file_sha256
+            .borrow()
+            .clone()
+            .ok_or_else(|| "the file's hash did not end".to_string())
+    }
+}
+
+impl Drop for UploadHashing<'_> {
+    fn drop(&mut self) {
+        if let UploadHashAt::Worker { worker, number, .. } = &self.at {
+            let message = Object::new();
+            let _ = Reflect::set(&message, &"endUpload".into(), &JsValue::from(*number));
+            let _ = worker.worker.post_message(&message);
+        }
     }
 }

@@ -13,6 +13,7 @@ mod media;
 mod runner;
 mod staging;
 mod transfer;
+pub mod upload_hash;
 
 /// `crypto.randomUUID()`, available on the page and in workers alike.
 pub(crate) fn random_id() -> String {

@@ -17,7 +17,7 @@ use web_sys::{BroadcastChannel, File};
 
 use super::catalog::{Catalog, CatalogError, KeptFile};
 use super::device::Device;
-use super::hash_worker::HashPool;
+use super::hash_worker::{HashPool, UploadHashing};
 use super::http::{describe_js_error, ApiError, Server};
 use super::staging::{KeepLimits, Staging};
 use super::transfer::{AppendError, Protocol, Requested, Transfer};
@@ -30,7 +30,7 @@ use crate::dedup::{
 use crate::policy::{may_upload, Hold, MediaKind, Settings};
 use crate::progress::Throughput;
 use crate::retry::RetryPolicy;
-use crate::tus::{self, ErrorClass, ServerSupport};
+use crate::tus::{self, ChecksumAlgorithm, ErrorClass, ServerSupport};
 use crate::upload::{Action, Failure, Upload};
 
 /// Assets taken from the catalog in a run's first round (later rounds take a whole
@@ -163,6 +163,16 @@ pub struct Engine {
     lock_name: String,
     channel: Option<BroadcastChannel>,
     _on_broadcast: Option<Closure<dyn FnMut(web_sys::MessageEvent)>>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Another tab's message already queued must not call the dropped closure.
+        if let Some(channel) = &self.channel {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+    }
 }
 
 /// How an engine is set up; see `Backup.open`.
@@ -1232,28 +1242,40 @@ impl Engine {
     }
 
     /// The `Upload-Checksum` header for bytes `range` of `file`, when the server verifies
-    /// chunks. The whole file's digest is known; a part is hashed in a worker.
+    /// chunks. The whole file's SHA-256 serves when the chunk is the whole file; a part is
+    /// digested in a worker, natively (see `hash::chunk_digest`). A file sent while it is
+    /// hashed has every chunk read through `hashing`, checksummed or not.
     async fn chunk_checksum(
         &self,
         transfer: &Transfer<'_>,
         file: &File,
         range: &std::ops::Range<u64>,
         file_digest: Option<&str>,
+        hashing: Option<&UploadHashing<'_>>,
     ) -> Option<tus::Header> {
-        if transfer.protocol != Protocol::Tus || !transfer.support.sha256_checksums {
-            return None;
+        let algorithm = transfer.chunk_checksum();
+        if let Some(hashing) = hashing {
+            let name = algorithm.map(ChecksumAlgorithm::web_crypto_name);
+            let digest = hashing.chunk(file, range.clone(), name).await.ok()??;
+            return tus::checksum_header(algorithm?, &digest);
         }
-        if let (Some(digest), true) = (
+        let algorithm = algorithm?;
+        if let (ChecksumAlgorithm::Sha256, Some(digest), true) = (
+            algorithm,
             file_digest,
             range.start == 0 && range.end == file.size() as u64,
         ) {
-            return tus::sha256_checksum_header(digest);
+            return tus::checksum_header(algorithm, digest);
         }
         let chunk = file
             .slice_with_f64_and_f64(range.start as f64, range.end as f64)
             .ok()?;
-        let digest = self.hasher.sha256(&chunk, |_| {}).await.ok()?;
-        tus::sha256_checksum_header(&digest)
+        let digest = self
+            .hasher
+            .chunk_digest(&chunk, algorithm.web_crypto_name())
+            .await
+            .ok()?;
+        tus::checksum_header(algorithm, &digest)
     }
 
     /// Stops the run for `class`, until the user acts (see `ErrorClass`). A refusal of
@@ -1394,7 +1416,8 @@ impl Engine {
         let motion = motion.as_deref();
         let (sent, hashed_alongside) = match asset.sha256.clone() {
             Some(digest) => (
-                self.send(&mut asset, &file, Some(&digest), motion).await?,
+                self.send(&mut asset, &file, Some(&digest), motion, None)
+                    .await?,
                 false,
             ),
             None => match self.send_while_hashing(&mut asset, &file, motion).await? {
@@ -1416,11 +1439,23 @@ impl Engine {
                 return Ok(());
             };
             if verdicts.existing_asset(&asset.id) != Some(named.as_str()) {
+                // A copy that is not the file (bytes changed on the way, or the file
+                // changed while it was sent) goes to the server's trash, where it can be
+                // looked at for a while, rather than into the timeline.
+                let server = self.server.borrow().clone();
+                let url = server.url(&format!("/assets/{named}"));
+                let trashed = matches!(server.send("DELETE", &url, &[], None).await,
+                    Ok(response) if response.ok());
                 asset.upload_url = None;
-                asset.fail(
-                    "The server's copy does not match the file (their SHA-256 differ): the \
-                     file may have changed while it was backed up. Retry to send it again.",
-                );
+                asset.fail(format!(
+                    "The server's copy does not match the file (their SHA-256 differ){}: \
+                     the file may have changed while it was backed up. Retry to send it again.",
+                    if trashed {
+                        " and was moved to the server's trash"
+                    } else {
+                        ""
+                    }
+                ));
                 return Ok(self.save(&asset).await?);
             }
         }
@@ -1453,10 +1488,11 @@ impl Engine {
         })
     }
 
-    /// Sends a file while a worker hashes it. Returns `None` unless every byte was sent and
-    /// the hash is known: the asset was settled, or the run stopped (a hash still going is
-    /// dropped, which stops it). Otherwise the asset carries its SHA-256 (also kept in the
-    /// hash cache) and is still `uploading`.
+    /// Sends a file while it is hashed: each chunk is read once in a hashing worker, for
+    /// its checksum and for the file's SHA-256 (see `upload_hash`). Returns `None` unless
+    /// every byte was sent and the hash is known: the asset was settled, or the run
+    /// stopped. Otherwise the asset carries its SHA-256 (also kept in the hash cache) and
+    /// is still `uploading`.
     async fn send_while_hashing(
         self: &Rc<Self>,
         asset: &mut Asset,
@@ -1464,55 +1500,28 @@ impl Engine {
         motion: Option<&str>,
     ) -> Result<Option<Sent>, Stop> {
         let key = hash_cache_key(asset);
-        let id = asset.id.clone();
-        // Raced in a block of its own, so the borrow of `asset` by the send ends with it.
-        let raced: Result<Option<(Hashed, Sent)>, Stop> = {
-            // Hashed before, by a run that stopped before the upload ended.
-            let cached = self.catalog.cached_hash(&key).await?;
-            let hashing = Box::pin(async {
-                match cached {
-                    Some(digest) => Ok(digest),
-                    None => self.hasher.sha256(file, |_| {}).await,
-                }
-            });
-            let sending = Box::pin(self.send(asset, file, None, motion));
-            match futures_util::future::select(hashing, sending).await {
-                // Unreadable: the send is dropped, and its unfinished upload is left to
-                // the server's expiry sweep.
-                Either::Left((Err(reason), _)) => Ok(Some((Err(reason), Sent::Not))),
-                Either::Left((Ok(digest), sending)) => {
-                    // Kept at once: a reload mid-upload then need not hash again. The send
-                    // goes on meanwhile: left unpolled, a progress save of its own would
-                    // miss its transaction's commit (see `Catalog`).
-                    let remembering = self.catalog.remember_hash(&key, &digest);
-                    let (remembered, sent) = futures_util::future::join(remembering, sending).await;
-                    remembered?;
-                    sent.map(|sent| Some((Ok(digest), sent)))
-                }
-                Either::Right((Err(stop), _)) => Err(stop),
-                // Stopped before every byte was sent: dropping the hash stops it.
-                Either::Right((Ok(Sent::Not), _)) => Ok(None),
-                Either::Right((Ok(sent), hashing)) => {
-                    let given_up = Box::pin(self.given_up_on(&id));
-                    match futures_util::future::select(hashing, given_up).await {
-                        Either::Left((hashed, _)) => Ok(Some((hashed, sent))),
-                        // Every byte is on the server: the next run finds that by `HEAD`.
-                        Either::Right(_) => Ok(None),
-                    }
-                }
-            }
-        };
-        let Some((hashed, sent)) = raced? else {
+        // Hashed before, by a run that stopped before it recorded the upload's end.
+        let cached = self.catalog.cached_hash(&key).await?;
+        let hashing = self.hasher.upload_hash();
+        let sent = self
+            .send(
+                asset,
+                file,
+                None,
+                motion,
+                cached.is_none().then_some(&hashing),
+            )
+            .await?;
+        if !matches!(sent, Sent::All { .. }) {
             return Ok(None);
+        }
+        let hashed = match cached {
+            Some(digest) => Ok(digest),
+            None => hashing.finish(file).await,
         };
         match hashed {
             Ok(digest) => {
                 self.catalog.remember_hash(&key, &digest).await?;
-                // Only a finished upload takes the hash: one to resume must still be
-                // checked against it when it ends (the cache has it for then).
-                if !matches!(sent, Sent::All { .. }) {
-                    return Ok(None);
-                }
                 asset.sha256 = Some(digest);
                 self.save(asset).await?;
                 Ok(Some(sent))
@@ -1528,13 +1537,15 @@ impl Engine {
     /// them all (`Sent::All`) or the upload stops; a stopped upload has been saved as it
     /// stands (failed, skipped, or `uploading` to resume). `digest` is declared to the
     /// server when known, so it verifies the whole file; `motion` is a Live Photo still's
-    /// motion part on the server.
+    /// motion part on the server. Each chunk passes through `hashing`, if given, for the
+    /// file's SHA-256.
     async fn send(
         self: &Rc<Self>,
         asset: &mut Asset,
         file: &File,
         digest: Option<&str>,
         motion: Option<&str>,
+        hashing: Option<&UploadHashing<'_>>,
     ) -> Result<Sent, Stop> {
         let kind = MediaKind::of_mime(&asset.mime);
         let support = self.server_support().await;
@@ -1554,6 +1565,13 @@ impl Engine {
             self.retry,
         );
         let protocol = Protocol::choose(self.protocol, &support);
+        // A chunk that carries a checksum is digested in one native call (see
+        // `hash::chunk_digest`): off the hashing worker's own thread, where other files
+        // are hashed meanwhile, and faster than the wasm SHA-256. So such chunks are at
+        // most what one call takes (which also bounds what a reload can send twice).
+        if protocol == Protocol::Tus && support.chunk_checksum.is_some() {
+            upload.limit_chunks_to(super::hash::ONE_SHOT_BYTES);
+        }
         let device_id = self.device_id().await?;
         let mut checksum_ahead: Option<(std::ops::Range<u64>, Option<tus::Header>)> = None;
         // The key the last step's request went with: a refusal is acted on a step later.
@@ -1592,7 +1610,8 @@ impl Engine {
                         let range = 0..asset.size;
                         Some((
                             file,
-                            self.chunk_checksum(&transfer, file, &range, digest).await,
+                            self.chunk_checksum(&transfer, file, &range, digest, hashing)
+                                .await,
                         ))
                     } else {
                         None
@@ -1629,7 +1648,10 @@ impl Engine {
                     };
                     let checksum = match checksum_ahead.take() {
                         Some((ahead, checksum)) if ahead == range => checksum,
-                        _ => self.chunk_checksum(&transfer, file, &range, digest).await,
+                        _ => {
+                            self.chunk_checksum(&transfer, file, &range, digest, hashing)
+                                .await
+                        }
                     };
                     // The next chunk's checksum is hashed while this one is on the wire,
                     // so hashing and sending overlap. A chunk size changed meanwhile (or a
@@ -1639,8 +1661,10 @@ impl Engine {
                     let sent = if ahead.is_empty() {
                         sending.await
                     } else {
-                        let hashing = self.chunk_checksum(&transfer, file, &ahead, digest);
-                        let (sent, checksum) = futures_util::future::join(sending, hashing).await;
+                        let checksumming =
+                            self.chunk_checksum(&transfer, file, &ahead, digest, hashing);
+                        let (sent, checksum) =
+                            futures_util::future::join(sending, checksumming).await;
                         checksum_ahead = Some((ahead, checksum));
                         sent
                     };
@@ -1716,9 +1740,6 @@ enum MotionPart {
     /// The video is not backed up yet.
     OnItsWay,
 }
-
-/// A file's SHA-256, or why it could not be read.
-type Hashed = Result<String, String>;
 
 /// How sending a file's bytes ended.
 enum Sent {

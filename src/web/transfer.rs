@@ -9,7 +9,7 @@ use web_sys::{Blob, File};
 use super::http::{reply_of, resolve_url, Server};
 use crate::asset::Asset;
 use crate::rufh::{self, InteropVersion};
-use crate::tus::{self, Created, Header, ServerSupport};
+use crate::tus::{self, ChecksumAlgorithm, Created, Header, ServerSupport};
 use crate::upload::Failure;
 
 /// Which resumable-upload protocol to speak.
@@ -62,6 +62,15 @@ fn network(e: impl ToString) -> Failure {
 }
 
 impl Transfer<'_> {
+    /// The algorithm of the `Upload-Checksum` each chunk carries, if the server verifies
+    /// chunks (a tus extension; RUFH has none).
+    pub fn chunk_checksum(&self) -> Option<ChecksumAlgorithm> {
+        match self.protocol {
+            Protocol::Tus => self.support.chunk_checksum,
+            Protocol::Rufh(_) => None,
+        }
+    }
+
     /// Whether a file of `size` goes up whole in its creation request.
     pub fn sends_whole_at_creation(&self, size: u64, chunk_size: u64) -> bool {
         match self.protocol {

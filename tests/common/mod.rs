@@ -4,7 +4,9 @@
 use ferry::asset::{Asset, AssetStatus};
 use ferry::web::catalog::Catalog;
 use ferry::web::hash::{sha256_of_blob, SLICE_BYTES};
+use ferry::web::upload_hash::{ChunkHashed, UploadHash};
 use js_sys::{Array, Uint8Array};
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use wasm_bindgen_test::wasm_bindgen_test;
 use web_sys::Blob;
@@ -74,6 +76,57 @@ async fn small_files_are_hashed_in_one_native_call() {
         vec![5 * 1024 * 1024],
         "one report: WebCrypto, not slices"
     );
+}
+
+#[wasm_bindgen_test]
+async fn an_upload_hash_takes_each_byte_once_whatever_order_its_chunks_come_in() {
+    const MIB: u64 = 1024 * 1024;
+    let bytes: Vec<u8> = (0..40 * MIB as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let file = blob_of(&bytes);
+    let part = |r: &std::ops::Range<u64>| &bytes[r.start as usize..r.end as usize];
+    let mut hash = UploadHash::default();
+    // A chunk with its SHA-256, then the same chunk again (a resend is not taken twice).
+    for _ in 0..2 {
+        let first = hashed_chunk(&mut hash, &file, 0..8 * MIB, Some("SHA-256")).await;
+        assert_eq!(
+            first.digest,
+            Some(format!("{:x}", Sha256::digest(part(&(0..8 * MIB)))))
+        );
+        assert_eq!(first.file_sha256, None);
+    }
+    // Skipping ahead (an upload resumed at the server's offset) takes the gap first; a
+    // SHA-1 chunk; a chunk past the one-call size is streamed.
+    let sha1 = hashed_chunk(&mut hash, &file, 16 * MIB..24 * MIB, Some("SHA-1")).await;
+    assert_eq!(
+        sha1.digest,
+        Some(format!("{:x}", Sha1::digest(part(&(16 * MIB..24 * MIB)))))
+    );
+    let overlapping = hashed_chunk(&mut hash, &file, 20 * MIB..38 * MIB, Some("SHA-256")).await;
+    assert_eq!(
+        overlapping.digest,
+        Some(format!("{:x}", Sha256::digest(part(&(20 * MIB..38 * MIB)))))
+    );
+    // Without an algorithm only the file's hash takes the bytes; the last one ends it.
+    let last = hashed_chunk(&mut hash, &file, 38 * MIB..40 * MIB, None).await;
+    assert_eq!(last.digest, None);
+    assert_eq!(
+        last.file_sha256,
+        Some(format!("{:x}", Sha256::digest(&bytes)))
+    );
+}
+
+async fn hashed_chunk(
+    hash: &mut UploadHash,
+    file: &Blob,
+    range: std::ops::Range<u64>,
+    algorithm: Option<&str>,
+) -> ChunkHashed {
+    hash.chunk(file, range, algorithm, || false)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 fn fresh_catalog_name() -> String {
