@@ -289,11 +289,11 @@ ${R.errors.resume ? `**Failed:** ${esc(R.errors.resume)}\n\n` : ''}${mdTable(['s
 ${Object.values(RS).flat().some((x) => x.repicked && x.ackedBefore !== null) ? `After the reload, ferry's catalog listed the asset as skipped with "The browser did not keep this
 file after the page closed. Add it again to continue where its backup stopped", so the file
 was picked and added again, as for tus-js-client; the engine then continued the same upload
-from the acknowledged offset (it hashes the file again first). At each reload the page logged
-\`closure invoked recursively or after being dropped\` (${Object.values(R.pageErrors ?? {}).reduce((a, b) => a + b, 0)} times in this run), a wasm-bindgen closure
-called while the page was going away.
+from the acknowledged offset (its hash first reads the part sent before the reload once more).
+${pageErrorsNote(R.pageErrors)}
 
-` : ''}ferry's chunk is 8 MiB at the start, then adapted to the link (up to 64 MiB); the goal is
+` : ''}ferry's chunk is 8 MiB at the start, then adapted to the link (up to 64 MiB, and at most
+16 MiB where chunks carry checksums, as on ferry-server); the goal is
 checked against the chunk in flight when it is known (the size of the chunk before it), else
 against 8 MiB. tus-js-client sends the whole
 file in one \`PATCH\` (\`chunkSize: Infinity\`), and \`@tus/server\` keeps whatever part of it arrived.
@@ -465,6 +465,13 @@ Not measured in this run: ${k === 'memory' ? 'memory while backing up one 4 GiB 
   }
   writeFileSync(join(root, 'BENCHMARKS.md'), out.join('\n'));
   return `\n${textTable(['figure', 'ferry', 'peer', 'ratio', 'goal', 'verdict'], key.map((k) => k.map((c) => String(c).replace(/\*/g, ''))))}\n`;
+}
+
+/** What the benchmark's pages threw that nobody caught, in this run. */
+function pageErrorsNote(errors = {}) {
+  const entries = Object.entries(errors);
+  if (!entries.length) return 'No page of this run threw an error nobody caught.';
+  return `Uncaught errors in this run's pages: ${entries.map(([m, n]) => `\`${esc(m)}\` (${n}×)`).join(', ')}.`;
 }
 
 /**

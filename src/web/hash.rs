@@ -48,32 +48,18 @@ pub async fn sha256_of_blob_until(
 ) -> Result<Option<String>, UnreadableFile> {
     let size = blob.size() as u64;
     if size <= ONE_SHOT_BYTES {
-        if let Some(digest) = native_digest(blob, SHA256).await? {
-            on_progress(size);
-            return Ok(Some(digest));
-        }
+        let digest = native_digest(blob, SHA256).await?;
+        on_progress(size);
+        return Ok(Some(digest));
     }
-    stream_sha256(blob, on_progress, stopped, true).await
-}
-
-/// The SHA-256 of `blob` in wasm, read one slice at a time. A whole file's hash
-/// `gives_way` to chunk digests (see `give_way_to_chunks`); a chunk's own does not.
-async fn stream_sha256(
-    blob: &Blob,
-    mut on_progress: impl FnMut(u64),
-    stopped: impl Fn() -> bool,
-    gives_way: bool,
-) -> Result<Option<String>, UnreadableFile> {
-    let size = blob.size() as u64;
     let mut hasher = Sha256::new();
     let mut buffer = Vec::new();
     let mut reader = BlobReader::open(blob, SLICE_BYTES as u32)?;
     let mut offset = 0;
     while offset < size {
-        if gives_way {
-            let_messages_in().await;
-            give_way_to_chunks().await;
-        }
+        // A chunk digest waits for its upload's next request; this file's hash can wait.
+        let_messages_in().await;
+        give_way_to_chunks().await;
         if stopped() {
             reader.cancel();
             return Ok(None);
@@ -167,23 +153,23 @@ impl BlobReader {
 }
 
 /// The `algorithm` digest (a WebCrypto name: "SHA-256", "SHA-1") of a blob of at most
-/// `ONE_SHOT_BYTES` from WebCrypto, or `None` where `crypto.subtle` is missing (insecure
-/// contexts).
-async fn native_digest(blob: &Blob, algorithm: &str) -> Result<Option<String>, UnreadableFile> {
-    let Some(subtle) = subtle_crypto() else {
-        return Ok(None);
-    };
+/// `ONE_SHOT_BYTES`, from WebCrypto.
+async fn native_digest(blob: &Blob, algorithm: &str) -> Result<String, UnreadableFile> {
+    let subtle = subtle_crypto()?;
     let bytes = whole_small_blob(blob).await?;
     let digest = start_digest(&subtle, algorithm, &bytes)?;
-    Ok(Some(hex_of(digest).await?))
+    hex_of(digest).await
 }
 
-/// WebCrypto's `crypto.subtle`, where this context has it (secure contexts).
-pub(super) fn subtle_crypto() -> Option<JsValue> {
+/// WebCrypto's `crypto.subtle`. Every context ferry runs in has it: it needs a secure
+/// context (https or localhost) for IndexedDB's durability, service workers and
+/// `crypto.randomUUID` alike.
+pub(super) fn subtle_crypto() -> Result<JsValue, UnreadableFile> {
     js_sys::Reflect::get(&js_sys::global(), &"crypto".into())
         .and_then(|c| js_sys::Reflect::get(&c, &"subtle".into()))
         .ok()
         .filter(|s| !s.is_undefined())
+        .ok_or_else(|| UnreadableFile("no WebCrypto here: ferry needs https".into()))
 }
 
 /// Starts WebCrypto's `algorithm` digest of `bytes`. It copies them when called, so
@@ -272,25 +258,11 @@ async fn let_messages_in() {
 
 /// The digest of one chunk of a file for its `Upload-Checksum`, in `algorithm` (a
 /// WebCrypto name). Chunks that carry a checksum are at most `ONE_SHOT_BYTES` (see
-/// `Engine::send`), so this is one native call, off the worker's own thread, where the
-/// file's SHA-256 may be streaming meanwhile. Without WebCrypto a SHA-256 is streamed
-/// here instead, and a SHA-1 is `None` (the chunk goes without a checksum).
-pub async fn chunk_digest(
-    blob: &Blob,
-    algorithm: &str,
-    stopped: impl Fn() -> bool,
-) -> Result<Option<String>, UnreadableFile> {
+/// `Engine::send`), so this is one native call, off the worker's own thread, where
+/// another file's SHA-256 may be streaming meanwhile.
+pub async fn chunk_digest(blob: &Blob, algorithm: &str) -> Result<String, UnreadableFile> {
     let _in_flight = ChunkInFlight::start();
-    if blob.size() as u64 <= ONE_SHOT_BYTES {
-        if let Some(digest) = native_digest(blob, algorithm).await? {
-            return Ok(Some(digest));
-        }
-    }
-    if algorithm == SHA256 {
-        stream_sha256(blob, |_| {}, stopped, false).await
-    } else {
-        Ok(None)
-    }
+    native_digest(blob, algorithm).await
 }
 
 /// WebCrypto's name of SHA-256.

@@ -20,14 +20,13 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use futures_util::lock::Mutex;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use super::hash::{chunk_digest, sha256_of_blob, sha256_of_blob_until};
-use super::upload_hash::UploadHash;
+use super::upload_hash::UploadHashes;
 
 struct Pending {
     resolve: Function,
@@ -225,7 +224,7 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
     // Requests the page stopped waiting for; their hashing stops at the next slice.
     let cancelled: Rc<RefCell<HashSet<u32>>> = Rc::default();
     // The hashes of files sent while they are hashed, by the page's number for each.
-    let uploads: Rc<RefCell<HashMap<u32, Rc<Mutex<UploadHash>>>>> = Rc::default();
+    let uploads: Rc<UploadHashes> = Rc::default();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let scope = reply_scope.clone();
         let data = event.data();
@@ -237,7 +236,7 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
             return;
         }
         if let Some(upload) = field(&data, "endUpload").as_f64() {
-            uploads.borrow_mut().remove(&(upload as u32));
+            uploads.end(upload as u32);
             return;
         }
         let id = field(&data, "id");
@@ -249,21 +248,20 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
         let algorithm = field(&data, "algorithm").as_string();
         let cancelled = cancelled.clone();
         if let Some(upload) = field(&data, "upload").as_f64() {
-            let hash = uploads
-                .borrow_mut()
-                .entry(upload as u32)
-                .or_default()
-                .clone();
+            let upload = upload as u32;
+            let uploads = uploads.clone();
             let start = field(&data, "start").as_f64().unwrap_or(0.0) as u64;
             let end = field(&data, "end").as_f64().unwrap_or(0.0) as u64;
             wasm_bindgen_futures::spawn_local(async move {
                 let stopped = || cancelled.borrow().contains(&key);
+                let mut hash = uploads.take(upload);
                 let result = hash
-                    .lock()
-                    .await
-                    .chunk(&blob, start..end, algorithm.as_deref(), stopped)
+                    .chunk(&blob, start..end, algorithm.as_deref(), &stopped)
                     .await;
-                cancelled.borrow_mut().remove(&key);
+                // One the page stopped waiting for is over (its end follows): dropped.
+                if !cancelled.borrow_mut().remove(&key) {
+                    uploads.put_back(upload, hash);
+                }
                 match result {
                     Ok(Some(hashed)) => {
                         let message = Object::new();
@@ -282,7 +280,7 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
         wasm_bindgen_futures::spawn_local(async move {
             let stopped = || cancelled.borrow().contains(&key);
             let result = match &algorithm {
-                Some(algorithm) => chunk_digest(&blob, algorithm, stopped).await,
+                Some(algorithm) => chunk_digest(&blob, algorithm).await.map(Some),
                 None => {
                     sha256_of_blob_until(
                         &blob,
@@ -292,14 +290,10 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
                     .await
                 }
             };
-            let was_cancelled = cancelled.borrow_mut().remove(&key);
+            cancelled.borrow_mut().remove(&key);
             match result {
                 Ok(Some(digest)) => post(&scope, &id, "digest", &digest.into()),
-                Ok(None) if was_cancelled => {}
-                Ok(None) => {
-                    let reason = format!("no {} here", algorithm.unwrap_or_default());
-                    post(&scope, &id, "error", &reason.into());
-                }
+                Ok(None) => {}
                 Err(e) => post(&scope, &id, "error", &e.to_string().into()),
             }
         });
@@ -394,16 +388,16 @@ impl HashPool {
     /// The digest of one upload chunk for its checksum header, in `algorithm` (a WebCrypto
     /// name; see `hash::chunk_digest`).
     pub async fn chunk_digest(&self, chunk: &Blob, algorithm: &str) -> Result<String, String> {
-        let digest = match self.least_busy() {
+        match self.least_busy() {
             Some((worker, _busy)) => {
                 let message = request(chunk, &[("algorithm", algorithm.into())]);
-                field(&worker.ask(message, |_| {}).await?, "digest").as_string()
+                let answer = worker.ask(message, |_| {}).await?;
+                Ok(field(&answer, "digest").as_string().unwrap_or_default())
             }
-            None => chunk_digest(chunk, algorithm, || false)
+            None => chunk_digest(chunk, algorithm)
                 .await
-                .map_err(|e| e.to_string())?,
-        };
-        digest.ok_or_else(|| format!("no {algorithm} here"))
+                .map_err(|e| e.to_string()),
+        }
     }
 
     /// The SHA-256 of a file sent while it is hashed, built from its upload's chunks in one
@@ -418,7 +412,7 @@ impl HashPool {
                     _busy: busy,
                 }
             }
-            None => UploadHashAt::Here(Mutex::default()),
+            None => UploadHashAt::Here(UploadHashes::default()),
         };
         UploadHashing {
             at,
@@ -457,7 +451,7 @@ enum UploadHashAt<'a> {
         _busy: Busy<'a>,
     },
     /// In this thread, which has no workers (see `HashPool`).
-    Here(Mutex<UploadHash>),
+    Here(UploadHashes),
 }
 
 impl UploadHashing<'_> {
@@ -485,12 +479,10 @@ impl UploadHashing<'_> {
                     field(&answer, "fileDigest").as_string(),
                 )
             }
-            UploadHashAt::Here(hash) => {
-                let hashed = hash
-                    .lock()
-                    .await
-                    .chunk(file, range, algorithm, || false)
-                    .await;
+            UploadHashAt::Here(hashes) => {
+                let mut hash = hashes.take(0);
+                let hashed = hash.chunk(file, range, algorithm, &|| false).await;
+                hashes.put_back(0, hash);
                 let hashed = hashed.map_err(|e| e.to_string())?;
                 let hashed = hashed.ok_or("stopped")?;
                 (hashed.digest, hashed.file_sha256)

@@ -11,6 +11,7 @@
 //! is not taken twice, and bytes the upload skipped (it resumed after a reload from the
 //! server's offset) are read and taken first.
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 use sha2::{Digest, Sha256};
@@ -18,8 +19,35 @@ use web_sys::Blob;
 
 use super::hash::{
     hex_of, start_digest, subtle_crypto, whole_small_blob, BlobReader, ChunkInFlight,
-    UnreadableFile, ONE_SHOT_BYTES, SHA256, SLICE_BYTES,
+    UnreadableFile, ONE_SHOT_BYTES, SLICE_BYTES,
 };
+
+/// The upload hashes one thread holds, by a number for each upload. Each is taken out
+/// while a chunk is read into it and put back after. Any state is the hash of a prefix of
+/// its file, so a request that finds none (its upload's first, or one overlapping another)
+/// starts from the first byte and is still right.
+#[derive(Default)]
+pub struct UploadHashes(RefCell<Vec<(u32, UploadHash)>>);
+
+impl UploadHashes {
+    pub fn take(&self, number: u32) -> UploadHash {
+        let mut held = self.0.borrow_mut();
+        match held.iter().position(|(n, _)| *n == number) {
+            Some(at) => held.swap_remove(at).1,
+            None => UploadHash::default(),
+        }
+    }
+
+    pub fn put_back(&self, number: u32, hash: UploadHash) {
+        self.end(number);
+        self.0.borrow_mut().push((number, hash));
+    }
+
+    /// The upload is over: its hash is dropped.
+    pub fn end(&self, number: u32) {
+        self.0.borrow_mut().retain(|(n, _)| *n != number);
+    }
+}
 
 /// The SHA-256 of the bytes of one file taken so far, from its start.
 #[derive(Default)]
@@ -33,8 +61,7 @@ pub struct UploadHash {
 
 /// What one chunk gave.
 pub struct ChunkHashed {
-    /// The chunk's digest in the algorithm asked for, if one was (and this context can
-    /// compute it).
+    /// The chunk's digest in the algorithm asked for, if one was.
     pub digest: Option<String>,
     /// The whole file's SHA-256, once every byte has been taken.
     pub file_sha256: Option<String>,
@@ -49,21 +76,19 @@ impl UploadHash {
         file: &Blob,
         range: Range<u64>,
         algorithm: Option<&str>,
-        stopped: impl Fn() -> bool,
+        stopped: &dyn Fn() -> bool,
     ) -> Result<Option<ChunkHashed>, UnreadableFile> {
         // Other files' hashes in this worker wait meanwhile: the upload waits for this.
         let _in_flight = ChunkInFlight::start();
         if self.taken < range.start {
             let skipped = self.taken..range.start;
-            if !self.read(file, skipped, None, &stopped).await? {
+            if !self.read(file, skipped, stopped).await? {
                 return Ok(None);
             }
         }
-        let native = algorithm
-            .filter(|_| range.end - range.start <= ONE_SHOT_BYTES)
-            .zip(subtle_crypto());
-        let digest = match native {
-            Some((algorithm, subtle)) => {
+        let digest = match algorithm.filter(|_| range.end - range.start <= ONE_SHOT_BYTES) {
+            Some(algorithm) => {
+                let subtle = subtle_crypto()?;
                 let chunk = slice(file, &range)?;
                 let bytes = whole_small_blob(&chunk).await?;
                 let digest = start_digest(&subtle, algorithm, &bytes)?;
@@ -71,16 +96,12 @@ impl UploadHash {
                 self.take_view(&bytes, range.start);
                 Some(hex_of(digest).await?)
             }
-            // No WebCrypto: a SHA-256 is streamed here too; a SHA-1 is left out.
+            // Chunks that carry a checksum are never larger (see `Engine::send`).
             None => {
-                let mut chunk_hasher = (algorithm == Some(SHA256)).then(Sha256::new);
-                if !self
-                    .read(file, range, chunk_hasher.as_mut(), &stopped)
-                    .await?
-                {
+                if !self.read(file, range, stopped).await? {
                     return Ok(None);
                 }
-                chunk_hasher.map(|h| format!("{:x}", h.finalize()))
+                None
             }
         };
         let file_sha256 = (self.taken == file.size() as u64)
@@ -92,13 +113,12 @@ impl UploadHash {
     }
 
     /// Streams bytes `range` of `file` a slice at a time into the file's hash (the part
-    /// not taken yet) and into `chunk_hasher`. `false` when stopped.
+    /// not taken yet). `false` when stopped.
     async fn read(
         &mut self,
         file: &Blob,
         range: Range<u64>,
-        mut chunk_hasher: Option<&mut Sha256>,
-        stopped: &impl Fn() -> bool,
+        stopped: &dyn Fn() -> bool,
     ) -> Result<bool, UnreadableFile> {
         let mut reader = BlobReader::open(&slice(file, &range)?, SLICE_BYTES as u32)?;
         let mut at = range.start;
@@ -117,9 +137,6 @@ impl UploadHash {
             let mut scratch = std::mem::take(&mut self.scratch);
             scratch.resize(bytes.length() as usize, 0);
             bytes.copy_to(&mut scratch);
-            if let Some(hasher) = chunk_hasher.as_deref_mut() {
-                hasher.update(&scratch);
-            }
             self.take(&scratch, at);
             self.scratch = scratch;
             at += bytes.length() as u64;

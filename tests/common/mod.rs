@@ -96,20 +96,20 @@ async fn an_upload_hash_takes_each_byte_once_whatever_order_its_chunks_come_in()
         );
         assert_eq!(first.file_sha256, None);
     }
-    // Skipping ahead (an upload resumed at the server's offset) takes the gap first; a
-    // SHA-1 chunk; a chunk past the one-call size is streamed.
+    // Skipping ahead (an upload resumed at the server's offset) takes the gap first.
     let sha1 = hashed_chunk(&mut hash, &file, 16 * MIB..24 * MIB, Some("SHA-1")).await;
     assert_eq!(
         sha1.digest,
         Some(format!("{:x}", Sha1::digest(part(&(16 * MIB..24 * MIB)))))
     );
-    let overlapping = hashed_chunk(&mut hash, &file, 20 * MIB..38 * MIB, Some("SHA-256")).await;
+    // A chunk reaching back over bytes taken: only the new ones are taken.
+    let overlapping = hashed_chunk(&mut hash, &file, 20 * MIB..36 * MIB, Some("SHA-256")).await;
     assert_eq!(
         overlapping.digest,
-        Some(format!("{:x}", Sha256::digest(part(&(20 * MIB..38 * MIB)))))
+        Some(format!("{:x}", Sha256::digest(part(&(20 * MIB..36 * MIB)))))
     );
     // Without an algorithm only the file's hash takes the bytes; the last one ends it.
-    let last = hashed_chunk(&mut hash, &file, 38 * MIB..40 * MIB, None).await;
+    let last = hashed_chunk(&mut hash, &file, 36 * MIB..40 * MIB, None).await;
     assert_eq!(last.digest, None);
     assert_eq!(
         last.file_sha256,
@@ -123,7 +123,7 @@ async fn hashed_chunk(
     range: std::ops::Range<u64>,
     algorithm: Option<&str>,
 ) -> ChunkHashed {
-    hash.chunk(file, range, algorithm, || false)
+    hash.chunk(file, range, algorithm, &|| false)
         .await
         .unwrap()
         .unwrap()
