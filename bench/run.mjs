@@ -17,8 +17,8 @@ import { median, writeReport } from './lib/report.mjs';
 const QUICK = process.argv.includes('--quick');
 const MIB = 1024 * 1024;
 const CFG = QUICK
-  ? { runs: 1, hash: [128, 128], small: [20, 5], large: [64], rerun: 1000, rerunRuns: 1, resume: 256, single: 128, memory: 256, ingest: [16, 8], budget: 190 }
-  : { runs: 3, hash: [256, 256, 256, 256], small: [200, 5], large: [256, 256], rerun: 10000, rerunRuns: 1, resume: 1024, single: 256, memory: 4096, ingest: [16, 64], budget: 840 };
+  ? { runs: 1, hash: [128, 128], small: [20, 5], large: [64], many: [100, 1], rerun: 1000, rerunRuns: 1, resume: 256, single: 128, memory: 256, ingest: [16, 8], budget: 190 }
+  : { runs: 3, hash: [256, 256, 256, 256], small: [200, 5], large: [256, 256], many: [1000, 1], rerun: 10000, rerunRuns: 1, resume: 1024, single: 256, memory: 4096, ingest: [16, 64], budget: 840 };
 const STARTED = Date.now();
 const left = () => Number(process.env.BENCH_BUDGET ?? CFG.budget) * 1000 - (Date.now() - STARTED);
 const log = (...a) => console.error(`[bench ${((Date.now() - STARTED) / 1000).toFixed(0).padStart(4)} s]`, ...a);
@@ -257,7 +257,11 @@ function sampler(page, serverPid) {
 
 const FRESH_SYSTEMS = ['ferry → ferry-server', 'ferry → @tus/server', 'tus-js-client → @tus/server', 'Uppy + @uppy/tus → @tus/server'];
 
-async function freshRun(system, paths, totalBytes, run, results) {
+/**
+ * One backup of `paths` by `system` into a fresh server and browser context: its wall
+ * time, long tasks, memory and CPU go into `results.fresh` (section 2), or into `into`.
+ */
+async function freshRun(system, paths, totalBytes, run, results, into = results.fresh) {
   const onFerry = system === 'ferry → ferry-server';
   const server = onFerry ? await startFerryServer(tmp) : await startTusHost(tmp);
   const { context, page } = await newPage(onFerry ? `${server.url}/healthz` : `${server.url}/bench/blank.html`);
@@ -312,7 +316,7 @@ async function freshRun(system, paths, totalBytes, run, results) {
       const n = (await res.json()).items.length;
       if (n !== paths.length) throw new Error(`ferry-server holds ${n} assets, expected ${paths.length}`);
     }
-    const r = (results.fresh[system] ??= { wall: [], mbps: [], longTasks: [], longestTask: [], rendererPeak: [], rendererIdle: [], heapPeak: [], serverPeak: [], cpu: [] });
+    const r = (into[system] ??= { wall: [], mbps: [], longTasks: [], longestTask: [], rendererPeak: [], rendererIdle: [], heapPeak: [], serverPeak: [], cpu: [] });
     const idle = mem.samples.slice(0, 3);
     r.wall.push(out.ms / 1000);
     r.mbps.push(totalBytes / MIB / (out.ms / 1000));
@@ -323,8 +327,8 @@ async function freshRun(system, paths, totalBytes, run, results) {
     r.heapPeak.push(Math.max(...mem.samples.map((s) => s.heap)));
     r.serverPeak.push(procMemory(server.pid).hwm);
     r.cpu.push(cpu);
-    if (run === 0) results.memory[system] = mem.samples;
-    log(`fresh run ${run + 1}: ${system.padEnd(32)} ${(out.ms / 1000).toFixed(1)} s${out.via ? ` (${out.via})` : ''}, ${(totalBytes / MIB / (out.ms / 1000)).toFixed(0)} MiB/s, renderer peak ${(r.rendererPeak.at(-1) / MIB).toFixed(0)} MiB, server peak ${(r.serverPeak.at(-1) / MIB).toFixed(0)} MiB, CPU s ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+    if (run === 0 && into === results.fresh) results.memory[system] = mem.samples;
+    log(`${into === results.fresh ? 'fresh' : `${paths.length} files`} run ${run + 1}: ${system.padEnd(32)} ${(out.ms / 1000).toFixed(1)} s${out.via ? ` (${out.via})` : ''}, ${(totalBytes / MIB / (out.ms / 1000)).toFixed(0)} MiB/s, renderer peak ${(r.rendererPeak.at(-1) / MIB).toFixed(0)} MiB, server peak ${(r.serverPeak.at(-1) / MIB).toFixed(0)} MiB, CPU s ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
   } finally {
     await context.close();
     await server.close();
@@ -791,7 +795,7 @@ async function benchColdStart(host, results) {
 async function main() {
   const results = {
     quick: QUICK, runs: CFG.runs, cfg: CFG, machine: machine(), date: new Date().toISOString(),
-    hashing: {}, fresh: {}, memory: {}, rerun: {}, resume: {}, coldStart: {}, errors: {}, sizes: sizes(),
+    hashing: {}, fresh: {}, mainThread: {}, memory: {}, rerun: {}, resume: {}, coldStart: {}, errors: {}, sizes: sizes(),
   };
   const only = process.env.BENCH_ONLY?.split(',');
   const section = async (name, fn) => {
@@ -834,6 +838,21 @@ async function main() {
     }
   });
   rmSync(join(files, 'fresh'), { recursive: true, force: true });
+  // 6. Main-thread health: long tasks while many photo-sized files are backed up, one run
+  // per system (the figure is a count, and the command's time is bounded).
+  await section('main-thread', async () => {
+    const [count, mib] = CFG.many;
+    const many = seededFiles(join(files, 'many'), 'PHOTO_', count, mib * MIB, mib * MIB, 3000);
+    for (const system of ['ferry → ferry-server', 'tus-js-client → @tus/server', 'Uppy + @uppy/tus → @tus/server']) {
+      try {
+        await freshRun(system, many.map((f) => f.path), count * mib * MIB, 0, results, results.mainThread);
+      } catch (e) {
+        (results.mainThread[system] ??= {}).error = e.message.split('\n')[0];
+        log(`main thread: ${system} FAILED: ${e.message}`);
+      }
+    }
+    rmSync(join(files, 'many'), { recursive: true, force: true });
+  });
   await section('single', () => benchLargeFile(files, results));
   // A throughput figure: alone.
   await section('server', () => benchServerIngest(results));
