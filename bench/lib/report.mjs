@@ -237,8 +237,9 @@ leaves them. Then the page is reloaded, the same files are picked again, and the
 \`duplicate\` (its hash cache skips hashing; batched dedup checks). tus-js-client: for each file,
 \`findPreviousUploads()\`, \`resumeFromPreviousUpload()\`, \`start()\`, 3 at a time, until each
 reports success (a \`HEAD\` per file). Both servers of this test keep their data in memory
-(\`/dev/shm\`), so the set-up is not bound by their disk syncs. The set-ups run alongside the memory and resume tests;
-the timed re-runs run alone, one after the other.
+(\`/dev/shm\`), so the set-up is not bound by their disk syncs. The uploads from node and
+tus-js-client's records run alongside the memory and resume tests; ferry's new-device pass and the
+timed re-runs run alone, one after the other.
 
 ${R.rerunNote ? `**Note.** ${R.rerunNote}\n\n` : ''}${[R.errors['rerun-ferry'], R.errors['rerun-tus']].filter(Boolean).map((e) => `**Failed:** ${esc(e)}\n\n`).join('')}${mdTable(['system', 'set-up upload from node, s', 're-run, s', 'requests in a re-run'], [
     ['ferry → ferry-server', fmt(RR.ferry?.seed, 1), spread(RR.ferry?.rerun, 2), RR.ferry?.requests ? `${RR.ferry.requests.checks} dedup check(s), ${RR.ferry.requests.creations} creations, ${RR.ferry.requests.patches} PATCH` : '—'],
@@ -246,7 +247,7 @@ ${R.rerunNote ? `**Note.** ${R.rerunNote}\n\n` : ''}${[R.errors['rerun-ferry'], 
   ])}
 
 **New device.** ferry in a fresh catalog over the ${R.cfg.rerun.toLocaleString('en')} files the server already holds: ${fmt(RR.ferry?.first, 1)} s, with
-${RR.ferry?.firstRequests ? `${RR.ferry.firstRequests.checks} dedup check(s), ${RR.ferry.firstRequests.creations} upload creations and ${RR.ferry.firstRequests.patches} PATCH` : '—'} ${R.rerunNote ? '' : '(it ran alongside the memory and resume tests)'}. Main-thread long tasks
+${RR.ferry?.firstRequests ? `${RR.ferry.firstRequests.checks} dedup check(s), ${RR.ferry.firstRequests.creations} upload creations and ${RR.ferry.firstRequests.patches} PATCH` : '—'}. Main-thread long tasks
 during it: ${RR.ferry?.firstLongTasks ?? '—'} (longest ${fmt(RR.ferry?.firstLongestTask, 0)} ms).
 
 Ratio: tus-js-client's re-run takes **${tusTimeout ? `> ${fmt(tusTimeout / fr, 1)}` : fmt(ratio3, 1)}×** ferry's.
