@@ -50,7 +50,7 @@ ${rows.map((r, i) => {
 }
 
 function lineChart(title, yUnit, series) {
-  const W = 760; const H = 380; const left = 64; const right = 20; const top = 40; const bottom = 70;
+  const W = 760; const H = 400; const left = 64; const right = 20; const top = 40; const bottom = 90;
   const xmax = niceMax(Math.max(1, ...series.flatMap((s) => s.points.map((p) => p[0]))));
   const ymax = niceMax(Math.max(1, ...series.flatMap((s) => s.points.map((p) => p[1]))));
   const x = (v) => left + (v / xmax) * (W - left - right);
@@ -66,7 +66,7 @@ ${xt.map((t) => `<text x="${x(t)}" y="${H - bottom + 18}" text-anchor="middle" f
 <text transform="translate(16 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle" fill="#555">${esc(yUnit)}</text>
 <line x1="${left}" y1="${H - bottom}" x2="${W - right}" y2="${H - bottom}" stroke="#000"/>
 ${series.map((s, i) => `<polyline fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2" points="${s.points.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`).join('\n')}
-${series.map((s, i) => `<line x1="${left + (i % 2) * 340}" y1="${H - 30 + Math.floor(i / 2) * 16}" x2="${left + (i % 2) * 340 + 24}" y2="${H - 30 + Math.floor(i / 2) * 16}" stroke="${COLORS[i % COLORS.length]}" stroke-width="3"/><text x="${left + (i % 2) * 340 + 30}" y="${H - 26 + Math.floor(i / 2) * 16}">${esc(s.label)}</text>`).join('\n')}
+${series.map((s, i) => `<line x1="${left + (i % 2) * 340}" y1="${H - bottom + 58 + Math.floor(i / 2) * 16}" x2="${left + (i % 2) * 340 + 24}" y2="${H - bottom + 58 + Math.floor(i / 2) * 16}" stroke="${COLORS[i % COLORS.length]}" stroke-width="3"/><text x="${left + (i % 2) * 340 + 30}" y="${H - bottom + 62 + Math.floor(i / 2) * 16}">${esc(s.label)}</text>`).join('\n')}
 </svg>
 `;
 }
