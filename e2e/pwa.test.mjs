@@ -243,6 +243,9 @@ test('password sign-in with a token, and the API key path beside it', async (t) 
   const browser = await launchBrowser(t);
   const page = await browser.newPage();
   const problems = pageProblems(page);
+  // Every URL the page and its workers ask for: a key or token goes in a header, never here.
+  const urls = [];
+  page.on('request', (r) => urls.push(r.url()));
   const probe = await fetch(`${server.url}/api/auth/login`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":"alice","password":"nope"}',
   });
@@ -275,6 +278,9 @@ test('password sign-in with a token, and the API key path beside it', async (t) 
   await page.reload();
   await page.waitForSelector('body[data-ready="true"]');
   assert.ok(!page.url().includes(token), 'the token never appears in a URL');
+  assert.ok(urls.some((u) => u.includes('/api/')), 'the app made API requests');
+  const leaked = urls.filter((u) => u.includes(token) || u.includes('correct horse') || u.includes('correct%20horse'));
+  assert.deepEqual(leaked, [], 'no request URL carries the token or the password');
   const me = await fetch(`${server.url}/api/users/me`, { headers: { 'x-api-key': token } });
   assert.equal(me.status, 200, 'the token works as a key');
   // Signing out revokes the session on the server and forgets it in the browser.
