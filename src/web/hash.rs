@@ -224,11 +224,9 @@ impl Drop for ChunkInFlight {
 }
 
 /// Waits while this thread digests upload chunks. An upload waits for each chunk's
-/// digest before it sends the chunk, and a file sent while it is hashed has its SHA-256
-/// streaming in the same worker: left to run, that stream's reads starved the chunk's
-/// (measured: a 16 MiB chunk's digest took 850 ms beside a 256 MiB file's hash, 80 ms
-/// alone), and the upload stalled until the hash was nearly done. The file's hash is
-/// needed only at the end, so it gives way.
+/// digest before it sends the chunk, while a whole file's hash streaming in the same
+/// worker is needed only when it ends: so once a chunk's request is in (see
+/// `let_messages_in`), the file's hash gives way until the digest is done.
 async fn give_way_to_chunks() {
     while CHUNKS_IN_FLIGHT.with(|c| c.get()) > 0 {
         gloo_timers::future::TimeoutFuture::new(1).await;
@@ -240,9 +238,11 @@ thread_local! {
 }
 
 /// Lets the messages already posted to this worker be handled before the next slice: a
-/// message to itself through a `MessageChannel` is queued behind them. Neither
-/// `scheduler.yield()` nor the stream's own reads let them in (a chunk's request waited
-/// 800 ms while a file streamed); a timer would cost up to 4 ms a slice.
+/// message to itself through a `MessageChannel` is queued behind them. Without it a
+/// streaming hash kept the worker's message queue waiting: an upload's request for a
+/// 16 MiB chunk's digest was handled only as a 256 MiB file's hash neared its end (850 ms,
+/// against 50 to 80 ms alone), and a cancel waited the same way. `scheduler.yield()` did
+/// not let them in; a timer would cost up to 4 ms a slice.
 async fn let_messages_in() {
     let Some(promise) = TURNS.with(|channel| {
         let channel = channel.as_ref()?;
