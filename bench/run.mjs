@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { chromium } from 'playwright-core';
 import { Upload as NodeTusUpload } from 'tus-js-client';
 import { seededBytes, seededFile, seededFiles } from './lib/files.mjs';
@@ -663,6 +664,70 @@ async function benchLargeFile(files, results) {
   }
 }
 
+/**
+ * What it costs Chromium to send bytes a worker has already read, against sending a `Blob`
+ * slice of the file (which the browser process reads from disk again). One new file of
+ * `CFG.single` MiB goes to a node sink in `PATCH`es of 16 MiB (ferry's checksummed chunk),
+ * three ways, once each: the worker reads and digests each chunk (as ferry's does for
+ * its `Upload-Checksum`), then the page sends (a) a `Blob` slice of the file, (b) the
+ * worker's `ArrayBuffer`, transferred to the page, (c) a `new Blob([buffer])` of it.
+ * It tells whether reading each byte once for both the hash and the upload would pay.
+ */
+async function benchUploadBodies(files, results) {
+  const file = seededFile(join(files, 'bodies'), 'BODY_TEST.mp4', CFG.single * MIB, 500);
+  const chunk = 16 * MIB;
+  const page = `<!doctype html><input type=file id=pick><script>
+const worker = new Worker(URL.createObjectURL(new Blob([\`onmessage = async (e) => {
+  const { file, start, end, transfer } = e.data;
+  const buffer = await file.slice(start, end).arrayBuffer();
+  await crypto.subtle.digest('SHA-256', buffer);
+  if (transfer) postMessage({ buffer }, [buffer]); else postMessage({});
+};\`])));
+const ask = (m) => new Promise((r) => { worker.onmessage = (e) => r(e.data); worker.postMessage(m); });
+window.sendAll = async (body, chunk) => {
+  const file = document.getElementById('pick').files[0];
+  const t0 = performance.now();
+  for (let start = 0; start < file.size; start += chunk) {
+    const end = Math.min(file.size, start + chunk);
+    const { buffer } = await ask({ file, start, end, transfer: body !== 'slice' });
+    const sent = body === 'slice' ? file.slice(start, end) : body === 'buffer' ? buffer : new Blob([buffer]);
+    const r = await fetch('/sink', { method: 'PATCH', body: sent });
+    if (!r.ok) throw new Error('sink answered ' + r.status);
+  }
+  return performance.now() - t0;
+};
+</script>`;
+  let received = 0;
+  const sink = http.createServer((req, res) => {
+    if (req.method === 'GET') { res.setHeader('content-type', 'text/html'); res.end(page); return; }
+    req.on('data', (d) => { received += d.length; });
+    req.on('end', () => { res.statusCode = 204; res.end(); });
+  });
+  await new Promise((r) => sink.listen(0, '127.0.0.1', r));
+  const r = (results.uploadBodies = { mib: CFG.single, chunkMib: chunk / MIB, bodies: {} });
+  try {
+    for (const body of ['slice', 'buffer', 'blob-of-buffer']) {
+      const { context, page: tab } = await newPage(`http://127.0.0.1:${sink.address().port}/`);
+      try {
+        await tab.setInputFiles('#pick', file.path);
+        received = 0;
+        const before = cpuSnapshot();
+        const ms = await withTimeout(tab.evaluate(([b, c]) => window.sendAll(b, c), [body, chunk]), 120_000, `upload bodies: ${body}`);
+        const cpu = cpuSpent(before, cpuSnapshot());
+        delete cpu.server; // the sink is this node process's own, not a child
+        if (received !== CFG.single * MIB) throw new Error(`upload bodies: ${body}: the sink got ${received} bytes`);
+        r.bodies[body] = { wall: ms / 1000, cpu };
+        log(`upload bodies: ${body} ${(ms / 1000).toFixed(1)} s (CPU s: ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')})`);
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
+    sink.close();
+    rmSync(join(files, 'bodies'), { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // 5. Memory while backing up one very large file.
 
@@ -856,6 +921,7 @@ async function main() {
     rmSync(join(files, 'many'), { recursive: true, force: true });
   });
   await section('single', () => benchLargeFile(files, results));
+  await section('upload-bodies', () => benchUploadBodies(files, results));
   // A throughput figure: alone.
   await section('server', () => benchServerIngest(results));
 
