@@ -121,10 +121,14 @@ export interface Progress {
   /** A sentence for people, e.g. "Waiting for Wi-Fi". */
   reason?: string | null;
   reasonCode?: ReasonCode | null;
-  /** Files finished and files in this run. */
+  /** Files finished in this run, and files in it: the whole queue, from the start. */
   done: number;
   total: number;
   bytesDone: number;
+  /**
+   * Bytes of the queue. A long queue is taken on a batch at a time; until the last batch,
+   * the files not taken on yet count at the average size of those that were.
+   */
   bytesTotal: number;
   /** A file being worked on. */
   current?: { id: string; name: string; mime: string; size: number } | null;

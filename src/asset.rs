@@ -40,6 +40,14 @@ impl AssetStatus {
         }
     }
 
+    /// The statuses of an asset still on its way: the queue.
+    pub const WAITING: [Self; 4] = [
+        Self::Pending,
+        Self::Hashing,
+        Self::Checking,
+        Self::Uploading,
+    ];
+
     /// True once nothing more will happen to the asset without the user asking.
     pub fn is_finished(self) -> bool {
         matches!(

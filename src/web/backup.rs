@@ -194,20 +194,22 @@ impl Backup {
     pub fn stats(&self) -> Promise {
         let engine = self.engine.clone();
         future_to_promise(async move {
-            let count = |status| engine.catalog.count(status);
-            let uploaded = count(AssetStatus::Uploaded).await.map_err(js_error)?;
-            let duplicates = count(AssetStatus::Duplicate).await.map_err(js_error)?;
-            let failed = count(AssetStatus::Failed).await.map_err(js_error)?;
-            let skipped = count(AssetStatus::Skipped).await.map_err(js_error)?;
-            let mut waiting = 0;
-            for status in [
-                AssetStatus::Pending,
-                AssetStatus::Hashing,
-                AssetStatus::Checking,
-                AssetStatus::Uploading,
-            ] {
-                waiting += count(status).await.map_err(js_error)?;
-            }
+            let [uploaded, duplicates, failed, skipped, pending, hashing, checking, uploading] =
+                engine
+                    .catalog
+                    .counts([
+                        AssetStatus::Uploaded,
+                        AssetStatus::Duplicate,
+                        AssetStatus::Failed,
+                        AssetStatus::Skipped,
+                        AssetStatus::Pending,
+                        AssetStatus::Hashing,
+                        AssetStatus::Checking,
+                        AssetStatus::Uploading,
+                    ])
+                    .await
+                    .map_err(js_error)?;
+            let waiting = pending + hashing + checking + uploading;
             let last = engine
                 .catalog
                 .fact(super::runner::LAST_BACKUP_AT)

@@ -437,17 +437,25 @@ impl Catalog {
         Ok(found)
     }
 
-    /// How many records are in `status`, counted by the status index (no table scan).
-    pub async fn count(&self, status: AssetStatus) -> Result<u32, CatalogError> {
+    /// How many records are in each of `statuses`, counted by the status index (no table
+    /// scan), in one transaction: one moment's counts, so an asset moving on meanwhile
+    /// is never counted twice or missed.
+    pub async fn counts<const N: usize>(
+        &self,
+        statuses: [AssetStatus; N],
+    ) -> Result<[u32; N], CatalogError> {
         let tx = self.db.transaction(ASSETS).build()?;
-        let count = tx
-            .object_store(ASSETS)?
-            .index(BY_STATUS)?
-            .count()
-            .with_query::<&str, _>(status.as_str())
-            .primitive()?
-            .await?;
-        Ok(count)
+        let store = tx.object_store(ASSETS)?;
+        let index = store.index(BY_STATUS)?;
+        let mut counts = [0; N];
+        for (count, status) in counts.iter_mut().zip(statuses) {
+            *count = index
+                .count()
+                .with_query::<&str, _>(status.as_str())
+                .primitive()?
+                .await?;
+        }
+        Ok(counts)
     }
 
     /// A number stored under `key` in the catalog's facts.

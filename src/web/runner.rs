@@ -49,6 +49,8 @@ const CHECK_BATCH: usize = 1_000;
 pub const LAST_BACKUP_AT: &str = "lastBackupAt";
 /// How often a held backup looks again at the network, battery and settings.
 const POLICY_POLL_MS: u32 = 1_000;
+/// How often a run may count the catalog's queue for its progress (see `RunTally::unseen`).
+const QUEUE_COUNT_MS: u32 = 250;
 /// The server's disk was full: the backup tries again by itself after this long, then
 /// after twice as long each time the disk is still full, up to `STORAGE_FULL_RETRY_MAX_MS`.
 const STORAGE_FULL_RETRY_MS: u32 = 15_000;
@@ -83,10 +85,13 @@ pub struct ProgressState {
     /// `waiting-for-wifi`, `waiting-for-charging`, `low-battery`, `auth`, `quota` (the
     /// user's quota is full) or `storage-full` (the server's disk is).
     pub reason_code: Option<&'static str>,
-    /// Assets finished in this run, and all assets this run has taken on.
+    /// Assets finished in this run, and all assets in it: those it has taken on and the
+    /// catalog's queue it has not taken on yet (`RunTally::unseen`).
     pub done: u32,
     pub total: u32,
     pub bytes_done: u64,
+    /// Bytes of `total`; the assets not taken on yet count at the average size of those
+    /// that were, until the last batch.
     pub bytes_total: u64,
     pub current: Option<CurrentAsset>,
     pub bytes_per_second: Option<f64>,
@@ -115,6 +120,11 @@ struct RunTally {
     in_flight: HashMap<String, u64>,
     current: Option<CurrentAsset>,
     throughput: Throughput,
+    /// Waiting assets in the catalog this run has not taken on yet: it takes them a batch
+    /// at a time, and the progress counts the whole queue from the start, not each batch
+    /// as it comes in. Counted by `count_queue_while_running`, again when `recount`.
+    unseen: u32,
+    recount: bool,
 }
 
 pub struct Engine {
@@ -130,6 +140,8 @@ pub struct Engine {
     pub listeners: RefCell<Vec<Function>>,
     pub progress_listeners: RefCell<Vec<Function>>,
     running: Cell<bool>,
+    /// Counts the runs started, so a run's helper task knows when its run is over.
+    runs: Cell<u32>,
     /// Files picked in this page, by asset id. Kept copies in IndexedDB are only for
     /// resuming after the page closes.
     pub live_files: RefCell<HashMap<String, File>>,
@@ -288,6 +300,7 @@ impl Engine {
                 listeners: RefCell::default(),
                 progress_listeners: RefCell::default(),
                 running: Cell::new(false),
+                runs: Cell::new(0),
                 no_dedup: Cell::new(!config.dedup),
                 support: RefCell::default(),
                 protocol: config.protocol,
@@ -470,6 +483,7 @@ impl Engine {
             {
                 tally.in_flight.remove(&asset.id);
                 tally.done += 1;
+                tally.recount |= tally.unseen > 0;
                 if matches!(asset.status, AssetStatus::Uploaded | AssetStatus::Duplicate) {
                     tally.bytes_done += asset.size;
                 }
@@ -504,19 +518,25 @@ impl Engine {
                 (None, _, true) => ("running", None, None),
                 (None, _, false) => ("idle", None, None),
             };
+        // The assets not taken on yet count at the average size of those that were.
+        let unseen_bytes = match tally.total {
+            0 => 0,
+            seen => tally.unseen as u64 * (tally.bytes_total / seen as u64),
+        };
+        let bytes_total = tally.bytes_total + unseen_bytes;
         ProgressState {
             state,
             reason,
             reason_code,
             done: tally.done,
-            total: tally.total,
+            total: tally.total + tally.unseen,
             bytes_done,
-            bytes_total: tally.bytes_total,
+            bytes_total,
             current: tally.current.clone(),
             bytes_per_second: tally.throughput.bytes_per_second(),
             eta_seconds: tally
                 .throughput
-                .eta_seconds(tally.bytes_total.saturating_sub(bytes_done)),
+                .eta_seconds(bytes_total.saturating_sub(bytes_done)),
         }
     }
 
@@ -529,6 +549,8 @@ impl Engine {
     pub fn kick(self: &Rc<Self>) {
         if self.running.get() {
             self.more.set(true);
+            // Files added meanwhile join the queue this run counts.
+            self.tally.borrow_mut().recount = true;
             return;
         }
         self.running.set(true);
@@ -536,6 +558,8 @@ impl Engine {
         let engine = self.clone();
         with_web_lock(&self.lock_name, async move {
             *engine.tally.borrow_mut() = RunTally::default();
+            engine.runs.set(engine.runs.get().wrapping_add(1));
+            engine.count_queue_while_running();
             engine.check_target.set(1);
             engine.emit_progress();
             if !engine.swept.replace(true) {
@@ -666,8 +690,33 @@ impl Engine {
         }
     }
 
+    /// Keeps `RunTally::unseen` up to date while this run lasts: a count of the queue by the
+    /// status index (no table scan) after each batch the run takes on, and after each
+    /// asset that finishes while some are unseen, at most every `QUEUE_COUNT_MS`.
+    fn count_queue_while_running(self: &Rc<Self>) {
+        let engine = self.clone();
+        let run = self.runs.get();
+        wasm_bindgen_futures::spawn_local(async move {
+            while engine.running.get() && engine.runs.get() == run {
+                if std::mem::take(&mut engine.tally.borrow_mut().recount) {
+                    if let Ok(counts) = engine.catalog.counts(AssetStatus::WAITING).await {
+                        let mut tally = engine.tally.borrow_mut();
+                        let open = tally.seen.len().saturating_sub(tally.finished.len()) as u32;
+                        // An asset that finished during the count was counted as waiting:
+                        // its finish asked for another count, which corrects this one.
+                        tally.unseen = counts.iter().sum::<u32>().saturating_sub(open);
+                        drop(tally);
+                        engine.emit_progress();
+                    }
+                }
+                TimeoutFuture::new(QUEUE_COUNT_MS).await;
+            }
+        });
+    }
+
     fn count_in(&self, assets: &[Asset]) {
         let mut tally = self.tally.borrow_mut();
+        tally.recount = true;
         for asset in assets {
             if tally.seen.insert(asset.id.clone()) {
                 tally.total += 1;
