@@ -518,10 +518,12 @@ impl Engine {
                 (None, _, true) => ("running", None, None),
                 (None, _, false) => ("idle", None, None),
             };
-        // The assets not taken on yet count at the average size of those that were.
+        // The assets not taken on yet count at the average size of those that were. A
+        // run that ended took on all there was (its last count may be a moment old).
+        let unseen = if self.running.get() { tally.unseen } else { 0 };
         let unseen_bytes = match tally.total {
             0 => 0,
-            seen => tally.unseen as u64 * (tally.bytes_total / seen as u64),
+            seen => unseen as u64 * (tally.bytes_total / seen as u64),
         };
         let bytes_total = tally.bytes_total + unseen_bytes;
         ProgressState {
@@ -529,7 +531,7 @@ impl Engine {
             reason,
             reason_code,
             done: tally.done,
-            total: tally.total + tally.unseen,
+            total: tally.total + unseen,
             bytes_done,
             bytes_total,
             current: tally.current.clone(),
