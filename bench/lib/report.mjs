@@ -552,6 +552,7 @@ same browser, with no ferry code: one ${B.mib} MiB file, \`PATCH\`es of ${B.chun
 that drops the bytes, each chunk first read and digested in a worker; one run each.
 
 ${mdTable(['body of each PATCH', 'wall, s', 'page and workers, CPU s', 'browser, CPU s', 'network, CPU s', 'total CPU s'], rows)}
+
 ${buffer ? `An \`ArrayBuffer\` body takes ${fmt(buffer / slice, 1)}× as long as the \`Blob\` slice in this Chromium, and its
 Blob wrapper saves no CPU: reading the file once for both is no gain here, so ferry sends slices.
 ` : ''}`;
