@@ -38,9 +38,16 @@ test(`${N.toLocaleString('en')} queued assets: recorded, counted in the progress
     document.body.append(Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'pick' }));
   }, server.apiKey);
   await page.setInputFiles('#pick', paths);
+  // Chromium's own work on the pick (the input's change, its `FileList`) is not ferry's:
+  // the long tasks counted are those of `add`.
+  const pickLongTasks = await page.evaluate(async () => {
+    window.picked = document.querySelector('#pick').files;
+    await new Promise((r) => setTimeout(r, 500));
+    return window.longTasks.splice(0);
+  });
 
   let started = Date.now();
-  const added = await page.evaluate(async () => (await window.backup.add(document.querySelector('#pick').files)).length);
+  const added = await page.evaluate(async () => (await window.backup.add(window.picked)).length);
   const addSeconds = (Date.now() - started) / 1000;
   assert.equal(added, N, 'every file is recorded');
   const longDuringAdd = await page.evaluate(() => window.longTasks.splice(0));
@@ -93,7 +100,8 @@ test(`${N.toLocaleString('en')} queued assets: recorded, counted in the progress
 
   t.diagnostic(`${N} files added in ${addSeconds.toFixed(1)} s; stats ${stats.ms} ms, first page ${firstPage.ms} ms; `
     + `first upload ${firstSeconds.toFixed(1)} s after resume, 500 in ${fiveHundredSeconds.toFixed(1)} s; JS heap ${heapMiB.toFixed(1)} MiB; `
-    + `long tasks: ${longDuringAdd.length} while adding (longest ${Math.max(0, ...longDuringAdd)} ms), ${longAfter.length} after (longest ${Math.max(0, ...longAfter)} ms)`);
+    + `long tasks: ${pickLongTasks.length} in Chromium's pick (longest ${Math.max(0, ...pickLongTasks)} ms), `
+    + `${longDuringAdd.length} while adding (longest ${Math.max(0, ...longDuringAdd)} ms), ${longAfter.length} after (longest ${Math.max(0, ...longAfter)} ms)`);
   assert.ok(heapMiB < 64, `the page's JS heap stays small with ${N} queued: ${heapMiB.toFixed(1)} MiB`);
   assert.deepEqual(problems.filter((p) => p.startsWith('pageerror')), [], 'no error in the page');
 });
