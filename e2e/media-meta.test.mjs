@@ -1,5 +1,5 @@
-// Photo and video metadata read in the browser: the engine reads a JPEG's EXIF
-// DateTimeOriginal (with its offset) and a QuickTime file's `mvhd` creation time and
+// Photo and video metadata read in the browser: the engine reads the EXIF
+// DateTimeOriginal (with its offset) of a JPEG, HEIC, PNG or WebP, and a QuickTime file's `mvhd` creation time and
 // duration from the file itself, a few slices of it, before it creates the upload. So the
 // npm @tus/server, which never looks inside a file, receives the file's own date in
 // Upload-Metadata (not its lastModified), ferry-server records it (also for a large video
@@ -17,6 +17,15 @@ const be16 = (n) => Buffer.from([n >> 8 & 0xff, n & 0xff]);
 const be32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
 const ascii = (s) => Buffer.from(`${s}\0`, 'latin1');
 const QT_EPOCH = 2_082_844_800;
+
+/** Photos in the formats phones and browsers write, all taken at FIXTURE_TAKEN_AT. */
+const FIXTURES = new URL('../media-meta/fixtures/', import.meta.url);
+const PHOTOS = {
+  'IMG_0006.heic': new URL('photo.heic', FIXTURES),
+  'IMG_0007.png': new URL('photo.png', FIXTURES),
+  'IMG_0008.webp': new URL('photo.webp', FIXTURES),
+};
+const FIXTURE_TAKEN_AT = '2024-05-01T14:00:00.250+02:00';
 
 /** Every file's modification time: what a file without a usable date of its own gets. */
 const MTIME = Date.UTC(2021, 2, 4, 5, 6, 7);
@@ -66,6 +75,9 @@ function writeFiles(t, { bigVideo = false } = {}) {
     // EXIF whose date no calendar has, then a JPEG cut short inside its EXIF.
     'IMG_0003.jpg': exifJpeg({ date: '2024:13:45 99:00:00', offset: '+02:00' }),
     'IMG_0004.jpg': exifJpeg({ date: '2024:05:01 14:00:00', offset: '+02:00' }).subarray(0, 60),
+    // Written by libheif, libwebp and ExifTool (media-meta/fixtures): EXIF in a HEIC's
+    // Exif item, a PNG's eXIf chunk and a WebP's EXIF chunk.
+    ...Object.fromEntries(Object.entries(PHOTOS).map(([name, fixture]) => [name, readFileSync(fixture)])),
   };
   if (bigVideo) {
     // Over the 32 MiB above which a file of a size the server does not know is sent while
@@ -154,7 +166,7 @@ test('@tus/server from npm receives each file\'s own date and duration in Upload
   const problems = problemsOf(page);
   await openEngine(page, server, { tusEndpoint: `http://127.0.0.1:${http.address().port}/files`, dedup: false });
   await addFiles(page, Object.values(files).map((f) => f.path));
-  const all = await waitForAll(page, ['uploaded'], 4);
+  const all = await waitForAll(page, ['uploaded'], Object.keys(files).length);
 
   const sent = Object.fromEntries(created.map((m) => [m.filename, m]));
   assert.deepEqual(Object.keys(sent).sort(), Object.keys(files).sort(), 'one creation per file');
@@ -167,6 +179,7 @@ test('@tus/server from npm receives each file\'s own date and duration in Upload
   // Broken metadata: lastModified, and the file still goes up.
   assert.equal(sent['IMG_0003.jpg'].fileCreatedAt, MTIME_ISO);
   assert.equal(sent['IMG_0004.jpg'].fileCreatedAt, MTIME_ISO);
+  for (const name of Object.keys(PHOTOS)) assert.equal(sent[name].fileCreatedAt, FIXTURE_TAKEN_AT, name);
   for (const m of Object.values(sent)) assert.equal(m.fileModifiedAt, String(MTIME), m.filename);
 
   // The catalog keeps what was read, for the app to show.
@@ -175,6 +188,8 @@ test('@tus/server from npm receives each file\'s own date and duration in Upload
   assert.equal(byName['MOV_0002.mov'].media.durationMs, 90_000);
   assert.equal(byName['IMG_0003.jpg'].media.takenAt ?? null, null);
   assert.equal(byName['IMG_0003.jpg'].media.complete, true);
+  assert.equal(byName['IMG_0006.heic'].media.takenAt, FIXTURE_TAKEN_AT);
+  assert.equal(byName['IMG_0006.heic'].media.complete, true);
   for (const file of Object.values(files)) {
     const id = new URL(byName[file.name].uploadUrl).pathname.split('/').at(-1);
     const stored = readFileSync(join(store, id));
@@ -197,7 +212,7 @@ test('ferry-server records the date the browser read, also for a large video sen
   });
   await openEngine(page, server);
   await addFiles(page, Object.values(files).map((f) => f.path));
-  await waitForAll(page, ['uploaded'], 5, 180_000);
+  await waitForAll(page, ['uploaded'], Object.keys(files).length, 180_000);
 
   const sent = Object.fromEntries(created.map((m) => [m.filename, m]));
   assert.equal(sent['IMG_0001.jpg'].fileCreatedAt, '2024-05-01T14:00:00.000+02:00');
@@ -215,6 +230,10 @@ test('ferry-server records the date the browser read, also for a large video sen
   assert.equal(asset['MOV_0005.mov'].duration, '1:00:02.000');
   assert.equal(asset['IMG_0003.jpg'].fileCreatedAt, MTIME_ISO);
   assert.equal(asset['IMG_0004.jpg'].fileCreatedAt, MTIME_ISO);
+  for (const name of Object.keys(PHOTOS)) {
+    assert.equal(sent[name].fileCreatedAt, FIXTURE_TAKEN_AT, `${name}: read in the browser`);
+    assert.equal(asset[name].fileCreatedAt, '2024-05-01T12:00:00.250Z', name);
+  }
   for (const file of Object.values(files)) {
     assert.equal(asset[file.name].checksum, file.sha256, `${file.name} stored as read`);
   }

@@ -18,6 +18,8 @@
 
 use std::io::{self, Read, Seek};
 
+mod boxes;
+mod containers;
 mod movie;
 mod photo;
 mod probe;

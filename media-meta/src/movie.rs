@@ -1,9 +1,8 @@
 //! `moov/mvhd` of a QuickTime/MP4 file: when it was recorded (UTC) and how long it is.
-//! Only box headers are read on the way, so a `moov` after gigabytes of `mdat` costs a
-//! few small reads.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
+use crate::boxes::find_box;
 use crate::{MediaMeta, Timestamp};
 
 /// Seconds from 1904-01-01 (QuickTime's epoch) to 1970-01-01.
@@ -54,47 +53,6 @@ pub fn read<R: Read + Seek>(file: &mut R) -> io::Result<MediaMeta> {
         taken_at,
         duration_ms,
     })
-}
-
-/// The body `(start, end)` of the first box of type `kind` among the boxes in
-/// `start..end`. Looks at no more than 1024 boxes.
-fn find_box<R: Read + Seek>(
-    file: &mut R,
-    mut at: u64,
-    end: u64,
-    kind: &[u8; 4],
-) -> io::Result<Option<(u64, u64)>> {
-    for _ in 0..1024 {
-        if at + 8 > end {
-            return Ok(None);
-        }
-        file.seek(SeekFrom::Start(at))?;
-        let mut header = [0u8; 16];
-        file.read_exact(&mut header[..8])?;
-        let size32 = u32::from_be_bytes(header[..4].try_into().expect("4 bytes"));
-        let (size, header_len) = match size32 {
-            0 => (end - at, 8),
-            1 => {
-                if at + 16 > end {
-                    return Ok(None);
-                }
-                file.read_exact(&mut header[8..16])?;
-                (
-                    u64::from_be_bytes(header[8..16].try_into().expect("8 bytes")),
-                    16,
-                )
-            }
-            n => (u64::from(n), 8),
-        };
-        if size < header_len || at.saturating_add(size) > end {
-            return Ok(None);
-        }
-        if &header[4..8] == kind {
-            return Ok(Some((at + header_len, at + size)));
-        }
-        at += size;
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

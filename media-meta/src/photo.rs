@@ -2,110 +2,23 @@
 //! else `DateTime`) with `OffsetTimeOriginal` (etc.) and the sub-seconds, if present.
 //! Without an offset the time is taken as UTC.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek};
 
 use exif::{In, Tag, Value};
 
-use crate::Timestamp;
-
-/// JPEG markers (ITU T.81 B.1.1.3).
-const SOI: u8 = 0xD8;
-const SOS: u8 = 0xDA;
-const EOI: u8 = 0xD9;
-const APP1: u8 = 0xE1;
-const EXIF_ID: &[u8; 6] = b"Exif\0\0";
+use crate::{containers, Timestamp};
 
 pub fn read<R: Read + Seek>(file: &mut R) -> io::Result<Option<Timestamp>> {
-    let mut head = [0u8; 2];
-    file.seek(SeekFrom::Start(0))?;
-    let is_jpeg = file.read_exact(&mut head).is_ok() && head == [0xFF, SOI];
-    let exif = if is_jpeg {
-        match jpeg_exif(file) {
-            Ok(Some(raw)) => exif::Reader::new().read_raw(raw),
-            // A truncated JPEG says nothing, like kamadak-exif's "Broken JPEG file".
-            Ok(None) => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    } else {
-        containers(file)?
-    };
-    match exif {
-        Ok(exif) => Ok(taken_at(&exif)),
-        Err(exif::Error::Io(e)) => Err(e),
-        Err(_) => Ok(None),
+    match containers::exif_tiff(file) {
+        Ok(Some(tiff)) => Ok(exif::Reader::new()
+            .read_raw(tiff)
+            .ok()
+            .and_then(|exif| taken_at(&exif))),
+        Ok(None) => Ok(None),
+        // A file cut short says nothing, like kamadak-exif's "Broken JPEG file".
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
     }
-}
-
-/// HEIF (which seeks to its Exif item), PNG, WebP, TIFF: kamadak-exif walks them.
-#[cfg(feature = "containers")]
-fn containers<R: Read + Seek>(file: &mut R) -> io::Result<Result<exif::Exif, exif::Error>> {
-    file.seek(SeekFrom::Start(0))?;
-    Ok(exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)))
-}
-
-/// Built without them: `Unsupported`, which a [`Probe`](crate::Probe) reports as incomplete
-/// (the date may be there; ferry-server reads it).
-#[cfg(not(feature = "containers"))]
-fn containers<R: Read + Seek>(file: &mut R) -> io::Result<Result<exif::Exif, exif::Error>> {
-    let mut head = [0u8; crate::HEAD_BYTES];
-    file.seek(SeekFrom::Start(0))?;
-    let n = file.read(&mut head)?;
-    let tiff = head.starts_with(b"II*\0") || head.starts_with(b"MM\0*");
-    let sniffed = crate::sniff_mime(&head[..n]);
-    if tiff
-        || matches!(
-            sniffed,
-            Some("image/png" | "image/webp" | "image/heic" | "image/avif")
-        )
-    {
-        return Err(io::ErrorKind::Unsupported.into());
-    }
-    Ok(Err(exif::Error::InvalidFormat("Unknown image format")))
-}
-
-/// The TIFF data of a JPEG's `APP1 Exif` segment. Unlike kamadak-exif's own JPEG reader,
-/// it stops at the first scan (`SOS`): EXIF comes before the image data, and a JPEG with
-/// none must cost its header's bytes, not a read of the whole file (which in a browser
-/// would be megabytes fetched for nothing).
-fn jpeg_exif<R: Read + Seek>(file: &mut R) -> io::Result<Option<Vec<u8>>> {
-    let mut at = 2u64;
-    for _ in 0..256 {
-        let mut marker = [0u8; 4];
-        file.seek(SeekFrom::Start(at))?;
-        if file.read_exact(&mut marker[..1]).is_err() || marker[0] != 0xFF {
-            return Ok(None);
-        }
-        // Fill bytes (any number of 0xFF) may precede a marker code.
-        let code = loop {
-            file.read_exact(&mut marker[1..2])?;
-            at += 1;
-            if marker[1] != 0xFF {
-                break marker[1];
-            }
-        };
-        at += 1;
-        match code {
-            SOS | EOI | SOI => return Ok(None),
-            0x01 | 0xD0..=0xD7 => continue, // no length
-            _ => {}
-        }
-        file.read_exact(&mut marker[2..4])?;
-        let len = u64::from(u16::from_be_bytes([marker[2], marker[3]]));
-        if len < 2 {
-            return Ok(None);
-        }
-        if code == APP1 && len >= 2 + EXIF_ID.len() as u64 {
-            let mut segment = vec![0u8; (len - 2) as usize];
-            file.read_exact(&mut segment)?;
-            if segment.starts_with(EXIF_ID) {
-                segment.drain(..EXIF_ID.len());
-                return Ok(Some(segment));
-            }
-        }
-        at += len;
-    }
-    Ok(None)
 }
 
 fn taken_at(exif: &exif::Exif) -> Option<Timestamp> {
@@ -158,7 +71,8 @@ fn from_exif(dt: &exif::DateTime) -> Option<Timestamp> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::io::Cursor;
+    use crate::containers::{APP1, EOI, EXIF_ID, SOI, SOS};
+    use std::io::{Cursor, SeekFrom};
 
     /// A little-endian TIFF with an EXIF IFD holding these ASCII fields (tag, text).
     pub fn tiff(fields: &[(u16, &str)]) -> Vec<u8> {

@@ -7,7 +7,7 @@
 //! and the browser's blobs.
 //!
 //! At most [`Probe::MAX_BLOCKS`] blocks of [`Probe::BLOCK_BYTES`] are read. A file whose
-//! metadata lies further (a PNG or WebP without EXIF is walked chunk by chunk to its end)
+//! metadata lies further (a PNG without EXIF is walked chunk by chunk to its end)
 //! ends [incomplete](Outcome::complete): what it did not find may still be in the file.
 
 use std::io::{self, Read, Seek, SeekFrom};
@@ -86,12 +86,10 @@ impl Probe {
         if let Some(start) = reader.missing {
             return self.ask(start);
         }
-        // `Unsupported`: a container this build does not read.
-        let complete = !matches!(&meta, Err(e) if e.kind() == io::ErrorKind::Unsupported);
         Step::Done(Outcome {
             meta: meta.unwrap_or_default(),
             sniffed_mime,
-            complete,
+            complete: true,
         })
     }
 
@@ -248,6 +246,25 @@ mod tests {
     }
 
     #[test]
+    fn a_heic_costs_the_block_of_its_meta_box_and_the_block_of_its_exif() {
+        let file = crate::containers::tests::heic(
+            &crate::containers::tests::exif_item(&[(DATE, "2024:05:01 14:00:00")]),
+            false,
+            300_000,
+        );
+        let (outcome, read) = probe_bytes(&file, "image/heic");
+        assert!(outcome.complete);
+        assert_eq!(outcome.sniffed_mime, Some("image/heic"));
+        assert_eq!(
+            outcome.meta.taken_at.map(Timestamp::to_rfc3339).as_deref(),
+            Some("2024-05-01T14:00:00.000Z")
+        );
+        assert!(read <= 2 * Probe::BLOCK_BYTES, "read {read} bytes");
+        let direct = read_meta(&mut io::Cursor::new(&file), "image/heic").unwrap();
+        assert_eq!(outcome.meta, direct);
+    }
+
+    #[test]
     fn a_broken_file_is_complete_with_nothing_found() {
         for (file, mime) in [
             (
@@ -266,7 +283,7 @@ mod tests {
 
     #[test]
     fn metadata_further_than_a_mebibyte_is_left_unfound_and_says_so() {
-        // A PNG of many small chunks and no eXIf: kamadak-exif walks every chunk.
+        // A PNG of many small chunks and no eXIf: its chunk headers are walked to the end.
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
         while png.len() < 4_000_000 {
             png.extend_from_slice(&1000u32.to_be_bytes());
@@ -276,13 +293,7 @@ mod tests {
         let (outcome, read) = probe_bytes(&png, "image/png");
         assert!(!outcome.complete);
         assert_eq!(outcome.sniffed_mime, Some("image/png"));
-        // Without `containers` the probe stops at once: a PNG is the server's to read.
-        let blocks = if cfg!(feature = "containers") {
-            Probe::MAX_BLOCKS
-        } else {
-            1
-        };
-        assert_eq!(read, blocks as u64 * Probe::BLOCK_BYTES);
+        assert_eq!(read, Probe::MAX_BLOCKS as u64 * Probe::BLOCK_BYTES);
     }
 
     #[test]
