@@ -262,7 +262,10 @@ fn item_location(iloc: &[u8], wanted: u64) -> Option<ItemLocation> {
     None
 }
 
-/// A PNG's `eXIf` chunk, found by walking the chunk headers to `IEND`.
+/// A PNG's `eXIf` chunk, found by walking the chunk headers up to the image data (`IDAT`).
+/// PNG allows `eXIf` after the image data too, but encoders (libpng, ExifTool) put it
+/// before; walking on would cost a browser a read for every few `IDAT` headers of a
+/// screenshot that has no EXIF at all.
 fn png<R: Read + Seek>(file: &mut R) -> io::Result<Option<Vec<u8>>> {
     let len = file.seek(SeekFrom::End(0))?;
     let mut at = 8u64;
@@ -274,7 +277,7 @@ fn png<R: Read + Seek>(file: &mut R) -> io::Result<Option<Vec<u8>>> {
         let body = (at + 8, at + 8 + size);
         match &header[4..8] {
             b"eXIf" => return read_range(file, body, MAX_EXIF),
-            b"IEND" => break,
+            b"IDAT" | b"IEND" => break,
             _ => at = body.1 + 4, // and the CRC
         }
     }

@@ -7,7 +7,7 @@
 //! and the browser's blobs.
 //!
 //! At most [`Probe::MAX_BLOCKS`] blocks of [`Probe::BLOCK_BYTES`] are read. A file whose
-//! metadata lies further (a PNG without EXIF is walked chunk by chunk to its end)
+//! metadata lies further (a QuickTime file of many boxes before its `moov`)
 //! ends [incomplete](Outcome::complete): what it did not find may still be in the file.
 
 use std::io::{self, Read, Seek, SeekFrom};
@@ -283,17 +283,39 @@ mod tests {
 
     #[test]
     fn metadata_further_than_a_mebibyte_is_left_unfound_and_says_so() {
-        // A PNG of many small chunks and no eXIf: its chunk headers are walked to the end.
+        // A movie of many small boxes before its moov: their headers are walked one by one.
+        let mut file = mp4_box(b"ftyp", b"qt  \0\0\0\0qt  ");
+        while file.len() < 4_000_000 {
+            file.extend(mp4_box(b"free", &[0; 8000]));
+        }
+        file.extend(mp4_box(
+            b"moov",
+            &mp4_box(b"mvhd", &mvhd(1_714_564_800, 90)),
+        ));
+        let (outcome, read) = probe_bytes(&file, "video/quicktime");
+        assert!(!outcome.complete);
+        assert_eq!(outcome.sniffed_mime, Some("video/quicktime"));
+        assert_eq!(outcome.meta, MediaMeta::default());
+        assert_eq!(read, Probe::MAX_BLOCKS as u64 * Probe::BLOCK_BYTES);
+    }
+
+    #[test]
+    fn a_png_without_exif_costs_the_block_of_its_first_image_data() {
+        // A screenshot: its chunk headers up to the first IDAT, not its thousands of IDATs.
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(b"IHDR");
+        png.extend([0; 13 + 4]);
         while png.len() < 4_000_000 {
             png.extend_from_slice(&1000u32.to_be_bytes());
             png.extend_from_slice(b"IDAT");
             png.extend(std::iter::repeat_n(0, 1004));
         }
         let (outcome, read) = probe_bytes(&png, "image/png");
-        assert!(!outcome.complete);
+        assert!(outcome.complete);
         assert_eq!(outcome.sniffed_mime, Some("image/png"));
-        assert_eq!(read, Probe::MAX_BLOCKS as u64 * Probe::BLOCK_BYTES);
+        assert_eq!(outcome.meta, MediaMeta::default());
+        assert_eq!(read, Probe::BLOCK_BYTES);
     }
 
     #[test]
