@@ -17,6 +17,8 @@ const MAX_EXIF: u64 = 4 * 1024 * 1024;
 /// The most bytes of a HEIF `meta` child box (`iinf`, `iloc`) read: a phone's, listing
 /// every tile of the image, is a few kilobytes.
 const MAX_META_BOX: u64 = 1024 * 1024;
+/// The most extents an `iloc` box may list, all its items together.
+const MAX_EXTENTS: u64 = 4096;
 /// The most of a TIFF file read: its EXIF may point anywhere in it, so it is parsed whole.
 const MAX_TIFF: u64 = 64 * 1024 * 1024;
 
@@ -230,6 +232,8 @@ fn item_location(iloc: &[u8], wanted: u64) -> Option<ItemLocation> {
     } else {
         fields.u32()?
     };
+    // Extents of 0-byte fields take no room, so a hostile box could list billions.
+    let mut extents_left = MAX_EXTENTS;
     for _ in 0..count {
         let id = if version < 2 {
             fields.u16()?
@@ -244,6 +248,7 @@ fn item_location(iloc: &[u8], wanted: u64) -> Option<ItemLocation> {
         fields.u16()?; // data reference index
         let base_offset = fields.uint(base_offset_size)?;
         let extent_count = fields.u16()?;
+        extents_left = extents_left.checked_sub(extent_count)?;
         let mut extents = Vec::new();
         for _ in 0..extent_count {
             fields.uint(index_size)?;
