@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { launchBrowser, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
 
@@ -115,8 +117,11 @@ test('backup status, statistics, timeline by day, full view, settings and sign-o
   const server = await startServer(t);
   const browser = await launchBrowser(t);
   const dir = tempDir(t);
+  // A PNG whose EXIF says it was taken 2024-05-01 14:00 at +02:00 (media-meta/fixtures).
+  const dated = join(dir, 'IMG_0004.png');
+  copyFileSync(new URL('../media-meta/fixtures/photo.png', import.meta.url), dated);
   const files = [randomFile(dir, 'IMG_0001.jpg', 150 * 1024), randomFile(dir, 'IMG_0002.jpg', 60 * 1024),
-    randomFile(dir, 'VID_0003.mp4', 2 * 1024 * 1024)];
+    randomFile(dir, 'VID_0003.mp4', 2 * 1024 * 1024), { path: dated }];
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
   const problems = pageProblems(page);
@@ -126,13 +131,16 @@ test('backup status, statistics, timeline by day, full view, settings and sign-o
   assert.equal(await page.getAttribute('#tabs a[href="#/backup"]', 'aria-current'), 'page');
 
   await page.setInputFiles('#files', files.map((f) => f.path));
-  await waitForRows(page, 'uploaded', 3, problems);
+  await waitForRows(page, 'uploaded', 4, problems);
   await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done');
   assert.equal(await text(page, '#status-title'), 'Backup complete');
-  assert.equal(await text(page, '#status-count'), '3 of 3 backed up');
+  assert.equal(await text(page, '#status-count'), '4 of 4 backed up');
   assert.equal(await text(page, '#status-last'), 'Last backup: just now');
-  assert.equal(await text(page, '#stat-total'), '3');
-  assert.equal(await text(page, '#stat-uploaded'), '3');
+  assert.equal(await text(page, '#stat-total'), '4');
+  assert.equal(await text(page, '#stat-uploaded'), '4');
+  // The photo's own date, as its camera's clock showed it; the random bytes have none.
+  assert.match(await text(page, '#assets li[data-name="IMG_0004.png"] .detail'), /^11 KB · taken May 1, 2024, 2:00\sPM$/);
+  assert.doesNotMatch(await text(page, '#assets li[data-name="IMG_0001.jpg"] .detail'), /taken/);
   assert.equal(await text(page, '#stat-duplicate'), '0');
   assert.equal(await text(page, '#stat-failed'), '0');
   assert.equal(await page.isVisible('#failed'), false);
@@ -140,15 +148,15 @@ test('backup status, statistics, timeline by day, full view, settings and sign-o
   await page.waitForFunction(() => /^2\.\d MB used · no quota$/.test(document.getElementById('quota-text').textContent));
   assert.match(await page.$eval('#announcer', (el) => el.getAttribute('aria-live')), /polite/);
 
-  // Timeline: the three assets under one day heading, as tiles.
+  // Timeline: the three undated assets under today, the photo under the day it was taken.
   await page.click('#tabs a[href="#/timeline"]');
-  await page.waitForFunction(() => document.querySelectorAll('#timeline-days .tile').length === 3);
+  await page.waitForFunction(() => document.querySelectorAll('#timeline-days .tile').length === 4);
   const days = await page.$$eval('#timeline-days section.day', (s) => s.map((d) => ({
     heading: d.querySelector('h2').textContent, tiles: d.querySelectorAll('.tile').length,
   })));
-  assert.deepEqual(days, [{ heading: 'Today', tiles: 3 }]);
+  assert.deepEqual(days, [{ heading: 'Today', tiles: 3 }, { heading: 'Wed, May 1, 2024', tiles: 1 }]);
   assert.equal(await page.$eval('#timeline-title', (el) => el === document.activeElement), true, 'focus moves to the view');
-  assert.equal(await text(page, '#timeline-count'), '3 items');
+  assert.equal(await text(page, '#timeline-count'), '4 items');
   const video = page.locator('.tile[data-kind="video"]');
   assert.equal(await video.locator('.tile-name').textContent(), 'VID_0003.mp4');
   assert.equal(await video.locator('.tile-type').textContent(), 'Video');

@@ -88,6 +88,8 @@ async function tusUpload(server, key, { name, type, bytes, createdAt }) {
   if (res.status !== 201) throw new Error(`seeding ${name}: HTTP ${res.status} ${await res.text()}`);
 }
 
+const HEIC = readFileSync(new URL('../media-meta/fixtures/photo.heic', import.meta.url));
+
 test('screenshots', async (t) => {
   const server = await startServer(t);
   // A user with a quota, so the storage bar and a quota failure show.
@@ -122,8 +124,13 @@ test('screenshots', async (t) => {
     // A real JPEG (trailing bytes make it new to the server), so the current file has a thumbnail.
     const jpeg = join(dir, `IMG_${name}_2041.jpg`);
     writeFileSync(jpeg, Buffer.concat([photos[0], randomFile(dir, 'tail', 1536 * 1024).bytes]));
+    // A real HEIC (media-meta/fixtures) whose EXIF says when it was taken, so its row shows
+    // the date; trailing bytes make it new to the server.
+    const heic = join(dir, `IMG_${name}_0412.HEIC`);
+    writeFileSync(heic, Buffer.concat([HEIC, randomFile(dir, 'tail', 40 * 1024).bytes]));
     const files = [
       { path: jpeg },
+      { path: heic },
       randomFile(dir, `Beach day 🌊 ${name} with a very long file name that has to wrap somewhere.heic`, 900 * 1024),
       randomFile(dir, `VID_${name}_0007.mp4`, 5 * MB),
     ];
@@ -175,7 +182,7 @@ test('screenshots', async (t) => {
     await page.click('#quota-retry');
     await page.waitForFunction(() => {
       const rows = [...document.querySelectorAll('#assets li')];
-      return rows.length === 4 && rows.every((li) => ['uploaded', 'duplicate', 'skipped'].includes(li.dataset.status));
+      return rows.length === 5 && rows.every((li) => ['uploaded', 'duplicate', 'skipped'].includes(li.dataset.status));
     }, null, { timeout: 60_000 });
     await page.setInputFiles('#folder', folder);
     await page.waitForFunction(() => document.querySelectorAll('#album-list li').length === 2);

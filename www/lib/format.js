@@ -60,6 +60,19 @@ export function dayLabel(date, now = new Date()) {
 
 export const when = (date) => dateTime.format(date);
 
+const cameraClock = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+
+/**
+ * When a photo was taken as its camera's clock showed it: the engine's `takenAt`
+ * (`2024-05-01T14:00:00.000+02:00`, in the file's own offset) reads "May 1, 2024, 2:00 PM"
+ * wherever it is viewed. The wall-clock part is formatted as if UTC, so the viewer's time
+ * zone does not move it. '' for text that is no such time.
+ */
+export function cameraTime(takenAt) {
+  const wallClock = new Date(`${String(takenAt).replace(/(Z|[+-]\d\d:\d\d)$/, '')}Z`);
+  return Number.isNaN(wallClock.getTime()) ? '' : cameraClock.format(wallClock);
+}
+
 /** A short type label for a tile: "VIDEO", "HEIC", "PDF". */
 export function typeLabel(mime, name) {
   if (mime?.startsWith('video/')) return 'Video';

@@ -4,7 +4,7 @@
 // Resume, the file and folder pickers and the drop zone, failed uploads with Retry and
 // Retry all, albums with include and exclude rules, this browser's files with Cancel and
 // Retry, storage quota and statistics. Names and server text are set as text only.
-import { ago, bytes, count, duration } from '../lib/format.js';
+import { ago, bytes, cameraTime, count, duration } from '../lib/format.js';
 import { KEEP_FILES_UP_TO } from '../lib/background.js';
 
 const $ = (id) => document.getElementById(id);
@@ -367,7 +367,11 @@ export class BackupView {
     let detail;
     if (asset.status === 'failed') detail = asset.lastError ?? 'Unknown error';
     else if (asset.status === 'skipped') detail = asset.lastError ?? 'Skipped';
-    else if (DONE.has(asset.status)) detail = bytes(asset.size);
+    else if (DONE.has(asset.status)) {
+      // The date the file itself gives (EXIF, QuickTime), which the timeline sorts by.
+      const taken = asset.media?.takenAt ? cameraTime(asset.media.takenAt) : '';
+      detail = taken ? `${bytes(asset.size)} · taken ${taken}` : bytes(asset.size);
+    }
     else detail = `${bytes(asset.doneBytes)} / ${bytes(asset.size)}`;
     setText(row.querySelector('.detail'), detail);
     const action = ACTIVE.has(asset.status) ? 'cancel'
