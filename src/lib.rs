@@ -20,3 +20,10 @@ pub mod upload;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+
+/// The wasm heap's allocator: talc rather than the standard library's dlmalloc, which is
+/// 3.0 KB more of the gzipped wasm every user downloads (measured on this engine: 176,312
+/// against 173,345 bytes).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
