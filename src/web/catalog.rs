@@ -31,6 +31,9 @@ const SCHEMA_VERSION: u32 = 5;
 const META: &str = "meta";
 /// The facts key of this catalog's device id (a string, unlike the other facts).
 const DEVICE_ID: &str = "deviceId";
+/// The facts key of the kept files the last sweep found without a record (an array of
+/// ids; see [`Catalog::forget_files_of_finished`]).
+const KEPT_ALONE: &str = "keptWithoutRecord";
 
 /// A catalog operation failed; the message comes from the browser.
 #[derive(Debug, thiserror::Error)]
@@ -280,6 +283,12 @@ impl Catalog {
     /// Forgets kept files whose asset is finished or gone: the runner forgets files in
     /// batches, so a tab closed between a backup and its batch leaves some behind.
     /// Returns how many were forgotten.
+    ///
+    /// A kept file without a record is forgotten only when the sweep before this one
+    /// found it without a record too. [`Catalog::add`] keeps files before it writes their
+    /// records, so a file alone may be another tab's, a moment before its record: forgot
+    /// then, that record would be left counting on a missing file (and skipped by a runner
+    /// in a tab that does not hold the file).
     pub async fn forget_files_of_finished(&self) -> Result<usize, CatalogError> {
         let ids = {
             let tx = self.files.transaction(FILES).build()?;
@@ -289,26 +298,63 @@ impl Catalog {
                 .await?
                 .collect::<Result<Vec<String>, _>>()?
         };
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let stale = {
+        let alone_before = self.kept_alone().await?;
+        let (stale, alone) = {
             let tx = self.db.transaction(ASSETS).build()?;
             let assets = tx.object_store(ASSETS)?;
             let mut stale = Vec::new();
+            let mut alone = Vec::new();
             for id in ids {
                 let asset: Option<Asset> = assets.get(id.as_str()).serde()?.await?;
                 let fingerprint = match asset {
                     Some(asset) if !asset.status.is_finished() => continue,
                     Some(asset) => asset.fingerprint,
-                    None => String::new(),
+                    None if alone_before.contains(&id) => String::new(),
+                    None => {
+                        alone.push(id);
+                        continue;
+                    }
                 };
                 stale.push(KeptFile { id, fingerprint });
             }
-            stale
+            (stale, alone)
         };
-        self.forget_files(&stale, true).await?;
+        if !stale.is_empty() {
+            self.forget_files(&stale, true).await?;
+        }
+        if alone != alone_before {
+            self.set_kept_alone(&alone).await?;
+        }
         Ok(stale.len())
+    }
+
+    /// The ids of the kept files the last sweep found without a record.
+    async fn kept_alone(&self) -> Result<Vec<String>, CatalogError> {
+        let tx = self.db.transaction(META).build()?;
+        let value: Option<JsValue> = tx.object_store(META)?.get(KEPT_ALONE).primitive()?.await?;
+        Ok(value
+            .map(|v| {
+                js_sys::Array::from(&v)
+                    .iter()
+                    .filter_map(|id| id.as_string())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_kept_alone(&self, ids: &[String]) -> Result<(), CatalogError> {
+        let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
+        let tx = self
+            .db
+            .transaction(META)
+            .with_mode(TransactionMode::Readwrite)
+            .build()?;
+        tx.object_store(META)?
+            .put(JsValue::from(list))
+            .with_key(KEPT_ALONE)
+            .primitive()?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The unfinished record of a file with this fingerprint, if one is waiting.

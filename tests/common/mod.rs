@@ -283,6 +283,35 @@ async fn kept_files_are_forgotten_in_batches_and_leftovers_swept() {
     assert!(catalog.file("k2").await.unwrap().is_none());
     assert!(catalog.file("k3").await.unwrap().is_some());
 
+    // Kept files without a record: another tab's, kept a moment before their records
+    // (`add` writes the files first), or a tab's that closed in between. A sweep keeps
+    // them; the next forgets those still without a record.
+    let (gone, late) = (file_of(b"abc", "gone.jpg"), file_of(b"abc", "late.jpg"));
+    catalog
+        .keep_files(&[("gone", &gone), ("late", &late)])
+        .await
+        .unwrap();
+    assert_eq!(catalog.forget_files_of_finished().await.unwrap(), 0);
+    assert!(catalog.file("gone").await.unwrap().is_some());
+    let late_asset = Asset::new(
+        "late".into(),
+        "late.jpg".into(),
+        3,
+        1.0,
+        "image/jpeg".into(),
+        1.0,
+    )
+    .in_album(None);
+    catalog.add(&[(late_asset, None)]).await.unwrap();
+    assert_eq!(catalog.forget_files_of_finished().await.unwrap(), 1);
+    assert!(catalog.file("gone").await.unwrap().is_none());
+    assert!(
+        catalog.file("late").await.unwrap().is_some(),
+        "its record came"
+    );
+    assert!(catalog.file("k3").await.unwrap().is_some());
+    assert_eq!(catalog.forget_files_of_finished().await.unwrap(), 0);
+
     catalog.close();
     Catalog::delete(&name).await.unwrap();
 }
