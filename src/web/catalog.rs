@@ -330,9 +330,9 @@ impl Catalog {
 
     /// The ids of the kept files the last sweep found without a record.
     async fn kept_alone(&self) -> Result<Vec<String>, CatalogError> {
-        let tx = self.db.transaction(META).build()?;
-        let value: Option<JsValue> = tx.object_store(META)?.get(KEPT_ALONE).primitive()?.await?;
-        Ok(value
+        Ok(self
+            .meta_value(KEPT_ALONE)
+            .await?
             .map(|v| {
                 js_sys::Array::from(&v)
                     .iter()
@@ -344,17 +344,7 @@ impl Catalog {
 
     async fn set_kept_alone(&self, ids: &[String]) -> Result<(), CatalogError> {
         let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
-        let tx = self
-            .db
-            .transaction(META)
-            .with_mode(TransactionMode::Readwrite)
-            .build()?;
-        tx.object_store(META)?
-            .put(JsValue::from(list))
-            .with_key(KEPT_ALONE)
-            .primitive()?;
-        tx.commit().await?;
-        Ok(())
+        self.set_meta_value(KEPT_ALONE, list.into()).await
     }
 
     /// The unfinished record of a file with this fingerprint, if one is waiting.
@@ -506,9 +496,13 @@ impl Catalog {
 
     /// A number stored under `key` in the catalog's facts.
     pub async fn fact(&self, key: &str) -> Result<Option<f64>, CatalogError> {
+        Ok(self.meta_value(key).await?.and_then(|v| v.as_f64()))
+    }
+
+    /// Whatever is stored under `key` in the catalog's facts.
+    async fn meta_value(&self, key: &str) -> Result<Option<JsValue>, CatalogError> {
         let tx = self.db.transaction(META).build()?;
-        let value: Option<JsValue> = tx.object_store(META)?.get(key).primitive()?.await?;
-        Ok(value.and_then(|v| v.as_f64()))
+        Ok(tx.object_store(META)?.get(key).primitive()?.await?)
     }
 
     /// [`Catalog::put`] and [`Catalog::set_fact`] in one transaction.
@@ -547,13 +541,17 @@ impl Catalog {
 
     /// Stores a number under `key` in the catalog's facts.
     pub async fn set_fact(&self, key: &str, value: f64) -> Result<(), CatalogError> {
+        self.set_meta_value(key, JsValue::from_f64(value)).await
+    }
+
+    async fn set_meta_value(&self, key: &str, value: JsValue) -> Result<(), CatalogError> {
         let tx = self
             .db
             .transaction(META)
             .with_mode(TransactionMode::Readwrite)
             .build()?;
         tx.object_store(META)?
-            .put(JsValue::from_f64(value))
+            .put(value)
             .with_key(key)
             .primitive()?;
         tx.commit().await?;
