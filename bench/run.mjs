@@ -926,9 +926,10 @@ async function main() {
     rmSync(join(files, 'many'), { recursive: true, force: true });
   });
   await section('single', () => benchLargeFile(files, results));
-  // The same over a 1 Gbit/s uplink (Chromium's own throttling, as in section 4): a fast
-  // home or office connection, where sending a file takes about twice as long as hashing
-  // it, and the server's CPU is no longer the browser's on loopback.
+  // The same with uploads throttled to 1 Gbit/s (Chromium's own throttling, as in section
+  // 4; about 540 Mbit/s comes through): a fast home or office connection, where sending a
+  // file takes longer than hashing it and the server's work no longer takes the browser's
+  // CPU as it does on loopback.
   await section('single-link', () => benchLargeFile(files, results, { key: 'singleLink', uplink: 125_000_000 }));
   await section('upload-bodies', () => benchUploadBodies(files, results));
   // A throughput figure: alone.

@@ -31,23 +31,20 @@ pub(crate) const EXIF_ID: &[u8; 6] = b"Exif\0\0";
 
 /// The TIFF data of the file's EXIF, if it has any that these readers find.
 pub fn exif_tiff<R: Read + Seek>(file: &mut R) -> io::Result<Option<Vec<u8>>> {
-    let mut head = [0u8; 12];
+    let mut head = [0u8; crate::HEAD_BYTES];
     file.seek(SeekFrom::Start(0))?;
     let n = read_up_to(file, &mut head)?;
     let head = &head[..n];
-    if head.starts_with(&[0xFF, SOI]) {
-        jpeg(file)
-    } else if head.get(4..8) == Some(b"ftyp") {
-        heif(file)
-    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
-        png(file)
-    } else if head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
-        webp(file)
-    } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
-        let len = file.seek(SeekFrom::End(0))?;
-        read_range(file, (0, len.min(MAX_TIFF)), MAX_TIFF)
-    } else {
-        Ok(None)
+    match crate::sniff_mime(head) {
+        Some("image/jpeg") => jpeg(file),
+        Some("image/heic" | "image/avif") => heif(file),
+        Some("image/png") => png(file),
+        Some("image/webp") => webp(file),
+        _ if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") => {
+            let len = file.seek(SeekFrom::End(0))?;
+            read_range(file, (0, len.min(MAX_TIFF)), MAX_TIFF)
+        }
+        _ => Ok(None),
     }
 }
 
