@@ -15,6 +15,7 @@ pub mod policy;
 pub mod progress;
 pub mod retry;
 pub mod rufh;
+pub mod small_map;
 pub mod tus;
 pub mod upload;
 

@@ -26,6 +26,7 @@ use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent, Worker, WorkerOpti
 
 use super::hash::{chunk_digest, sha256_of_blob, sha256_of_blob_until};
 use super::upload_hash::UploadHashes;
+use crate::small_map::SmallMap;
 
 struct Pending {
     resolve: Function,
@@ -33,40 +34,9 @@ struct Pending {
     on_progress: Box<dyn Fn(u64)>,
 }
 
-type PendingMap = Rc<RefCell<Requests<Pending>>>;
-
 /// The requests in flight on one worker, by id: a handful at a time (one per file hashed
-/// or chunk checked), so a list, about 0.6 KB less of the gzipped wasm than a `HashMap`.
-struct Requests<T>(Vec<(u32, T)>);
-
-impl<T> Default for Requests<T> {
-    fn default() -> Self {
-        Self(Vec::new())
-    }
-}
-
-impl<T> Requests<T> {
-    fn insert(&mut self, id: u32, value: T) {
-        self.0.push((id, value));
-    }
-
-    fn get(&self, id: &u32) -> Option<&T> {
-        self.0.iter().find(|(i, _)| i == id).map(|(_, v)| v)
-    }
-
-    fn remove(&mut self, id: &u32) -> Option<T> {
-        let at = self.0.iter().position(|(i, _)| i == id)?;
-        Some(self.0.swap_remove(at).1)
-    }
-
-    fn contains(&self, id: &u32) -> bool {
-        self.get(id).is_some()
-    }
-
-    fn drain(&mut self) -> impl Iterator<Item = (u32, T)> + '_ {
-        self.0.drain(..)
-    }
-}
+/// or chunk checked).
+type PendingMap = Rc<RefCell<SmallMap<u32, Pending>>>;
 
 /// A module worker that hashes files for the page. Terminated when dropped.
 pub struct HashWorker {
@@ -254,7 +224,7 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
         .map_err(|_| JsError::new("serveHashRequests must run in a dedicated worker"))?;
     let reply_scope = scope.clone();
     // Requests the page stopped waiting for; their hashing stops at the next slice.
-    let cancelled: Rc<RefCell<Requests<()>>> = Rc::default();
+    let cancelled: Rc<RefCell<SmallMap<u32, ()>>> = Rc::default();
     // The hashes of files sent while they are hashed, by the page's number for each.
     let uploads: Rc<UploadHashes> = Rc::default();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -285,7 +255,7 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
             let start = field(&data, "start").as_f64().unwrap_or(0.0) as u64;
             let end = field(&data, "end").as_f64().unwrap_or(0.0) as u64;
             wasm_bindgen_futures::spawn_local(async move {
-                let stopped = || cancelled.borrow().contains(&key);
+                let stopped = || cancelled.borrow().contains_key(&key);
                 let mut hash = uploads.take(upload);
                 let result = hash
                     .chunk(&blob, start..end, algorithm.as_deref(), &stopped)
@@ -310,7 +280,7 @@ pub fn serve_hash_requests() -> Result<(), JsError> {
             return;
         }
         wasm_bindgen_futures::spawn_local(async move {
-            let stopped = || cancelled.borrow().contains(&key);
+            let stopped = || cancelled.borrow().contains_key(&key);
             let result = match &algorithm {
                 Some(algorithm) => chunk_digest(&blob, algorithm).await.map(Some),
                 None => {

@@ -17,6 +17,8 @@ use std::ops::Range;
 use sha2::{Digest, Sha256};
 use web_sys::Blob;
 
+use crate::small_map::SmallMap;
+
 use super::hash::{
     hex_of, start_digest, subtle_crypto, whole_small_blob, BlobReader, ChunkInFlight,
     UnreadableFile, ONE_SHOT_BYTES, SLICE_BYTES,
@@ -27,25 +29,20 @@ use super::hash::{
 /// its file, so a request that finds none (its upload's first, or one overlapping another)
 /// starts from the first byte and is still right.
 #[derive(Default)]
-pub struct UploadHashes(RefCell<Vec<(u32, UploadHash)>>);
+pub struct UploadHashes(RefCell<SmallMap<u32, UploadHash>>);
 
 impl UploadHashes {
     pub fn take(&self, number: u32) -> UploadHash {
-        let mut held = self.0.borrow_mut();
-        match held.iter().position(|(n, _)| *n == number) {
-            Some(at) => held.swap_remove(at).1,
-            None => UploadHash::default(),
-        }
+        self.0.borrow_mut().remove(&number).unwrap_or_default()
     }
 
     pub fn put_back(&self, number: u32, hash: UploadHash) {
-        self.end(number);
-        self.0.borrow_mut().push((number, hash));
+        self.0.borrow_mut().insert(number, hash);
     }
 
     /// The upload is over: its hash is dropped.
     pub fn end(&self, number: u32) {
-        self.0.borrow_mut().retain(|(n, _)| *n != number);
+        self.0.borrow_mut().remove(&number);
     }
 }
 
