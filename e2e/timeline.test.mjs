@@ -24,6 +24,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { launchBrowser, pageProblems, startServer } from './support.mjs';
+import { mainThreadTasks } from './trace.mjs';
 
 const REAL = 240;
 const BULK = 100_000;
@@ -92,32 +93,6 @@ function insertAssets(server, { count, newest, first }) {
     COMMIT;`;
   execFileSync('sqlite3', [db], { input: sql });
   return true;
-}
-
-/**
- * The tasks of the busiest renderer main thread in a Chrome trace (category `toplevel`):
- * `{count, maxWall, maxCpu, cpu}` in ms, wall from `dur` and CPU time from `tdur` (`cpu`
- * is the sum).
- */
-function mainThreadTasks(trace) {
-  const events = JSON.parse(trace.toString()).traceEvents;
-  const main = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args.name === 'CrRendererMain')
-    .map((e) => `${e.pid}:${e.tid}`));
-  const byThread = new Map();
-  for (const e of events) {
-    if (e.ph !== 'X' || e.name !== 'ThreadControllerImpl::RunTask' || !main.has(`${e.pid}:${e.tid}`)) continue;
-    const key = `${e.pid}:${e.tid}`;
-    if (!byThread.has(key)) byThread.set(key, []);
-    byThread.get(key).push(e);
-  }
-  const tasks = [...byThread.values()].sort((a, b) => b.length - a.length)[0] ?? [];
-  const ms = (us) => Math.round((us ?? 0) / 100) / 10;
-  return {
-    count: tasks.length,
-    maxWall: ms(Math.max(0, ...tasks.map((e) => e.dur))),
-    maxCpu: ms(Math.max(0, ...tasks.map((e) => e.tdur ?? e.dur))),
-    cpu: ms(tasks.reduce((sum, e) => sum + (e.tdur ?? e.dur), 0)),
-  };
 }
 
 test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor', async (t) => {
