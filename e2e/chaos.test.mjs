@@ -104,7 +104,9 @@ test('the server killed with SIGKILL 5 times during a backup and restarted: ever
 
 test('an API key revoked mid-backup, then a new sign-in: the backup finishes, once', async (t) => {
   const ferry = await startFerry(t);
-  const chaos = await startChaos(t, ferry, { bandwidth: 4 * MIB, failRate: 0.05, seed: 401 });
+  // 2 MiB/s: the 14 MiB take about 7 s, so the revoke (two runs of the server's CLI)
+  // lands mid-backup even on a slow machine.
+  const chaos = await startChaos(t, ferry, { bandwidth: 2 * MIB, failRate: 0.05, seed: 401 });
   const dir = tempDir(t);
   const files = makeFiles(dir, Array.from({ length: 24 }, (_, i) => 512 * KIB + i * 7919));
   const browser = await launch(t);

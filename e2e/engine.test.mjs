@@ -35,7 +35,9 @@ async function addFiles(page, paths) {
     const input = Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'pick' });
     document.body.append(input);
   });
-  await page.setInputFiles('#pick', paths);
+  // Chromium builds a File for each picked file before the page sees any: 10,000 take
+  // seconds, more than Playwright's default deadline allows on a busy machine.
+  await page.setInputFiles('#pick', paths, { timeout: 300_000 });
   return page.evaluate(() => window.backup.add(document.querySelector('#pick').files));
 }
 

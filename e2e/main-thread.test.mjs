@@ -31,9 +31,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism, loadavg } from 'node:os';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, launchBrowser, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
+import { api, launchBrowser, pageProblems, randomFile, startServer, stealMs, tempDir } from './support.mjs';
 import { mainThreadTasks } from './trace.mjs';
 
 const FILES = 300;
@@ -46,13 +46,13 @@ test(`no main-thread task over ${BOUND_MS} ms while the app backs up ${FILES} fi
     console.log(`a task took over ${BOUND_MS} ms of CPU (${run.tasks.over}); backing up again to see whether it comes back`);
     run = await backUpTraced(t, browser, 2);
   }
-  const { tasks, handlerMs, wall, load } = run;
+  const { tasks, handlerMs, wall, load, steal } = run;
   assert.deepEqual(tasks.over, [], `no main-thread task over ${BOUND_MS} ms of CPU (longest ${tasks.maxCpu} ms), in two backups`);
-  if (load <= availableParallelism()) {
+  if (load <= availableParallelism() && steal < BOUND_MS / 2) {
     assert.ok(handlerMs <= BOUND_MS, `the app's change handler took ${handlerMs} ms`);
     assert.deepEqual(wall.filter((ms) => ms > BOUND_MS), [], `no long task over ${BOUND_MS} ms by the clock but the pick's (load ${load})`);
   } else {
-    console.log(`load average ${load} on ${availableParallelism()} cores: long tasks by the clock (${wall.slice(0, 10)}) are not held to ${BOUND_MS} ms`);
+    console.log(`load average ${load} on ${availableParallelism()} cores, ${steal} ms stolen by the hypervisor: long tasks by the clock (${wall.slice(0, 10)}) are not held to ${BOUND_MS} ms`);
   }
 });
 
@@ -112,15 +112,5 @@ async function backUpTraced(t, browser, attempt) {
   assert.ok(tasks.marked, 'the trace has the task that delivered the picked folder');
   assert.deepEqual(problems, []);
   await context.close();
-  return { tasks, handlerMs, wall, load };
-}
-
-/** CPU time the hypervisor gave to others while this machine wanted it, all cores, in ms. */
-function stealMs() {
-  try {
-    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
-    return Number(cpu[8] ?? 0) * 10; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
+  return { tasks, handlerMs, wall, load, steal };
 }

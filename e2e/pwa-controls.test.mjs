@@ -39,6 +39,28 @@ async function waitForRows(page, status, count, problems, timeout = 60_000) {
 
 const row = (name) => `#assets li[data-name="${name}"]`;
 
+/**
+ * Clicks `selector`, waits until the card's title is `title` (or, with `not`, is no longer
+ * it) and asserts that took at most a second, by the page's own clock from the click to
+ * the first frame that showed it: Playwright's round trips to the browser are not counted,
+ * so a slow machine does not fail what the app did in time.
+ */
+async function clickAndSeeTitle(page, selector, title, { not = false } = {}) {
+  await page.evaluate(() => {
+    window.clickedAt = null;
+    window.titleAt = null;
+    addEventListener('click', () => { window.clickedAt ??= performance.now(); }, { capture: true, once: true });
+  });
+  await page.click(selector);
+  await page.waitForFunction(([want, negate]) => {
+    const shown = (document.getElementById('status-title').textContent === want) !== negate;
+    if (shown) window.titleAt ??= performance.now();
+    return shown;
+  }, [title, not], { timeout: 10_000 });
+  const ms = await page.evaluate(() => window.titleAt - window.clickedAt);
+  assert.ok(ms <= 1000, `the card ${not ? 'left' : 'said'} "${title}" ${Math.round(ms)} ms after the click`);
+}
+
 test('Pause and Resume apply within a second, from the card and from Settings', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);
@@ -49,6 +71,10 @@ test('Pause and Resume apply within a second, from the card and from Settings', 
   const problems = pageProblems(page);
   const creations = [];
   page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/uploads')) creations.push(r.url()); });
+  // The upload requests on the wire (tus creation, chunks and offset checks).
+  const open = new Set();
+  page.on('request', (r) => { if (r.url().includes('/api/uploads')) open.add(r); });
+  for (const ended of ['requestfinished', 'requestfailed']) page.on(ended, (r) => open.delete(r));
 
   await signInWithKey(page, server.url, server.apiKey);
   await page.setInputFiles('#files', [first.path]);
@@ -59,8 +85,7 @@ test('Pause and Resume apply within a second, from the card and from Settings', 
   await page.click('#tabs a[href="#/settings"]');
   await page.click('[data-setting="paused"]');
   assert.equal(JSON.parse(await page.evaluate(() => localStorage.getItem('ferry.settings'))).paused, true);
-  await page.click('#tabs a[href="#/backup"]');
-  await page.waitForFunction(() => document.getElementById('status-title').textContent === 'Paused', null, { timeout: 1000 });
+  await clickAndSeeTitle(page, '#tabs a[href="#/backup"]', 'Paused');
   assert.equal(await text(page, '#pause-button'), 'Resume');
   assert.equal(await page.getAttribute('#pause-button', 'aria-pressed'), 'true');
 
@@ -75,8 +100,7 @@ test('Pause and Resume apply within a second, from the card and from Settings', 
 
   // The card's Resume button: within a second the card is no longer paused, and the
   // files upload. The settings switch follows.
-  await page.click('#pause-button');
-  await page.waitForFunction(() => document.getElementById('status-title').textContent !== 'Paused', null, { timeout: 1000 });
+  await clickAndSeeTitle(page, '#pause-button', 'Paused', { not: true });
   await waitForRows(page, 'uploaded', 3, problems);
   await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done');
   assert.equal(await text(page, '#pause-button'), 'Pause');
@@ -93,11 +117,14 @@ test('Pause and Resume apply within a second, from the card and from Settings', 
     randomFile(dir, 'slow-3.jpg', 700 * 1024), randomFile(dir, 'slow-4.jpg', 700 * 1024)];
   await page.setInputFiles('#files', slow.map((f) => f.path));
   await page.waitForSelector('#assets li[data-status="uploading"]');
-  await page.click('#pause-button');
-  await page.waitForFunction(() => document.getElementById('status-title').textContent === 'Paused', null, { timeout: 1000 });
+  await clickAndSeeTitle(page, '#pause-button', 'Paused');
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-  // Files in flight finish their chunk; the rest wait until Resume.
-  await page.waitForTimeout(2000);
+  // Files in flight finish their chunk; the rest wait until Resume. Once no upload
+  // request is open, nothing more may finish.
+  const deadline = Date.now() + 30_000;
+  while (open.size > 0 && Date.now() < deadline) await page.waitForTimeout(100);
+  assert.equal(open.size, 0, `upload requests still open while paused: ${[...open].map((r) => r.url())}`);
+  await page.waitForTimeout(500);
   const settled = (await rows(page)).filter((r) => r.status === 'uploaded').length;
   await page.waitForTimeout(2000);
   assert.equal((await rows(page)).filter((r) => r.status === 'uploaded').length, settled, 'nothing more finishes while paused');

@@ -226,8 +226,12 @@ test('full storage stops the backup and keeps the queue; after a Cancel, Try aga
   assert.ok(['pending', 'hashing', 'checking', 'uploading'].includes(bigStatus), `the refused file is still queued: ${bigStatus}`);
   assert.equal(await page.$$eval('#assets b', (b) => b.length), 0, 'names are text, not markup');
 
-  // Try again alone meets the same full storage and stops again.
-  await page.click('#quota-retry');
+  // Try again alone meets the same full storage and stops again. (The card says stopped
+  // until the retry is under way, so the wait is for the server's second refusal first.)
+  await Promise.all([
+    page.waitForResponse((r) => r.status() === 413, { timeout: 30_000 }),
+    page.click('#quota-retry'),
+  ]);
   await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'stopped', null, { timeout: 30_000 });
 
   // Cancel the file that cannot fit, then Try again: the rest finishes.

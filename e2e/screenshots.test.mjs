@@ -199,7 +199,7 @@ test('screenshots', async (t) => {
     // The real JPEGs of the first screen have thumbnails: the one picked here and the other
     // device's photos below the folder's files (random bytes, so no thumbnail). How many of
     // those fit depends on whether Screenshot_1.png went up before its album was excluded.
-    await page.waitForFunction(() => document.querySelectorAll('.tile[data-thumb="shown"]').length >= 5, null, { timeout: 30_000 })
+    await page.waitForFunction(() => document.querySelectorAll('.tile[data-thumb="shown"]').length >= 5, null, { timeout: 120_000 })
       .catch(async (e) => {
         throw new Error(`thumbnails: ${await page.$$eval('.tile', (ts) => ts.map((x) => `${x.getAttribute('aria-label')}=${x.dataset.thumb}`).join('; '))}`, { cause: e });
       });

@@ -1,7 +1,7 @@
 // Shared e2e plumbing: a real ferry-server on a free loopback port with its own data
 // directory, and Debian's Chromium launched by playwright-core (never a downloaded browser).
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,5 +165,19 @@ export async function until(what, check, timeout = 90_000) {
     if (last.ok) return last;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * CPU time the hypervisor gave to other machines while this one wanted it ("steal" in
+ * /proc/stat), all cores, in ms; null where there is no /proc/stat. A task's time by the
+ * clock, and even its CPU time, can grow by it, whatever the page did.
+ */
+export function stealMs() {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    return Number(cpu[8] ?? 0) * 10; // in USER_HZ, 100 a second on Linux
+  } catch {
+    return null;
   }
 }

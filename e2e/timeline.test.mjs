@@ -14,7 +14,7 @@
 // the number of DOM nodes staying bounded however far one scrolls, more pages loading by
 // cursor as the end nears until the whole library is there, a deep position showing the
 // right assets, no main-thread task over 100 ms while scrolling (by CPU time always, and
-// by the clock when the machine is not oversubscribed), and a tap opening the
+// by the clock when the machine is neither oversubscribed nor robbed by its hypervisor), and a tap opening the
 // full resolution with a download progress bar.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +23,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { launchBrowser, pageProblems, startServer } from './support.mjs';
+import { launchBrowser, pageProblems, startServer, stealMs } from './support.mjs';
 import { mainThreadTasks } from './trace.mjs';
 
 const REAL = 240;
@@ -174,6 +174,7 @@ test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor'
     await page.evaluate(() => { window.longTasks = []; window.scrollStart = performance.now(); });
     await browser.startTracing(page, { categories: ['toplevel'] });
     const loadBefore = loadavg()[0];
+    const stealBefore = stealMs();
     const at = Date.now();
     await page.mouse.move(x, y);
     for (let i = 0; i < steps; i += 1) {
@@ -184,7 +185,7 @@ test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor'
     const ms = Date.now() - at;
     const wall = await page.evaluate(() => window.longTasks.splice(0));
     const cpu = mainThreadTasks(await browser.stopTracing());
-    return { ms, wall, cpu, load: Math.max(loadBefore, loadavg()[0]) };
+    return { ms, wall, cpu, load: Math.max(loadBefore, loadavg()[0]), steal: stealMs() - stealBefore };
   };
   const desktop = await wheelScroll({ steps: 120, dy: 600, x: 640, y: 400 });
 
@@ -245,7 +246,7 @@ test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor'
   const maxTiles = Math.max(...samples.map((s) => s.tiles));
   const figures = (pass) => ({
     ms: pass.ms, longTasks: pass.wall, tasks: pass.cpu.count, maxTaskWallMs: pass.cpu.maxWall,
-    maxTaskCpuMs: pass.cpu.maxCpu, cpuMs: pass.cpu.cpu, loadAverage: pass.load,
+    maxTaskCpuMs: pass.cpu.maxCpu, cpuMs: pass.cpu.cpu, loadAverage: pass.load, stealMs: pass.steal,
   });
   console.log(JSON.stringify({
     total, deepMs, pages: pages.length, maxTimelineNodes: maxNodes, maxTiles, phoneTiles,
@@ -261,16 +262,17 @@ test('the timeline scrolls 100,000 assets with a bounded DOM, loading by cursor'
   // is the CPU time of each task, which another process cannot stretch: that bound
   // always holds. The wall-clock time (what PerformanceObserver reports) also counts the
   // time the thread waited for a core, so it is held to the same bound only when the
-  // machine is not oversubscribed; on a machine shared with builds (load 5 on 2 cores)
-  // tasks of 26 ms of CPU took up to 375 ms, and that is reported, not failed.
+  // machine is not oversubscribed and the hypervisor took little from it (on a machine
+  // shared with builds, load 5 on 2 cores, tasks of 26 ms of CPU took up to 375 ms);
+  // otherwise it is reported, not failed.
   const bound = Number(process.env.FERRY_MAX_LONG_TASK_MS ?? 100);
   for (const [size, pass] of [['desktop', desktop], ['phone', phone]]) {
     assert.ok(pass.cpu.count > 200, `the trace saw the scroll's tasks (${size}): ${pass.cpu.count}`);
     assert.ok(pass.cpu.maxCpu <= bound, `no task over ${bound} ms of CPU while scrolling (${size}): ${pass.cpu.maxCpu} ms`);
-    if (pass.load <= availableParallelism()) {
+    if (pass.load <= availableParallelism() && pass.steal < bound / 2) {
       assert.ok(Math.max(0, ...pass.wall) <= bound, `no long task over ${bound} ms while scrolling (${size}): ${pass.wall}`);
     } else {
-      console.log(`${size}: load average ${pass.load} on ${availableParallelism()} cores: long tasks by the clock (${pass.wall}) are not held to ${bound} ms`);
+      console.log(`${size}: load average ${pass.load} on ${availableParallelism()} cores, ${pass.steal} ms stolen by the hypervisor: long tasks by the clock (${pass.wall}) are not held to ${bound} ms`);
     }
   }
   // Jumping to the end as pages arrive (each appended to the layout) costs no more.
