@@ -3,7 +3,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { chromium } from 'playwright-core';
@@ -169,15 +169,38 @@ export async function until(what, check, timeout = 90_000) {
 }
 
 /**
- * CPU time the hypervisor gave to other machines while this one wanted it ("steal" in
- * /proc/stat), all cores, in ms; null where there is no /proc/stat. A task's time by the
- * clock, and even its CPU time, can grow by it, whatever the page did.
+ * Watches how busy the machine is while a test measures time: `stop()` gives `{load,
+ * stealMs, cores}`, the 1-minute load average (the higher of the two ends) and the CPU time
+ * the hypervisor gave to other machines in between ("steal" in /proc/stat, all cores; 0
+ * where there is none). A task's time by the clock counts both, whatever the page did.
  */
-export function stealMs() {
+export function watchMachine() {
+  const load = loadavg()[0];
+  const steal = stealMs();
+  return {
+    stop: () => ({ load: Math.max(load, loadavg()[0]), stealMs: stealMs() - steal, cores: availableParallelism() }),
+  };
+}
+
+/**
+ * Whether tasks' times by the clock may be held to `boundMs` on a machine `watchMachine`
+ * saw: it was not oversubscribed (load at most its cores) and the hypervisor took less
+ * than half the bound. Otherwise a test reports those times instead of failing on them.
+ */
+export function clockTimeHolds(machine, boundMs) {
+  return machine.load <= machine.cores && machine.stealMs < boundMs / 2;
+}
+
+/** A machine `watchMachine` saw, in words, for a test's output. */
+export function describeMachine(machine) {
+  return `load average ${machine.load} on ${machine.cores} cores, ${machine.stealMs} ms stolen by the hypervisor`;
+}
+
+function stealMs() {
   try {
     const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
     return Number(cpu[8] ?? 0) * 10; // in USER_HZ, 100 a second on Linux
   } catch {
-    return null;
+    return 0;
   }
 }

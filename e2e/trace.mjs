@@ -63,7 +63,7 @@ export function mainThreadTasks(trace, boundMs = 50, except = null) {
       cpu: ms(task.tdur ?? task.dur),
       wall: ms(task.dur),
       parts: (parts.get(thread) ?? [])
-        .filter((p) => p !== task && p.ts >= task.ts && p.ts + p.dur <= task.ts + task.dur)
+        .filter((p) => p.ts >= task.ts && p.ts + p.dur <= task.ts + task.dur)
         .sort((a, b) => b.dur - a.dur).slice(0, 8)
         .map((p) => `${p.name}${where(p)} ${ms(p.tdur ?? p.dur)}/${ms(p.dur)}`),
     })),
