@@ -9,6 +9,7 @@ pub mod albums;
 pub mod asset;
 pub mod chunks;
 pub mod dedup;
+pub mod join_all;
 pub mod live_photos;
 pub mod media;
 pub mod policy;

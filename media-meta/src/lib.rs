@@ -23,9 +23,17 @@ mod containers;
 mod movie;
 mod photo;
 mod probe;
+mod tiff;
 mod timestamp;
 
 pub use probe::{Outcome, Probe, Step};
+
+/// For the fuzz targets: the parts under test, reachable from outside the crate.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::containers::exif_tiff;
+    pub use crate::photo::{taken_at_by_kamadak_exif, taken_at_in_tiff};
+}
 pub use timestamp::Timestamp;
 
 /// What was read from a file; each field is `None` when the file does not say (or says

@@ -4,16 +4,12 @@
 
 use std::io::{self, Read, Seek};
 
-use exif::{In, Tag, Value};
-
+use crate::tiff::{self, Ifd, TextFields};
 use crate::{containers, Timestamp};
 
 pub fn read<R: Read + Seek>(file: &mut R) -> io::Result<Option<Timestamp>> {
     match containers::exif_tiff(file) {
-        Ok(Some(tiff)) => Ok(exif::Reader::new()
-            .read_raw(tiff)
-            .ok()
-            .and_then(|exif| taken_at(&exif))),
+        Ok(Some(data)) => Ok(taken_at_in_tiff(&data)),
         Ok(None) => Ok(None),
         // A file cut short says nothing, like kamadak-exif's "Broken JPEG file".
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
@@ -21,33 +17,33 @@ pub fn read<R: Read + Seek>(file: &mut R) -> io::Result<Option<Timestamp>> {
     }
 }
 
-fn taken_at(exif: &exif::Exif) -> Option<Timestamp> {
-    let ascii = |tag: Tag| -> Option<&[u8]> {
-        match &exif.get_field(tag, In::PRIMARY)?.value {
-            Value::Ascii(parts) => parts.first().map(Vec::as_slice),
-            _ => None,
-        }
-    };
+/// The first of the original's, the digitized one's and the file's dates that is one, with
+/// the offset and sub-seconds that go with it.
+fn taken_at(fields: &TextFields) -> Option<Timestamp> {
     [
         (
-            Tag::DateTimeOriginal,
-            Tag::OffsetTimeOriginal,
-            Tag::SubSecTimeOriginal,
+            (Ifd::Exif, tiff::DATE_TIME_ORIGINAL),
+            tiff::OFFSET_TIME_ORIGINAL,
+            tiff::SUB_SEC_TIME_ORIGINAL,
         ),
         (
-            Tag::DateTimeDigitized,
-            Tag::OffsetTimeDigitized,
-            Tag::SubSecTimeDigitized,
+            (Ifd::Exif, tiff::DATE_TIME_DIGITIZED),
+            tiff::OFFSET_TIME_DIGITIZED,
+            tiff::SUB_SEC_TIME_DIGITIZED,
         ),
-        (Tag::DateTime, Tag::OffsetTime, Tag::SubSecTime),
+        (
+            (Ifd::First, tiff::DATE_TIME),
+            tiff::OFFSET_TIME,
+            tiff::SUB_SEC_TIME,
+        ),
     ]
     .into_iter()
-    .find_map(|(date_tag, offset_tag, subsec_tag)| {
-        let mut dt = exif::DateTime::from_ascii(ascii(date_tag)?).ok()?;
-        if let Some(offset) = ascii(offset_tag) {
+    .find_map(|((ifd, date_tag), offset_tag, subsec_tag)| {
+        let mut dt = exif::DateTime::from_ascii(fields.get(ifd, date_tag)?).ok()?;
+        if let Some(offset) = fields.get(Ifd::Exif, offset_tag) {
             let _ = dt.parse_offset(offset);
         }
-        if let Some(subsec) = ascii(subsec_tag) {
+        if let Some(subsec) = fields.get(Ifd::Exif, subsec_tag) {
             let _ = dt.parse_subsec(subsec);
         }
         from_exif(&dt)
@@ -66,6 +62,53 @@ fn from_exif(dt: &exif::DateTime) -> Option<Timestamp> {
         ms as u16,
         dt.offset,
     )
+}
+
+/// A photo's date as kamadak-exif's own reader finds it in `tiff` (every IFD parsed into
+/// typed fields), the way ferry read it before `tiff.rs`: `None` when that reader gives up
+/// on the TIFF data. For the test and the fuzz target that hold [`read`] to it.
+#[doc(hidden)]
+pub fn taken_at_by_kamadak_exif(tiff: &[u8]) -> Option<Option<Timestamp>> {
+    use exif::{In, Tag, Value};
+    let exif = exif::Reader::new().read_raw(tiff.to_vec()).ok()?;
+    let ascii = |tag: Tag| -> Option<&[u8]> {
+        match &exif.get_field(tag, In::PRIMARY)?.value {
+            Value::Ascii(parts) => parts.first().map(Vec::as_slice),
+            _ => None,
+        }
+    };
+    Some(
+        [
+            (
+                Tag::DateTimeOriginal,
+                Tag::OffsetTimeOriginal,
+                Tag::SubSecTimeOriginal,
+            ),
+            (
+                Tag::DateTimeDigitized,
+                Tag::OffsetTimeDigitized,
+                Tag::SubSecTimeDigitized,
+            ),
+            (Tag::DateTime, Tag::OffsetTime, Tag::SubSecTime),
+        ]
+        .into_iter()
+        .find_map(|(date_tag, offset_tag, subsec_tag)| {
+            let mut dt = exif::DateTime::from_ascii(ascii(date_tag)?).ok()?;
+            if let Some(offset) = ascii(offset_tag) {
+                let _ = dt.parse_offset(offset);
+            }
+            if let Some(subsec) = ascii(subsec_tag) {
+                let _ = dt.parse_subsec(subsec);
+            }
+            from_exif(&dt)
+        }),
+    )
+}
+
+/// A photo's date as [`read`] finds it in `tiff`, the EXIF's TIFF data.
+#[doc(hidden)]
+pub fn taken_at_in_tiff(tiff: &[u8]) -> Option<Timestamp> {
+    tiff::text_fields(tiff).and_then(|fields| taken_at(&fields))
 }
 
 #[cfg(test)]

@@ -356,8 +356,7 @@ impl HashPool {
             });
         }
         // Started together: each loads and compiles the engine, which takes a while.
-        let started =
-            futures_util::future::join_all((0..size.max(1)).map(|_| HashWorker::start(url)));
+        let started = crate::join_all::join_all((0..size.max(1)).map(|_| HashWorker::start(url)));
         let workers = started
             .await
             .into_iter()

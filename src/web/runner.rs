@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
-use futures_util::future::{join_all, Either};
+use futures_util::future::Either;
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Function, Reflect};
 use serde::Serialize;
@@ -27,6 +27,7 @@ use crate::dedup::{
     Candidate, CheckRequest, CheckResponse, ExistRequest, ExistResponse, SizesRequest,
     SizesResponse,
 };
+use crate::join_all::join_all;
 use crate::policy::{may_upload, Hold, MediaKind, Settings};
 use crate::progress::Throughput;
 use crate::retry::RetryPolicy;
