@@ -222,6 +222,16 @@ pub(crate) fn hash_cache_key(asset: &Asset) -> String {
     )
 }
 
+/// Claims `asset`'s bytes for one upload: false if an asset with the same checksum already
+/// has them. An asset still unhashed claims nothing and is always let through: it has a
+/// size no other asset has (see `upload_unhashed_where_safe`), so it cannot be a copy.
+fn claim(claimed: &mut HashSet<String>, asset: &Asset) -> bool {
+    asset
+        .sha256
+        .as_ref()
+        .is_none_or(|sha256| claimed.insert(sha256.clone()))
+}
+
 fn jitter() -> f64 {
     js_sys::Math::random()
 }
@@ -628,7 +638,7 @@ impl Engine {
         self.count_in(&uploads);
         // Bytes on their way up now: a copy checked meanwhile waits for them to land,
         // then becomes a duplicate, rather than going up twice.
-        let in_flight: HashSet<Option<String>> = uploads.iter().map(|a| a.sha256.clone()).collect();
+        let in_flight: HashSet<String> = uploads.iter().filter_map(|a| a.sha256.clone()).collect();
         let uploading = !uploads.is_empty();
         let to_upload = UploadQueue::default();
         let preparing = async {
@@ -656,7 +666,7 @@ impl Engine {
     /// any work.
     async fn prepare_next(
         self: &Rc<Self>,
-        mut in_flight: HashSet<Option<String>>,
+        mut in_flight: HashSet<String>,
         mut round: u32,
         to_upload: &UploadQueue,
     ) -> Result<bool, Stop> {
@@ -744,7 +754,7 @@ impl Engine {
     async fn prepare(
         self: &Rc<Self>,
         batch: Vec<Asset>,
-        claimed: &mut HashSet<Option<String>>,
+        claimed: &mut HashSet<String>,
         to_upload: &UploadQueue,
     ) -> Result<bool, Stop> {
         let batch = self.recall_hashes(batch).await?;
@@ -847,7 +857,7 @@ impl Engine {
     async fn settle_checked(
         self: &Rc<Self>,
         assets: Vec<Asset>,
-        claimed: &mut HashSet<Option<String>>,
+        claimed: &mut HashSet<String>,
         to_upload: &UploadQueue,
     ) -> Result<bool, Stop> {
         let checksums: Vec<(&str, &str)> = assets
@@ -884,7 +894,7 @@ impl Engine {
         let mut duplicates = Vec::new();
         for mut asset in ask {
             match verdicts.existing_asset(&asset.id) {
-                None if !claimed.insert(asset.sha256.clone()) => continue,
+                None if !claim(claimed, &asset) => continue,
                 Some(existing) => {
                     asset.server_id = Some(existing.to_string());
                     asset.enter(AssetStatus::Duplicate);
@@ -1407,9 +1417,7 @@ impl Engine {
         let mut claimed = HashSet::new();
         let mut queue = VecDeque::with_capacity(assets.len());
         for mut asset in assets {
-            // An asset still unhashed has a size no other asset has (see
-            // `upload_unhashed_where_safe`), so it cannot be one of the copies.
-            if asset.sha256.is_none() || claimed.insert(asset.sha256.clone()) {
+            if claim(&mut claimed, &asset) {
                 queue.push_back(asset);
             } else {
                 asset.enter(AssetStatus::Checking);
