@@ -40,6 +40,22 @@ impl AssetStatus {
         }
     }
 
+    /// The status whose word is `word` (see [`AssetStatus::as_str`]).
+    pub fn from_word(word: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Hashing,
+            Self::Checking,
+            Self::Uploading,
+            Self::Skipped,
+            Self::Uploaded,
+            Self::Duplicate,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == word)
+    }
+
     /// The statuses of an asset still on its way: the queue.
     pub const WAITING: [Self; 4] = [
         Self::Pending,
@@ -221,7 +237,9 @@ mod tests {
             Pending, Hashing, Checking, Uploading, Skipped, Uploaded, Duplicate, Failed,
         ] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(AssetStatus::from_word(s.as_str()), Some(s));
         }
+        assert_eq!(AssetStatus::from_word("Pending"), None);
     }
 
     #[test]

@@ -3,14 +3,15 @@
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::File;
 
+use super::asset_record::Absent;
 use super::catalog::Catalog;
 use super::hash_worker::HashPool;
 use super::http::Server;
+use super::js_object::{Fields, FromJs, Name, WrongField};
 use super::runner::{hash_cache_key, Engine, EngineConfig, LAST_BACKUP_AT, SAVE_BATCH};
 use super::staging::KeepLimits;
 use super::transfer::Requested;
@@ -31,9 +32,7 @@ const ADD_BATCH_BYTES: u64 = 64 << 20;
 /// files a turn took 25 ms of CPU and 50-70 ms by the clock).
 const TURN_MS: f64 = 8.0;
 
-/// Options for `Backup.open`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Options for `Backup.open`, under these names in camelCase.
 struct BackupOptions {
     /// API root, e.g. `https://photos.example/api`. Defaults to this origin's `/api`.
     endpoint: Option<String>,
@@ -70,6 +69,66 @@ struct BackupOptions {
     request_timeout_ms: Option<u32>,
 }
 
+impl FromJs for BackupOptions {
+    fn from_js(value: &JsValue) -> Result<Self, WrongField> {
+        let f = Fields::of(value, "options")?;
+        let small = |n: Option<u64>, name: &str| match n {
+            Some(n) => u32::try_from(n).map(Some).map_err(|_| name.wrong()),
+            None => Ok(None),
+        };
+        Ok(Self {
+            endpoint: f.optional_text(&"endpoint")?,
+            tus_endpoint: f.optional_text(&"tusEndpoint")?,
+            api_key: f.text(&"apiKey")?,
+            catalog_name: f.optional_text(&"catalogName")?,
+            hash_worker_url: f.optional_text(&"hashWorkerUrl")?,
+            chunk_size: f.optional_count(&"chunkSize")?,
+            dedup: f.optional_bool(&"dedup")?,
+            protocol: f.optional_text(&"protocol")?,
+            rufh_version: small(f.optional_count(&"rufhVersion")?, "rufhVersion")?,
+            concurrency: small(f.optional_count(&"concurrency")?, "concurrency")?
+                .map(|n| n as usize),
+            settings: f.optional_object(&"settings")?,
+            albums: f.optional_object(&"albums")?,
+            keep_files_up_to: f.optional_count(&"keepFilesUpTo")?,
+            keep_files_budget: f.optional_count(&"keepFilesBudget")?,
+            request_timeout_ms: small(f.optional_count(&"requestTimeoutMs")?, "requestTimeoutMs")?,
+        })
+    }
+}
+
+/// `{wifiOnly, cellularPhotos, cellularVideos, requireCharging, paused}`; a missing field
+/// keeps its default.
+impl FromJs for Settings {
+    fn from_js(value: &JsValue) -> Result<Self, WrongField> {
+        let f = Fields::of(value, "settings")?;
+        let default = Settings::default();
+        let flag = |name: &str, default: bool| Ok(f.optional_bool(&name)?.unwrap_or(default));
+        Ok(Self {
+            wifi_only: flag("wifiOnly", default.wifi_only)?,
+            cellular_photos: flag("cellularPhotos", default.cellular_photos)?,
+            cellular_videos: flag("cellularVideos", default.cellular_videos)?,
+            require_charging: flag("requireCharging", default.require_charging)?,
+            paused: flag("paused", default.paused)?,
+        })
+    }
+}
+
+/// `{include: [names], exclude: [names]}`; a missing list is empty.
+impl FromJs for AlbumRules {
+    fn from_js(value: &JsValue) -> Result<Self, WrongField> {
+        let f = Fields::of(value, "albums")?;
+        let names = |name: &str| {
+            Ok(f.optional_list(&name, JsValue::as_string)?
+                .unwrap_or_default())
+        };
+        Ok(Self {
+            include: names("include")?,
+            exclude: names("exclude")?,
+        })
+    }
+}
+
 fn js_error(e: impl std::fmt::Display) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
@@ -88,7 +147,7 @@ impl Backup {
     /// protocol?, rufhVersion?, chunkSize?, concurrency?, dedup?, settings?, albums?,
     /// keepFilesUpTo?, keepFilesBudget?, requestTimeoutMs? }`.
     pub async fn open(options: JsValue) -> Result<Backup, JsError> {
-        let options: BackupOptions = serde_wasm_bindgen::from_value(options)
+        let options = BackupOptions::from_js(&options)
             .map_err(|e| JsError::new(&format!("invalid Backup options: {e}")))?;
         let origin = js_sys::Reflect::get(&js_sys::global(), &"location".into())
             .and_then(|l| js_sys::Reflect::get(&l, &"origin".into()))
@@ -249,8 +308,8 @@ impl Backup {
                     super::next_turn().await;
                     turn_started = super::now_ms();
                 }
-                let asset: Asset = serde_wasm_bindgen::from_value(record).map_err(js_error)?;
-                list.push(&serde_wasm_bindgen::to_value(&asset).unwrap_or(JsValue::NULL));
+                let asset = Asset::from_record(&record).map_err(js_error)?;
+                list.push(&asset.to_record(Absent::Undefined));
             }
             Ok(list.into())
         })
@@ -458,7 +517,7 @@ impl Backup {
     /// added from now on.
     #[wasm_bindgen(js_name = setAlbumRules)]
     pub fn set_album_rules(&self, rules: JsValue) -> Result<(), JsError> {
-        let rules: AlbumRules = serde_wasm_bindgen::from_value(rules)
+        let rules = AlbumRules::from_js(&rules)
             .map_err(|e| JsError::new(&format!("invalid album rules: {e}")))?;
         self.engine.set_album_rules(rules);
         Ok(())
@@ -497,7 +556,7 @@ impl Backup {
     /// requireCharging, paused}`; missing fields take their defaults.
     #[wasm_bindgen(js_name = setSettings)]
     pub fn set_settings(&self, settings: JsValue) -> Result<(), JsError> {
-        let settings: Settings = serde_wasm_bindgen::from_value(settings)
+        let settings = Settings::from_js(&settings)
             .map_err(|e| JsError::new(&format!("invalid settings: {e}")))?;
         self.engine.set_settings(settings);
         Ok(())

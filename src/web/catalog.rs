@@ -8,6 +8,8 @@ use indexed_db_futures::transaction::TransactionMode;
 
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::asset_record::Absent;
+use super::js_object::WrongField;
 use crate::asset::{Asset, AssetStatus};
 
 const ASSETS: &str = "assets";
@@ -46,6 +48,12 @@ where
 {
     fn from(e: E) -> Self {
         Self(e.to_string())
+    }
+}
+
+impl From<WrongField> for CatalogError {
+    fn from(e: WrongField) -> Self {
+        Self(format!("an asset record's {e}"))
     }
 }
 
@@ -146,7 +154,9 @@ impl Catalog {
             .transaction(ASSETS)
             .with_mode(TransactionMode::Readwrite)
             .build()?;
-        tx.object_store(ASSETS)?.put(asset).serde()?;
+        tx.object_store(ASSETS)?
+            .put(asset.to_record(Absent::Undefined))
+            .primitive()?;
         tx.commit().await?;
         Ok(())
     }
@@ -164,7 +174,7 @@ impl Catalog {
             .build()?;
         let store = tx.object_store(ASSETS)?;
         for asset in assets {
-            store.put(asset).serde()?;
+            store.put(asset.to_record(Absent::Undefined)).primitive()?;
         }
         tx.commit().await?;
         Ok(())
@@ -189,7 +199,7 @@ impl Catalog {
         let assets = tx.object_store(ASSETS)?;
         let waiting = tx.object_store(WAITING)?;
         for (asset, _) in items {
-            assets.put(asset).serde()?;
+            assets.put(asset.to_record(Absent::Undefined)).primitive()?;
             // A record backed up already (a copy of bytes backed up before) waits for
             // nothing; listing it would keep it under its fingerprint for good.
             if !matches!(asset.status, AssetStatus::Uploaded | AssetStatus::Duplicate) {
@@ -305,7 +315,8 @@ impl Catalog {
             let mut stale = Vec::new();
             let mut alone = Vec::new();
             for id in ids {
-                let asset: Option<Asset> = assets.get(id.as_str()).serde()?.await?;
+                let record: Option<JsValue> = assets.get(id.as_str()).primitive()?.await?;
+                let asset = record.as_ref().map(Asset::from_record).transpose()?;
                 let fingerprint = match asset {
                     Some(asset) if !asset.status.is_finished() => continue,
                     Some(asset) => asset.fingerprint,
@@ -387,16 +398,17 @@ impl Catalog {
         for id in ids {
             let id: Option<String> = id.await?;
             records.push(match id {
-                Some(id) => Some(assets.get(id.as_str()).serde()?),
+                Some(id) => Some(assets.get(id.as_str()).primitive()?),
                 None => None,
             });
         }
         let mut found = Vec::with_capacity(records.len());
         for record in records {
-            found.push(match record {
+            let record: Option<JsValue> = match record {
                 Some(record) => record.await?,
                 None => None,
-            });
+            };
+            found.push(record.as_ref().map(Asset::from_record).transpose()?);
         }
         Ok(found)
     }
@@ -414,9 +426,11 @@ impl Catalog {
             .get_all()
             .with_query::<&str, _>(status.as_str())
             .with_limit(limit)
-            .serde()?
+            .primitive()?
             .await?;
-        Ok(records.collect::<Result<Vec<Asset>, _>>()?)
+        records
+            .map(|record| Ok(Asset::from_record(&record?)?))
+            .collect()
     }
 
     /// For each `(checksum, fingerprint)`, a record of this catalog with those bytes that is
@@ -448,14 +462,14 @@ impl Catalog {
                     .get_all()
                     .with_query::<&str, _>(*checksum)
                     .with_limit(LOOK_AT)
-                    .serde()
+                    .primitive()
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut found = Vec::with_capacity(wanted.len());
         for (lookup, (_, fingerprint)) in lookups.into_iter().zip(wanted) {
             let mut backed_up: Option<Asset> = None;
             for record in lookup.await? {
-                let record: Asset = record?;
+                let record = Asset::from_record(&record?)?;
                 let done = matches!(
                     record.status,
                     AssetStatus::Uploaded | AssetStatus::Duplicate
@@ -530,7 +544,9 @@ impl Catalog {
             .transaction([ASSETS, store])
             .with_mode(TransactionMode::Readwrite)
             .build()?;
-        tx.object_store(ASSETS)?.put(asset).serde()?;
+        tx.object_store(ASSETS)?
+            .put(asset.to_record(Absent::Undefined))
+            .primitive()?;
         tx.object_store(store)?
             .put(value)
             .with_key(key)
@@ -642,8 +658,8 @@ impl Catalog {
     /// The record with `id`, if there is one.
     pub async fn get(&self, id: &str) -> Result<Option<Asset>, CatalogError> {
         let tx = self.db.transaction(ASSETS).build()?;
-        let asset = tx.object_store(ASSETS)?.get(id).serde()?.await?;
-        Ok(asset)
+        let record: Option<JsValue> = tx.object_store(ASSETS)?.get(id).primitive()?.await?;
+        Ok(record.as_ref().map(Asset::from_record).transpose()?)
     }
 
     /// The first `limit` records in the order they were added, as stored: reading them into

@@ -6,6 +6,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, Response};
 
+use super::js_object::{self, Fields, FromJs, Name, WrongField};
+use crate::dedup::{CheckResponse, ExistResponse, SizesResponse, Verdict};
 use crate::tus::{Header, Reply, ASSET_ID_HEADER};
 
 #[wasm_bindgen]
@@ -88,7 +90,7 @@ impl Server {
 
     /// Sends a JSON body and parses a JSON answer; a non-2xx answer is an error carrying
     /// the server's message.
-    pub async fn json<T: serde::de::DeserializeOwned>(
+    pub async fn json<T: FromJs>(
         &self,
         path: &str,
         body: &impl serde::Serialize,
@@ -116,9 +118,7 @@ impl Server {
         }
         js_sys::JSON::parse(&text)
             .map_err(|e| ApiError::Decode(describe_js_error(&e)))
-            .and_then(|v| {
-                serde_wasm_bindgen::from_value(v).map_err(|e| ApiError::Decode(e.to_string()))
-            })
+            .and_then(|v| T::from_js(&v).map_err(|e| ApiError::Decode(e.to_string())))
     }
 }
 
@@ -202,5 +202,45 @@ pub fn describe_js_error(e: &JsValue) -> String {
         (Some(name), Some(message)) => format!("{name}: {message}"),
         (None, Some(message)) => message,
         _ => format!("{e:?}"),
+    }
+}
+
+/// `{results: [{id, action, reason?, assetId?}]}`.
+impl FromJs for CheckResponse {
+    fn from_js(value: &JsValue) -> Result<Self, WrongField> {
+        let verdict = |item: &JsValue| {
+            let f = Fields::of(item, "results").ok()?;
+            Some(Verdict {
+                id: f.text(&"id").ok()?,
+                action: f.text(&"action").ok()?,
+                reason: f.optional_text(&"reason").ok()?,
+                asset_id: f.optional_text(&"assetId").ok()?,
+            })
+        };
+        let results = Fields::of(value, "answer")?.optional_list(&"results", verdict)?;
+        Ok(Self {
+            results: results.ok_or_else(|| "results".wrong())?,
+        })
+    }
+}
+
+/// `{known: [sizes]}`.
+impl FromJs for SizesResponse {
+    fn from_js(value: &JsValue) -> Result<Self, WrongField> {
+        let known = Fields::of(value, "answer")?.optional_list(&"known", js_object::count)?;
+        Ok(Self {
+            known: known.ok_or_else(|| "known".wrong())?,
+        })
+    }
+}
+
+/// `{existingIds: [ids]}`.
+impl FromJs for ExistResponse {
+    fn from_js(value: &JsValue) -> Result<Self, WrongField> {
+        let f = Fields::of(value, "answer")?;
+        let ids = f.optional_list(&"existingIds", JsValue::as_string)?;
+        Ok(Self {
+            existing_ids: ids.ok_or_else(|| "existingIds".wrong())?,
+        })
     }
 }

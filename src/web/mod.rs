@@ -3,12 +3,14 @@
 
 use wasm_bindgen::JsCast;
 
+pub mod asset_record;
 pub mod backup;
 pub mod catalog;
 mod device;
 pub mod hash;
 mod hash_worker;
 mod http;
+mod js_object;
 mod media;
 mod runner;
 mod staging;

@@ -15,6 +15,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, File};
 
+use super::asset_record::Absent;
 use super::catalog::{Catalog, CatalogError, KeptFile};
 use super::device::Device;
 use super::hash_worker::{HashPool, UploadHashing};
@@ -467,7 +468,7 @@ impl Engine {
 
     /// Tells this tab's listeners, and the other tabs, about an asset's new state.
     pub fn notify(&self, asset: &Asset) {
-        let value = to_js(asset);
+        let value = asset.to_record(Absent::Null);
         self.tell(&self.listeners, &value);
         if let Some(channel) = &self.channel {
             let _ = channel.post_message(&value);
@@ -1061,7 +1062,7 @@ impl Engine {
             move |done| {
                 let mut progress = snapshot.clone();
                 progress.done_bytes = done;
-                engine.tell(&engine.listeners, &to_js(&progress));
+                engine.tell(&engine.listeners, &progress.to_record(Absent::Null));
             }
         };
         let hashed = {

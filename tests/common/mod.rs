@@ -2,12 +2,16 @@
 //! (`dedicated_worker.rs`): the same code must work in both places.
 
 use ferry::asset::{Asset, AssetStatus};
+use ferry::media::FileMeta;
+use ferry::web::asset_record::Absent;
 use ferry::web::catalog::Catalog;
 use ferry::web::hash::{sha256_of_blob, SLICE_BYTES};
 use ferry::web::upload_hash::{ChunkHashed, UploadHash};
-use js_sys::{Array, Uint8Array};
+use js_sys::{Array, Object, Uint8Array, JSON};
+use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 use web_sys::Blob;
 
@@ -314,4 +318,88 @@ async fn kept_files_are_forgotten_in_batches_and_leftovers_swept() {
 
     catalog.close();
     Catalog::delete(&name).await.unwrap();
+}
+
+/// `value` as JSON, and the names of its own fields, nested ones included (JSON leaves out
+/// a field whose value is `undefined`; the names keep it).
+fn shape(value: &JsValue) -> (String, Vec<String>) {
+    fn names(value: &JsValue, into: &mut Vec<String>) {
+        if value.is_object() {
+            for name in Object::keys(value.unchecked_ref::<Object>()).iter() {
+                into.push(name.as_string().unwrap());
+                names(&js_sys::Reflect::get(value, &name).unwrap(), into);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    names(value, &mut all);
+    (JSON::stringify(value).unwrap().as_string().unwrap(), all)
+}
+
+#[wasm_bindgen_test]
+fn asset_records_keep_the_shape_serde_wasm_bindgen_gave_them() {
+    let mut asset = Asset::new(
+        "a".into(),
+        "<b>🐱.heic".into(),
+        3,
+        1.5,
+        "image/heic".into(),
+        10.0,
+    )
+    .in_album(Some("Trip".into()));
+    let bare = asset.clone();
+    asset.sha256 = Some("ab".repeat(32));
+    asset.live_photo_video = Some("v".into());
+    asset.media = Some(FileMeta {
+        taken_at: Some("2024-05-01T14:00:00.250+02:00".into()),
+        duration_ms: None,
+        mime: Some("image/heic".into()),
+        complete: true,
+    });
+    asset.enter(AssetStatus::Uploading);
+    for asset in [bare, asset] {
+        // The catalog's records, as indexed_db_futures wrote them with serde-wasm-bindgen.
+        let by_serde = asset
+            .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+            .unwrap();
+        assert_eq!(shape(&asset.to_record(Absent::Undefined)), shape(&by_serde));
+        assert_eq!(Asset::from_record(&by_serde).unwrap(), asset);
+        // Events, as they were sent with absent values as null.
+        let by_serde = asset
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .unwrap();
+        assert_eq!(shape(&asset.to_record(Absent::Null)), shape(&by_serde));
+        assert_eq!(Asset::from_record(&by_serde).unwrap(), asset);
+    }
+}
+
+#[wasm_bindgen_test]
+fn an_old_record_reads_with_its_later_fields_absent_and_a_broken_one_names_its_field() {
+    let old = || {
+        JSON::parse(
+            r#"{"id":"x","name":"a.jpg","size":3,"lastModified":5,"mime":"","addedAt":6,
+                "status":"pending","sha256":null,"doneBytes":0}"#,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        Asset::from_record(&old()).unwrap(),
+        Asset::new("x".into(), "a.jpg".into(), 3, 5.0, String::new(), 6.0)
+    );
+    for (field, broken) in [
+        ("size", r#"{"size":"3"}"#),
+        ("size", r#"{"size":1.5}"#),
+        ("status", r#"{"status":"lost"}"#),
+        ("complete", r#"{"media":{"takenAt":null}}"#),
+        ("id", r#"{"id":null}"#),
+    ] {
+        let record = old();
+        let changes = JSON::parse(broken).unwrap();
+        Object::assign(
+            record.unchecked_ref::<Object>(),
+            changes.unchecked_ref::<Object>(),
+        );
+        let error = Asset::from_record(&record).unwrap_err().to_string();
+        assert!(error.contains(&format!("`{field}`")), "{broken}: {error}");
+    }
 }
