@@ -3,10 +3,10 @@
 //!
 //! The shape is the one `Asset`'s serde derive gives (camelCase fields, the status as its
 //! word, an absent value as `undefined`, or `null` in events), and catalogs written by
-//! serde-wasm-bindgen read back unchanged; `tests/wasm.rs` holds the two to each other. The
+//! serde-wasm-bindgen read back unchanged; `tests/common` holds the two to each other. The
 //! conversion is written out rather than done by serde-wasm-bindgen because serde's
-//! generic code for `Asset` and `FileMeta`, in both directions, was 2.8 KB of the engine's
-//! gzipped wasm (see the README's "Size").
+//! generic code for `Asset` and `FileMeta`, both ways, was 1.4 KB of the engine's gzipped
+//! wasm (measured on 2026-12-07: 166,712 B to 165,314 B); see also `js_object`.
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
