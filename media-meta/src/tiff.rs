@@ -12,8 +12,8 @@
 //! The fields are read as kamadak-exif reads them into its primary image: from the first
 //! IFD and the EXIF IFD it points to, a later field replacing an earlier one with the same
 //! tag, and an ASCII field's text ending at its first NUL. It is more forgiving: a broken
-//! field, thumbnail IFD or GPS IFD costs only itself, where kamadak-exif gave up on the
-//! whole photo.
+//! field, thumbnail IFD or GPS IFD costs only itself, and an IFD cut short only its own
+//! fields, where kamadak-exif gave up on the whole photo.
 
 /// `DateTime`, in the first IFD.
 pub const DATE_TIME: u16 = 0x0132;
@@ -91,11 +91,16 @@ impl<'a> Tiff<'a> {
         })
     }
 
-    /// The entries of the IFD at `at`: (tag, type, count, where the value is). An IFD cut
-    /// short yields the entries that fit.
+    /// The entries of the IFD at `at`: (tag, type, count, where the value is). An IFD whose
+    /// entries (and the next IFD's offset after them) are not all there is broken, and has
+    /// none: what follows its last whole entry is other data, not entries.
     fn entries(self, at: usize) -> impl Iterator<Item = (u16, u16, u32, usize)> + 'a {
-        let count = self.u16_at(at).unwrap_or(0);
-        (0..usize::from(count)).map_while(move |i| {
+        let count = self.u16_at(at).map_or(0, usize::from);
+        let whole = at
+            .checked_add(2 + count * 12 + 4)
+            .is_some_and(|end| end <= self.data.len());
+        let count = if whole { count } else { 0 };
+        (0..count).map_while(move |i| {
             let entry = at + 2 + i * 12;
             let (tag, kind, count, offset) = (
                 self.u16_at(entry)?,
@@ -378,6 +383,19 @@ mod tests {
         data[description_offset..description_offset + 4].copy_from_slice(&9_999u32.to_le_bytes());
         assert_eq!(taken_at_by_kamadak_exif(&data), None);
         assert_eq!(date(&data).as_deref(), Some("2024-05-01T14:00:00.000Z"));
+        // An EXIF IFD that claims more entries than there are bytes for is read as none,
+        // though its first entries are whole: what follows them is not entries.
+        let mut claims_more = tiff(
+            false,
+            &[(DATE_TIME, A, b"2020:01:01 00:00:00\0")],
+            Some(&[(DATE_TIME_ORIGINAL, A, b"2024:05:01 14:00:00\0")]),
+        );
+        let exif_at = 8 + 2 + 2 * 12 + 4;
+        claims_more[exif_at..exif_at + 2].copy_from_slice(&0xFFFFu16.to_le_bytes());
+        assert_eq!(
+            date(&claims_more).as_deref(),
+            Some("2020-01-01T00:00:00.000Z")
+        );
         for junk in [
             &b""[..],
             b"II*\0",
