@@ -244,7 +244,10 @@ export class Uploader {
       backup = await Backup.open(engineOptions);
     } catch (cause) {
       const message = cause?.message ?? String(cause);
-      const code = /worker/i.test(message) ? 'worker' : /indexeddb|catalog|database/i.test(message) ? 'storage' : 'invalid-options';
+      // The engine's own check of the options comes first: its message names the field
+      // (`catalogName`, `hashWorkerUrl`), which the other patterns would match.
+      const code = message.startsWith('invalid Backup options') ? 'invalid-options'
+        : /worker/i.test(message) ? 'worker' : /indexeddb|catalog|database/i.test(message) ? 'storage' : 'invalid-options';
       throw new FerryError(code, `ferry-uploader: ${message}`, { cause });
     }
     this._backup = backup;

@@ -32,7 +32,9 @@ pub use probe::{Outcome, Probe, Step};
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::containers::exif_tiff;
-    pub use crate::photo::{taken_at_by_kamadak_exif, taken_at_in_tiff};
+    pub use crate::photo::{
+        taken_at_by_kamadak_exif, taken_at_in_tiff, taken_at_in_tiff_read_whole,
+    };
 }
 pub use timestamp::Timestamp;
 

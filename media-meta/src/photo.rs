@@ -111,6 +111,16 @@ pub fn taken_at_in_tiff(tiff: &[u8]) -> Option<Timestamp> {
     tiff::text_fields(tiff).and_then(|fields| taken_at(&fields))
 }
 
+/// [`taken_at_in_tiff`], or `None` where it left EXIF IFDs unread (a TIFF of many
+/// pointers), so that it cannot be held to kamadak-exif's reader, which reads them all.
+#[doc(hidden)]
+pub fn taken_at_in_tiff_read_whole(tiff: &[u8]) -> Option<Option<Timestamp>> {
+    match tiff::text_fields(tiff) {
+        Some(fields) if fields.left_exif_ifds_unread => None,
+        fields => Some(fields.and_then(|fields| taken_at(&fields))),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

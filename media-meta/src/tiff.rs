@@ -51,6 +51,8 @@ pub enum Ifd {
 pub struct TextFields<'a> {
     /// Every field (IFD, tag, text), with no text when it is not ASCII.
     fields: Vec<(Ifd, u16, Option<&'a [u8]>)>,
+    /// Pointers to more EXIF IFDs than [`MAX_EXIF_IFDS`] were left unread.
+    pub left_exif_ifds_unread: bool,
 }
 
 impl<'a> TextFields<'a> {
@@ -171,12 +173,17 @@ pub fn text_fields(data: &[u8]) -> Option<TextFields<'_>> {
                 .fields
                 .push((Ifd::First, tag, tiff.text(kind, count, at)));
         } else {
-            // A photo has one EXIF IFD. More pointers are read as kamadak-exif reads them
-            // (each IFD once), up to a few, so a file of pointers costs little to read.
+            // A photo has one EXIF IFD. Of more pointers, a few are read (each IFD once),
+            // so a file of pointers costs little to read. kamadak-exif reads them all, and
+            // gives up on the photo when one points to an IFD it read before.
             let Some(exif) = tiff.offset(kind, count, at) else {
                 continue;
             };
-            if exif_ifds.contains(&exif) || exif_ifds.len() == MAX_EXIF_IFDS {
+            if exif_ifds.contains(&exif) {
+                continue;
+            }
+            if exif_ifds.len() == MAX_EXIF_IFDS {
+                found.left_exif_ifds_unread = true;
                 continue;
             }
             exif_ifds.push(exif);
@@ -412,6 +419,58 @@ mod tests {
                 assert_eq!(theirs, taken_at_in_tiff(cut), "cut at {end}");
             }
         }
+    }
+
+    #[test]
+    fn only_a_few_exif_ifds_are_read_and_a_tiff_of_more_says_so() {
+        use crate::photo::taken_at_in_tiff_read_whole;
+        let le16 = |v: u16| v.to_le_bytes();
+        let le32 = |v: u32| v.to_le_bytes();
+        let pointers = MAX_EXIF_IFDS + 1;
+        let date = b"2024:05:01 14:00:00\0";
+        // The first IFD: a pointer to each EXIF IFD; each of those one field, the date
+        // only in the last (its text after them all).
+        let ifds_at = 8 + 2 + pointers * 12 + 4;
+        let text_at = ifds_at + pointers * 18;
+        let mut data = b"II*\0".to_vec();
+        data.extend(le32(8));
+        data.extend(le16(pointers as u16));
+        for i in 0..pointers {
+            data.extend(le16(EXIF_IFD));
+            data.extend(le16(LONG));
+            data.extend(le32(1));
+            data.extend(le32((ifds_at + i * 18) as u32));
+        }
+        data.extend(le32(0));
+        for i in 0..pointers {
+            data.extend(le16(1));
+            if i + 1 == pointers {
+                data.extend(le16(DATE_TIME_ORIGINAL));
+                data.extend(le16(ASCII));
+                data.extend(le32(date.len() as u32));
+                data.extend(le32(text_at as u32));
+            } else {
+                data.extend(le16(0x9000)); // ExifVersion
+                data.extend(le16(7));
+                data.extend(le32(4));
+                data.extend(*b"0232");
+            }
+            data.extend(le32(0));
+        }
+        data.extend(date);
+        let theirs = taken_at_by_kamadak_exif(&data)
+            .unwrap()
+            .map(|t| t.to_rfc3339());
+        assert_eq!(theirs.as_deref(), Some("2024-05-01T14:00:00.000Z"));
+        assert_eq!(
+            taken_at_in_tiff(&data),
+            None,
+            "the last EXIF IFD is not read"
+        );
+        assert_eq!(taken_at_in_tiff_read_whole(&data), None);
+        // One pointer fewer, and every IFD is read.
+        data[8..10].copy_from_slice(&le16(MAX_EXIF_IFDS as u16));
+        assert_eq!(taken_at_in_tiff_read_whole(&data), Some(None));
     }
 
     #[test]
