@@ -147,6 +147,33 @@ test('a reload in the middle of a 200 MiB upload: picking the file again resumes
   await serverHas(server, [big]);
 });
 
+// The engine finds a file it kept no copy of gone, and says "Add it again", at the moment
+// the page adds it again: the share target does this with a shared video over 64 MiB.
+// The add must win. The race lasts a few milliseconds, so each round adds again after a
+// different delay; before the fix, about one round in seven here lost a file this way.
+test('a file added again while the engine finds its copy missing is backed up, not skipped', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const page = await browser.newPage();
+  const lost = [];
+  for (let round = 0; round < 30; round++) {
+    const files = Array.from({ length: 4 }, (_, i) => randomFile(dir, `IMG_${round}_${i}.jpg`, 100 * 1024 + i));
+    // No copy is kept of any file (keepFilesUpTo: 1); the first engine only records them.
+    await openEngine(page, server, { catalogName: `again-${round}`, keepFilesUpTo: 1, settings: { paused: true } });
+    await addFiles(page, files.map((f) => f.path));
+    await page.reload();
+    await openEngine(page, server, { catalogName: `again-${round}`, keepFilesUpTo: 1 });
+    await page.evaluate(() => { document.querySelector('#pick')?.remove(); document.body.append(Object.assign(document.createElement('input'), { type: 'file', multiple: true, id: 'pick' })); });
+    await page.setInputFiles('#pick', files.map((f) => f.path));
+    await page.evaluate((ms) => new Promise((r) => setTimeout(r, ms)).then(() => window.backup.add(document.querySelector('#pick').files)), round);
+    const all = await waitForAll(page, ['uploaded', 'skipped', 'failed'], files.length, 60_000);
+    const left = all.filter((a) => a.status !== 'uploaded');
+    if (left.length > 0) lost.push(`after ${round} ms: ${left.map((a) => `${a.name} ${a.status}: ${a.lastError}`).join('; ')}`);
+  }
+  assert.deepEqual(lost, []);
+});
+
 test('a server killed mid-chunk and restarted: the backup finishes with the right bytes', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);

@@ -1119,7 +1119,12 @@ impl Engine {
         let live = self.live_files.borrow().get(&asset.id).cloned();
         let file = match live {
             Some(file) => Some(file),
-            None => self.catalog.file(&asset.id).await?,
+            // The page may add the file again (`Backup.add`) while its kept copy is
+            // looked for: a shared file the service worker could not keep does just that.
+            None => match self.catalog.file(&asset.id).await? {
+                Some(file) => Some(file),
+                None => self.live_files.borrow().get(&asset.id).cloned(),
+            },
         };
         let file = match file {
             Some(file)
@@ -1149,8 +1154,14 @@ impl Engine {
     async fn skip(&self, asset: &mut Asset, reason: String) -> Result<(), CatalogError> {
         asset.status = AssetStatus::Skipped;
         asset.last_error = Some(reason);
-        self.save(asset).await?;
+        // The file is let go before the record is written. A file added again while it is
+        // written belongs to that add, whose record is written after this one and queues
+        // the asset again: it must find the file and its kept copy still there.
         self.live_files.borrow_mut().remove(&asset.id);
+        self.save(asset).await?;
+        if self.live_files.borrow().contains_key(&asset.id) {
+            return Ok(());
+        }
         self.catalog.forget_file(asset, false).await
     }
 
