@@ -135,6 +135,7 @@ test('a reload in the middle of a 200 MiB upload: picking the file again resumes
   // says so, and picking it again continues the same record and the same upload.
   const [waiting] = await waitForAll(page, ['skipped'], 1);
   assert.match(waiting.lastError, /Add it again/);
+  assert.equal(waiting.errorCode, 'file-not-kept');
   await addFiles(page, [big.path]);
   await waitForAll(page, ['uploaded'], 1);
 
@@ -344,6 +345,7 @@ test('a file deleted after it was queued is skipped with a reason, and the rest 
   const skipped = all.find((a) => a.name === 'gone.jpg');
   assert.equal(skipped.status, 'skipped');
   assert.match(skipped.lastError, /moved or deleted|no longer|could not read/i);
+  assert.equal(skipped.errorCode, 'file-unreadable');
   assert.equal(all.find((a) => a.name === 'keep.jpg').status, 'uploaded');
   await serverHas(server, [keep]);
   assert.ok(problems.every((p) => !p.startsWith('pageerror')), problems.join('; '));
@@ -431,6 +433,7 @@ test('files from folders get their folder as album, and excluded albums are skip
   assert.equal(b.album, 'Screenshots');
   assert.equal(b.status, 'skipped');
   assert.match(b.lastError, /album/);
+  assert.equal(b.errorCode, 'excluded');
   const { items } = await api(server, '/api/assets');
   assert.equal(items.length, 1);
   assert.equal(items[0].checksum, camera.sha256);
@@ -535,6 +538,7 @@ test('cancelling a file while it is hashed stops its hashing at once, and the ne
   for (const settled of await assets(page)) {
     assert.equal(settled.status, 'skipped');
     assert.match(settled.lastError, /cancel/i);
+    assert.equal(settled.errorCode, 'cancelled');
   }
 
   // The worker is free for the next file.
@@ -651,6 +655,7 @@ test('bytes changed on the way past the chunk checksums fail the end check: the 
   await addFiles(page, [video.path]);
   const [failed] = await waitForAll(page, ['failed'], 1);
   assert.match(failed.lastError, /does not match the file .*moved to the server's trash.*Retry/);
+  assert.equal(failed.errorCode, 'checksum');
   assert.equal((await api(server, '/api/assets')).items.length, 0, 'the wrong copy is not in the library');
   const trash = await api(server, '/api/trash');
   assert.equal(trash.items.length, 1, 'it is in the trash');
@@ -659,6 +664,7 @@ test('bytes changed on the way past the chunk checksums fail the end check: the 
   await page.evaluate((id) => window.backup.retry(id), failed.id);
   const [asset] = await waitForAll(page, ['uploaded'], 1);
   assert.equal(asset.sha256, video.sha256);
+  assert.equal(asset.errorCode ?? null, null, 'a retried file that backs up has no error code');
   const items = await serverHas(server, [video]);
   assert.equal(items.length, 1);
   const original = await fetch(`${server.url}/api/assets/${asset.serverId}/original`, { headers: { 'x-api-key': server.apiKey } });

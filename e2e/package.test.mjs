@@ -267,6 +267,40 @@ test('requestTimeoutMs reaches the engine: a server that never answers is given 
   await page.evaluate(() => window.up.pause());
 });
 
+test('a file failed or skipped by the engine reaches the page as a FerryError with the engine\'s code', async (t) => {
+  const { site } = await embeddingPage(t);
+  const server = await startFerry(t, [site.url]);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const file = randomFile(dir, 'VID_not_kept.mp4', 256 * 1024);
+  const page = await browser.newPage();
+  const open = () => page.evaluate(async ({ endpoint, apiKey }) => {
+    window.errors = [];
+    // keepFilesUpTo: 1 keeps no copy of any file, as 64 MiB does of a long video.
+    window.up = await window.Uploader.create({ endpoint, headers: { 'x-api-key': apiKey }, keepFilesUpTo: 1 });
+    window.up.on('error', (e) => window.errors.push({ isFerryError: e instanceof window.FerryError, code: e.code, asset: e.asset?.errorCode }));
+  }, { endpoint: `${server.url}/api`, apiKey: server.apiKey });
+  await page.goto(site.url);
+  await page.waitForFunction(() => window.embedded === true);
+  await open();
+  await pick(page, [file.path]);
+  await page.evaluate(() => window.up.add(document.querySelector('#pick').files));
+  // The page closes before start(): the next one finds the file in the queue and no copy.
+  await page.reload();
+  await page.waitForFunction(() => window.embedded === true);
+  await open();
+  await page.evaluate(() => window.up.start());
+  const [asset] = await waitForStatuses(page, 'up', ['skipped'], 1);
+  assert.equal(asset.errorCode, 'file-not-kept');
+  await page.waitForFunction(() => window.errors.length > 0, null, { timeout: 10_000 });
+  // Its words say "Add it again", which the old text patterns took for file-changed.
+  assert.deepEqual(await page.evaluate(() => window.errors), [{ isFerryError: true, code: 'file-not-kept', asset: 'file-not-kept' }]);
+  // Added again, it backs up.
+  await pick(page, [file.path]);
+  await page.evaluate(() => window.up.add(document.querySelector('#pick').files));
+  await waitForStatuses(page, 'up', ['uploaded'], 1);
+});
+
 test('the drop-in <ferry-uploader> element uploads a file picked through its own input, showing names as text', async (t) => {
   const cdn = await staticServer(t, { dir: PACKAGE_DIR, cors: true });
   // The page's origin must exist before ferry-server starts, to be on its CORS list.

@@ -249,7 +249,7 @@ export class FerryUploaderElement extends HTMLElement {
     bar.max = Math.max(asset.size, 1);
     bar.value = asset.status === 'hashing' ? 0 : Math.min(asset.doneBytes ?? 0, asset.size);
     bar.setAttribute('aria-label', `${asset.name}: ${label}`);
-    const retryable = asset.status === 'failed' || (asset.status === 'skipped' && asset.lastError !== 'Cancelled');
+    const retryable = asset.status === 'failed' || (asset.status === 'skipped' && asset.errorCode !== 'cancelled' && asset.lastError !== 'Cancelled');
     const cancellable = IN_PROGRESS.has(asset.status);
     action.hidden = !retryable && !cancellable;
     action.dataset.action = retryable ? 'retry' : 'cancel';

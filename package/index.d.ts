@@ -22,6 +22,11 @@ export type FerryErrorCode =
   | 'file-unreadable'
   /** The file changed after it was added; add it again to back up the new version. */
   | 'file-changed'
+  /**
+   * ferry kept no copy of the file (over `keepFilesUpTo`, or past its storage budget) and
+   * the page that had it closed; add it again to continue where its upload stopped.
+   */
+  | 'file-not-kept'
   /** The server refused the upload. */
   | 'rejected'
   /** The file is larger than the server accepts. */
@@ -38,6 +43,11 @@ export type FerryErrorCode =
   | 'unknown';
 
 export declare const ErrorCodes: readonly FerryErrorCode[];
+
+/** Why a file failed or was skipped (`Asset.errorCode`): its error's code, or `cancelled`. */
+export type AssetErrorCode =
+  | 'network' | 'checksum' | 'file-unreadable' | 'file-changed' | 'file-not-kept'
+  | 'rejected' | 'too-large' | 'excluded' | 'cancelled';
 
 /** An `Error` with a stable `code`; `asset` is set when it is about one file. */
 export declare class FerryError extends Error {
@@ -93,6 +103,8 @@ export interface Asset {
   serverId?: string | null;
   /** Why it failed or was skipped, in words a user can act on. */
   lastError?: string | null;
+  /** Why it failed or was skipped, as a code; `cancelled` when the user cancelled it. */
+  errorCode?: AssetErrorCode | null;
   /**
    * A Live Photo's still (`IMG_1.HEIC` beside `IMG_1.MOV` in one pick or folder): the
    * catalog id of its motion part, which is uploaded first and linked to it on the server.

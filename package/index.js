@@ -19,7 +19,7 @@ function loadEngine() {
 
 /** Stable error codes; see `FerryErrorCode` in index.d.ts. */
 export const ErrorCodes = Object.freeze([
-  'auth', 'quota', 'storage-full', 'network', 'checksum', 'file-unreadable', 'file-changed', 'rejected',
+  'auth', 'quota', 'storage-full', 'network', 'checksum', 'file-unreadable', 'file-changed', 'file-not-kept', 'rejected',
   'too-large', 'excluded', 'unsupported', 'invalid-options', 'worker', 'storage', 'unknown',
 ]);
 
@@ -34,8 +34,9 @@ export class FerryError extends Error {
 }
 
 /**
- * The code for an asset's `lastError`. The engine stores the reason in words; these
- * patterns follow the messages in src/tus.rs, src/upload.rs and src/web/runner.rs.
+ * The code for an asset's `lastError` text, for records written before the engine gave
+ * each its `errorCode` (see {@link codeOf}). These patterns follow the engine's messages
+ * of that time, in src/upload.rs and src/web/runner.rs.
  */
 export function errorCodeFor(message) {
   const m = String(message ?? '');
@@ -43,6 +44,7 @@ export function errorCodeFor(message) {
   if (/storage .*full|quota/i.test(m)) return 'quota';
   if (/no longer accepts your key|sign in/i.test(m)) return 'auth';
   if (/did not match|different bytes/i.test(m)) return 'checksum';
+  if (/could not keep a copy/i.test(m)) return 'file-not-kept';
   if (/changed after it was added|add it again/i.test(m)) return 'file-changed';
   if (/could not be read|moved or deleted|could not read/i.test(m)) return 'file-unreadable';
   if (/larger than this server accepts|smallest chunk|too large/i.test(m)) return 'too-large';
@@ -50,6 +52,11 @@ export function errorCodeFor(message) {
   if (/refused/i.test(m)) return 'rejected';
   if (/network|trouble|repeated failures|timed out|offline|connection/i.test(m)) return 'network';
   return 'unknown';
+}
+
+/** The code for why `asset` failed or was skipped: the engine's, else read from its words. */
+function codeOf(asset) {
+  return ErrorCodes.includes(asset.errorCode) ? asset.errorCode : errorCodeFor(asset.lastError);
 }
 
 const PROTOCOLS = ['auto', 'tus', 'rufh'];
@@ -296,9 +303,10 @@ export class Uploader {
     this._emit('asset-state', asset);
     if (asset.status === 'uploaded' || asset.status === 'duplicate') this._authRefreshes = 0;
     const failed = asset.status === 'failed';
-    const unreadable = asset.status === 'skipped' && asset.lastError && !/^cancelled$/i.test(asset.lastError);
+    const cancelled = asset.errorCode === 'cancelled' || /^cancelled$/i.test(asset.lastError ?? '');
+    const unreadable = asset.status === 'skipped' && asset.lastError && !cancelled;
     if (failed || unreadable) {
-      const code = errorCodeFor(asset.lastError);
+      const code = codeOf(asset);
       this._emit('error', new FerryError(code, `${asset.name}: ${asset.lastError ?? 'failed'}`, { asset }));
     }
   }

@@ -73,6 +73,66 @@ impl AssetStatus {
     }
 }
 
+/// Why an asset failed or was skipped, as a word a program can act on: the package's
+/// `FerryError` codes (`package/index.d.ts`). The asset's `last_error` says the same in
+/// words a person can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// Cancelled by the user; not an error.
+    Cancelled,
+    /// The file could not be read (moved or deleted after it was added).
+    FileUnreadable,
+    /// The file changed after it was added.
+    FileChanged,
+    /// ferry kept no copy of the file and the page that had it closed: add it again.
+    FileNotKept,
+    /// Its album is excluded by the album rules.
+    Excluded,
+    /// The file, or even the smallest chunk, is larger than the server accepts.
+    TooLarge,
+    /// The server refused the file.
+    Rejected,
+    /// The server's bytes kept differing from the file's (by SHA-256).
+    Checksum,
+    /// Repeated network trouble or server errors: the engine gave up on the file.
+    Network,
+}
+
+impl ErrorCode {
+    const ALL: [Self; 9] = [
+        Self::Cancelled,
+        Self::FileUnreadable,
+        Self::FileChanged,
+        Self::FileNotKept,
+        Self::Excluded,
+        Self::TooLarge,
+        Self::Rejected,
+        Self::Checksum,
+        Self::Network,
+    ];
+
+    /// The word stored in the record (`errorCode`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::FileUnreadable => "file-unreadable",
+            Self::FileChanged => "file-changed",
+            Self::FileNotKept => "file-not-kept",
+            Self::Excluded => "excluded",
+            Self::TooLarge => "too-large",
+            Self::Rejected => "rejected",
+            Self::Checksum => "checksum",
+            Self::Network => "network",
+        }
+    }
+
+    /// The code whose word is `word` (see [`ErrorCode::as_str`]).
+    pub fn from_word(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == word)
+    }
+}
+
 /// One catalog record. Field names are camelCase because the record is stored in
 /// IndexedDB and handed to JavaScript as it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +167,9 @@ pub struct Asset {
     pub server_id: Option<String>,
     /// Why the asset failed, in words a user can act on.
     pub last_error: Option<String>,
+    /// Why the asset failed, as a code; records from before codes load without it.
+    #[serde(default)]
+    pub error_code: Option<ErrorCode>,
     /// A Live Photo's still: the catalog id of its motion part (the video asset), which
     /// is uploaded first and linked to it on the server. See `live_photos`.
     #[serde(default)]
@@ -154,6 +217,7 @@ impl Asset {
             upload_url: None,
             server_id: None,
             last_error: None,
+            error_code: None,
             live_photo_video: None,
             live_photo_of: None,
             media: None,
@@ -194,7 +258,7 @@ impl Asset {
     /// Puts a failed or skipped asset back in the queue. A known checksum still holds
     /// (the runner re-checks the file before sending), and a known upload URL is resumed.
     pub fn requeue(&mut self) {
-        self.last_error = None;
+        self.clear_error();
         self.enter(if self.sha256.is_some() {
             AssetStatus::Checking
         } else {
@@ -209,9 +273,21 @@ impl Asset {
     }
 
     /// Marks the asset failed with a reason the user can read.
-    pub fn fail(&mut self, reason: impl Into<String>) {
+    pub fn fail(&mut self, code: ErrorCode, reason: impl Into<String>) {
         self.status = AssetStatus::Failed;
+        self.set_error(code, reason);
+    }
+
+    /// Says why the asset failed or was skipped, as a code and in words.
+    pub fn set_error(&mut self, code: ErrorCode, reason: impl Into<String>) {
+        self.error_code = Some(code);
         self.last_error = Some(reason.into());
+    }
+
+    /// Forgets why the asset last failed.
+    pub fn clear_error(&mut self) {
+        self.error_code = None;
+        self.last_error = None;
     }
 }
 

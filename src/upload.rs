@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use crate::asset::ErrorCode;
 use crate::chunks::ChunkPlan;
 use crate::retry::RetryPolicy;
 use crate::tus::{Created, ErrorClass, TusError};
@@ -35,7 +36,7 @@ pub enum Action {
     /// The server holds the whole file. `asset_id` is set when the server named it.
     Finished { asset_id: Option<String> },
     /// Give up on this file; the reason is for the failed-uploads screen.
-    Fail { reason: String },
+    Fail { code: ErrorCode, reason: String },
     /// Stop every upload: the user must sign in again, or storage (theirs or the server's)
     /// is full.
     Halt { class: ErrorClass },
@@ -71,7 +72,7 @@ impl From<TusError> for Failure {
 enum Outcome {
     Running,
     Finished(Option<String>),
-    Failed(String),
+    Failed(ErrorCode, String),
     Halted(ErrorClass),
 }
 
@@ -158,8 +159,9 @@ impl Upload {
                     asset_id: asset_id.clone(),
                 }
             }
-            Outcome::Failed(reason) => {
+            Outcome::Failed(code, reason) => {
                 return Action::Fail {
+                    code: *code,
                     reason: reason.clone(),
                 }
             }
@@ -266,27 +268,33 @@ impl Upload {
     /// One row of DESIGN.md's error table each.
     fn failed(&mut self, failure: Failure, jitter: f64) {
         self.failures += 1;
-        let give_up = |reason: &str| Outcome::Failed(format!("{reason}: {}", failure.detail));
+        let give_up =
+            |code, reason: &str| Outcome::Failed(code, format!("{reason}: {}", failure.detail));
         match failure.class {
             ErrorClass::Auth | ErrorClass::Quota | ErrorClass::StorageFull => {
                 self.outcome = Outcome::Halted(failure.class);
                 return;
             }
             ErrorClass::Refused => {
-                self.outcome = give_up("The server refused the file");
+                self.outcome = give_up(ErrorCode::Rejected, "The server refused the file");
                 return;
             }
             ErrorClass::Corrupt => {
                 self.corrupt += 1;
                 if self.corrupt >= MAX_CORRUPT {
-                    self.outcome =
-                        give_up("The server kept receiving different bytes than the file holds");
+                    self.outcome = give_up(
+                        ErrorCode::Checksum,
+                        "The server kept receiving different bytes than the file holds",
+                    );
                     return;
                 }
             }
             ErrorClass::TooBig => {
                 if self.chunk_size() <= MIN_CHUNK {
-                    self.outcome = give_up("The server refuses even the smallest chunk");
+                    self.outcome = give_up(
+                        ErrorCode::TooLarge,
+                        "The server refuses even the smallest chunk",
+                    );
                     return;
                 }
                 let halved = (self.chunk_size() / 2).max(MIN_CHUNK);
@@ -301,7 +309,7 @@ impl Upload {
             ErrorClass::Desync | ErrorClass::Transient => {}
         }
         if self.retry.exhausted(self.failures) {
-            self.outcome = give_up("Gave up after repeated failures");
+            self.outcome = give_up(ErrorCode::Network, "Gave up after repeated failures");
             return;
         }
         // Whatever happened mid-request, the server may hold more than we know.

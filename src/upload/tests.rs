@@ -133,7 +133,9 @@ fn checksum_mismatch_resends_the_chunk_then_fails_after_repeats() {
         assert_eq!(up.next(), send("/u/1", 0..8 * MIB));
     }
     up.chunk_sent(Err(status(460)), 0.0, 0.5);
-    assert!(matches!(up.next(), Action::Fail { reason } if reason.contains("different bytes")));
+    assert!(
+        matches!(up.next(), Action::Fail { code: ErrorCode::Checksum, reason } if reason.contains("different bytes"))
+    );
 }
 
 #[test]
@@ -160,7 +162,13 @@ fn too_big_halves_the_chunk_down_to_the_minimum_then_fails() {
     }
     assert_eq!(up.next(), send("/u/1", 0..MIB));
     up.chunk_sent(Err(status(413)), 0.0, 0.5);
-    assert!(matches!(up.next(), Action::Fail { .. }));
+    assert!(matches!(
+        up.next(),
+        Action::Fail {
+            code: ErrorCode::TooLarge,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -188,7 +196,9 @@ fn auth_and_quota_stop_everything() {
 fn a_refused_file_fails_with_the_servers_reason() {
     let mut up = started();
     up.chunk_sent(Err(status(400)), 0.0, 0.5);
-    assert!(matches!(up.next(), Action::Fail { reason } if reason.contains("HTTP 400")));
+    assert!(
+        matches!(up.next(), Action::Fail { code: ErrorCode::Rejected, reason } if reason.contains("HTTP 400"))
+    );
 }
 
 #[test]
@@ -199,7 +209,9 @@ fn repeated_failures_end_in_failed_with_the_last_reason() {
         up.waited();
         up.created(Err(Failure::network("offline")), 0.5);
     }
-    assert!(matches!(up.next(), Action::Fail { reason } if reason.contains("offline")));
+    assert!(
+        matches!(up.next(), Action::Fail { code: ErrorCode::Network, reason } if reason.contains("offline"))
+    );
 }
 
 #[test]
@@ -421,7 +433,7 @@ mod interleavings {
                     }
                     Action::Wait { .. } => up.waited(),
                     Action::Finished { .. } => break true,
-                    Action::Fail { reason } => { prop_assert!(false, "failed: {reason}"); }
+                    Action::Fail { reason, .. } => { prop_assert!(false, "failed: {reason}"); }
                     Action::Halt { class } => { prop_assert!(false, "halted: {class:?}"); }
                 }
             };

@@ -12,7 +12,7 @@ use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 
 use super::js_object::{Fields, Name, WrongField};
-use crate::asset::{Asset, AssetStatus};
+use crate::asset::{Asset, AssetStatus, ErrorCode};
 use crate::media::FileMeta;
 
 /// The field names as JavaScript strings, made once per thread: a pick of 100,000 files
@@ -33,7 +33,8 @@ field_names! {
     id: "id", name: "name", size: "size", last_modified: "lastModified", mime: "mime",
     album: "album", fingerprint: "fingerprint", added_at: "addedAt", status: "status",
     sha256: "sha256", done_bytes: "doneBytes", upload_url: "uploadUrl",
-    server_id: "serverId", last_error: "lastError", live_photo_video: "livePhotoVideo",
+    server_id: "serverId", last_error: "lastError", error_code: "errorCode",
+    live_photo_video: "livePhotoVideo",
     live_photo_of: "livePhotoOf", media: "media", taken_at: "takenAt",
     duration_ms: "durationMs", complete: "complete",
 }
@@ -105,6 +106,7 @@ impl Asset {
             w.optional_text(&n.upload_url, self.upload_url.as_deref());
             w.optional_text(&n.server_id, self.server_id.as_deref());
             w.optional_text(&n.last_error, self.last_error.as_deref());
+            w.optional_text(&n.error_code, self.error_code.map(ErrorCode::as_str));
             w.optional_text(&n.live_photo_video, self.live_photo_video.as_deref());
             w.optional_text(&n.live_photo_of, self.live_photo_of.as_deref());
             w.set(&n.media, media);
@@ -113,13 +115,14 @@ impl Asset {
     }
 
     /// The asset a record holds. Fields added since a record was written read as absent
-    /// (`album`, `fingerprint`, the Live Photo links, `media`); others must be there.
+    /// (`album`, `fingerprint`, `errorCode`, the Live Photo links, `media`); others must
+    /// be there.
     pub fn from_record(record: &JsValue) -> Result<Self, WrongField> {
         NAMES.with(|n| {
             let r = Fields(record);
             let status = r.text(&n.status)?;
             let media = match r.value(&n.media) {
-                media if media.is_undefined() || media.is_null() => None,
+                media if media.is_null_or_undefined() => None,
                 media => Some(FileMeta::from_record(n, &media)?),
             };
             Ok(Self {
@@ -137,6 +140,11 @@ impl Asset {
                 upload_url: r.optional_text(&n.upload_url)?,
                 server_id: r.optional_text(&n.server_id)?,
                 last_error: r.optional_text(&n.last_error)?,
+                // A code this version does not know (from a newer one) reads as none: the
+                // reason in words still says what happened.
+                error_code: r
+                    .optional_text(&n.error_code)?
+                    .and_then(|word| ErrorCode::from_word(&word)),
                 live_photo_video: r.optional_text(&n.live_photo_video)?,
                 live_photo_of: r.optional_text(&n.live_photo_of)?,
                 media,

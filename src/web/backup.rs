@@ -16,7 +16,7 @@ use super::runner::{hash_cache_key, Engine, EngineConfig, LAST_BACKUP_AT, SAVE_B
 use super::staging::KeepLimits;
 use super::transfer::Requested;
 use crate::albums::{album_of, AlbumRules};
-use crate::asset::{Asset, AssetStatus};
+use crate::asset::{Asset, AssetStatus, ErrorCode};
 use crate::chunks::DEFAULT_CHUNK_SIZE;
 use crate::policy::Settings;
 use crate::rufh::InteropVersion;
@@ -97,8 +97,8 @@ impl FromJs for BackupOptions {
     }
 }
 
-/// `{wifiOnly, cellularPhotos, cellularVideos, requireCharging, paused}`; a missing field
-/// keeps its default.
+/// `{wifiOnly, cellularPhotos, cellularVideos, requireCharging, paused}`; a missing field,
+/// or one that is `null`, keeps its default.
 impl FromJs for Settings {
     fn from_js(value: &JsValue) -> Result<Self, WrongField> {
         let f = Fields::of(value, "settings")?;
@@ -361,8 +361,10 @@ impl Backup {
                 if !rules.admits(new.album.as_deref()) {
                     let mut asset = new;
                     asset.status = AssetStatus::Skipped;
-                    asset.last_error =
-                        Some("Its album is not backed up (see album settings).".into());
+                    asset.set_error(
+                        ErrorCode::Excluded,
+                        "Its album is not backed up (see album settings).",
+                    );
                     excluded.push(asset);
                     continue;
                 }
@@ -416,7 +418,7 @@ impl Backup {
             {
                 let asset = match waiting {
                     Some(mut waiting) if !waiting.status.is_finished() => {
-                        waiting.last_error = None;
+                        waiting.clear_error();
                         waiting
                     }
                     Some(mut waiting)
@@ -553,7 +555,7 @@ impl Backup {
     }
 
     /// Replaces the settings: `{wifiOnly, cellularPhotos, cellularVideos,
-    /// requireCharging, paused}`; missing fields take their defaults.
+    /// requireCharging, paused}`; missing or `null` fields take their defaults.
     #[wasm_bindgen(js_name = setSettings)]
     pub fn set_settings(&self, settings: JsValue) -> Result<(), JsError> {
         let settings = Settings::from_js(&settings)

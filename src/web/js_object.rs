@@ -77,7 +77,7 @@ impl<'a> Fields<'a> {
         read: impl FnOnce(&JsValue) -> Option<T>,
     ) -> Result<Option<T>, WrongField> {
         let value = self.value(name);
-        if value.is_undefined() || value.is_null() {
+        if value.is_null_or_undefined() {
             return Ok(None);
         }
         read(&value).map(Some).ok_or_else(|| name.wrong())
@@ -135,7 +135,7 @@ impl<'a> Fields<'a> {
     /// An object read by its own [`FromJs`].
     pub fn optional_object<T: FromJs>(&self, name: &impl Name) -> Result<Option<T>, WrongField> {
         let value = self.value(name);
-        if value.is_undefined() || value.is_null() {
+        if value.is_null_or_undefined() {
             return Ok(None);
         }
         T::from_js(&value).map(Some)

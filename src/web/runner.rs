@@ -23,7 +23,7 @@ use super::http::{describe_js_error, ApiError, Server};
 use super::staging::{KeepLimits, Staging};
 use super::transfer::{AppendError, Protocol, Requested, Transfer};
 use crate::albums::AlbumRules;
-use crate::asset::{Asset, AssetStatus};
+use crate::asset::{Asset, AssetStatus, ErrorCode};
 use crate::dedup::{
     Candidate, CheckRequest, CheckResponse, ExistRequest, ExistResponse, SizesRequest,
     SizesResponse,
@@ -426,7 +426,7 @@ impl Engine {
             if !asset.status.is_finished() && asset.status != AssetStatus::Uploading {
                 // Not in flight: settle it here. An upload in flight settles itself.
                 asset.status = AssetStatus::Skipped;
-                asset.last_error = Some("Cancelled".into());
+                asset.set_error(ErrorCode::Cancelled, "Cancelled");
                 self.save(&asset).await?;
                 self.catalog.forget_file(&asset, false).await?;
             }
@@ -876,7 +876,7 @@ impl Engine {
             match here {
                 Some(server_id) => {
                     asset.server_id = Some(server_id);
-                    asset.last_error = None;
+                    asset.clear_error();
                     asset.enter(AssetStatus::Duplicate);
                     backed_up.push(asset);
                 }
@@ -956,7 +956,7 @@ impl Engine {
         let mut duplicates = Vec::new();
         for mut asset in batch {
             if asset.sha256.is_none() && known.contains(asset.device_asset_id()) {
-                asset.last_error = None;
+                asset.clear_error();
                 asset.enter(AssetStatus::Duplicate);
                 duplicates.push(asset);
             } else {
@@ -1077,7 +1077,8 @@ impl Engine {
         let Some(hashed) = hashed else {
             // Settled again here, in case this run saved it as hashing after cancel() did.
             if self.cancelled.borrow().contains(&asset.id) {
-                self.skip(asset, "Cancelled".into()).await?;
+                self.skip(asset, ErrorCode::Cancelled, "Cancelled".into())
+                    .await?;
             }
             return Ok(false);
         };
@@ -1097,7 +1098,7 @@ impl Engine {
                 Ok(true)
             }
             Err(reason) => {
-                self.skip(asset, reason).await?;
+                self.skip(asset, ErrorCode::FileUnreadable, reason).await?;
                 Ok(false)
             }
         }
@@ -1136,7 +1137,8 @@ impl Engine {
             Some(_) => {
                 let reason =
                     "The file changed after it was added. Add it again to back up the new version.";
-                self.skip(asset, reason.into()).await?;
+                self.skip(asset, ErrorCode::FileChanged, reason.into())
+                    .await?;
                 return Ok(None);
             }
             None => {
@@ -1144,16 +1146,22 @@ impl Engine {
                               closed (it keeps files up to 64 MiB, 200 at a time as earlier \
                               ones finish, within its storage budget). Add it again to \
                               continue where its backup stopped.";
-                self.skip(asset, reason.into()).await?;
+                self.skip(asset, ErrorCode::FileNotKept, reason.into())
+                    .await?;
                 return Ok(None);
             }
         };
         Ok(Some(file))
     }
 
-    async fn skip(&self, asset: &mut Asset, reason: String) -> Result<(), CatalogError> {
+    async fn skip(
+        &self,
+        asset: &mut Asset,
+        code: ErrorCode,
+        reason: String,
+    ) -> Result<(), CatalogError> {
         asset.status = AssetStatus::Skipped;
-        asset.last_error = Some(reason);
+        asset.set_error(code, reason);
         // The file is let go before the record is written. A file added again while it is
         // written belongs to that add, whose record is written after this one and queues
         // the asset again: it must find the file and its kept copy still there.
@@ -1526,20 +1534,23 @@ impl Engine {
                 let trashed = matches!(server.send("DELETE", &url, &[], None).await,
                     Ok(response) if response.ok());
                 asset.upload_url = None;
-                asset.fail(format!(
-                    "The server's copy does not match the file (their SHA-256 differ){}: \
+                asset.fail(
+                    ErrorCode::Checksum,
+                    format!(
+                        "The server's copy does not match the file (their SHA-256 differ){}: \
                      the file may have changed while it was backed up. Retry to send it again.",
-                    if trashed {
-                        " and was moved to the server's trash"
-                    } else {
-                        ""
-                    }
-                ));
+                        if trashed {
+                            " and was moved to the server's trash"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
                 return Ok(self.save(&asset).await?);
             }
         }
         asset.server_id = asset_id;
-        asset.last_error = None;
+        asset.clear_error();
         asset.enter(AssetStatus::Uploaded);
         // The record and the time of the last backup in one transaction: a small file's
         // upload is a few catalog writes, and each costs about as much as its request.
@@ -1606,7 +1617,7 @@ impl Engine {
                 Ok(Some(sent))
             }
             Err(reason) => {
-                self.skip(asset, reason).await?;
+                self.skip(asset, ErrorCode::FileUnreadable, reason).await?;
                 Ok(None)
             }
         }
@@ -1629,10 +1640,13 @@ impl Engine {
         let kind = MediaKind::of_mime(&asset.mime);
         let support = self.server_support().await;
         if support.max_size.is_some_and(|max| asset.size > max) {
-            asset.fail(format!(
-                "The file is larger than this server accepts ({} bytes at most).",
-                support.max_size.unwrap_or_default()
-            ));
+            asset.fail(
+                ErrorCode::TooLarge,
+                format!(
+                    "The file is larger than this server accepts ({} bytes at most).",
+                    support.max_size.unwrap_or_default()
+                ),
+            );
             self.save(asset).await?;
             return Ok(Sent::Not);
         }
@@ -1678,7 +1692,8 @@ impl Engine {
                     transfer.cancel(url).await;
                 }
                 asset.upload_url = None;
-                self.skip(asset, "Cancelled".into()).await?;
+                self.skip(asset, ErrorCode::Cancelled, "Cancelled".into())
+                    .await?;
                 return Ok(Sent::Not);
             }
             match upload.next() {
@@ -1721,7 +1736,7 @@ impl Engine {
                         Err(e) => {
                             let reason =
                                 format!("The file could not be read: {}", describe_js_error(&e));
-                            self.skip(asset, reason).await?;
+                            self.skip(asset, ErrorCode::FileUnreadable, reason).await?;
                             return Ok(Sent::Not);
                         }
                     };
@@ -1753,7 +1768,8 @@ impl Engine {
                         // A vanished file also fails the request: tell them apart.
                         Err(AppendError::NoAnswer(_)) if !readable(&chunk).await => {
                             let reason = "The file could not be read any more; it may have been moved or deleted.";
-                            self.skip(asset, reason.into()).await?;
+                            self.skip(asset, ErrorCode::FileUnreadable, reason.into())
+                                .await?;
                             return Ok(Sent::Not);
                         }
                         Err(AppendError::NoAnswer(e)) => Err(Failure::network(e)),
@@ -1795,8 +1811,8 @@ impl Engine {
                     };
                     return Ok(Sent::All { asset_id });
                 }
-                Action::Fail { reason } => {
-                    asset.fail(reason);
+                Action::Fail { code, reason } => {
+                    asset.fail(code, reason);
                     self.save(asset).await?;
                     return Ok(Sent::Not);
                 }

@@ -1,7 +1,7 @@
 //! Tests shared by the page suite (`browser.rs`) and the dedicated-worker suite
 //! (`dedicated_worker.rs`): the same code must work in both places.
 
-use ferry::asset::{Asset, AssetStatus};
+use ferry::asset::{Asset, AssetStatus, ErrorCode};
 use ferry::media::FileMeta;
 use ferry::web::asset_record::Absent;
 use ferry::web::catalog::Catalog;
@@ -357,7 +357,12 @@ fn asset_records_keep_the_shape_serde_wasm_bindgen_gave_them() {
         complete: true,
     });
     asset.enter(AssetStatus::Uploading);
-    for asset in [bare, asset] {
+    let mut failed = asset.clone();
+    failed.fail(
+        ErrorCode::Network,
+        "Gave up after repeated failures: offline",
+    );
+    for asset in [bare, asset, failed] {
         // The catalog's records, as indexed_db_futures wrote them with serde-wasm-bindgen.
         let by_serde = asset
             .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
@@ -385,6 +390,18 @@ fn an_old_record_reads_with_its_later_fields_absent_and_a_broken_one_names_its_f
     assert_eq!(
         Asset::from_record(&old()).unwrap(),
         Asset::new("x".into(), "a.jpg".into(), 3, 5.0, String::new(), 6.0)
+    );
+    // An error code from a later version reads as none; its reason in words stays.
+    let later = old();
+    let changes = JSON::parse(r#"{"lastError":"Why","errorCode":"not-yet-known"}"#).unwrap();
+    Object::assign(
+        later.unchecked_ref::<Object>(),
+        changes.unchecked_ref::<Object>(),
+    );
+    let read = Asset::from_record(&later).unwrap();
+    assert_eq!(
+        (read.last_error.as_deref(), read.error_code),
+        (Some("Why"), None)
     );
     for (field, broken) in [
         ("size", r#"{"size":"3"}"#),
