@@ -143,6 +143,12 @@ test('a page on another origin imports the package from a third origin and uploa
     }
   });
   assert.deepEqual({ ...refused, message: /not supported yet/.test(refused.message) }, { isError: true, code: 'unsupported', message: true });
+  // Options only the engine checks fail with the code the engine gives, and name the field.
+  const invalid = await page.evaluate(async () => Promise.all([{ chunkSize: 'big' }, { rufhVersion: 5 }].map((bad) => window.Uploader.create({ endpoint: '/api', catalog: 'never-opened', ...bad })
+    .then(() => null, (e) => ({ isFerryError: e instanceof window.FerryError, code: e.code, cause: e.cause?.code, message: e.message })))));
+  assert.deepEqual(invalid.map(({ message, ...rest }) => rest), [1, 2].map(() => ({ isFerryError: true, code: 'invalid-options', cause: 'invalid-options' })));
+  assert.match(invalid[0].message, /chunkSize/);
+  assert.match(invalid[1].message, /rufhVersion must be 6, 7 or 8/);
 
   await page.evaluate(async ({ endpoint, apiKey }) => {
     window.log = { states: [], complete: [], errors: [], progress: 0 };

@@ -250,12 +250,9 @@ export class Uploader {
     try {
       backup = await Backup.open(engineOptions);
     } catch (cause) {
-      const message = cause?.message ?? String(cause);
-      // The engine's own check of the options comes first: its message names the field
-      // (`catalogName`, `hashWorkerUrl`), which the other patterns would match.
-      const code = message.startsWith('invalid Backup options') ? 'invalid-options'
-        : /worker/i.test(message) ? 'worker' : /indexeddb|catalog|database/i.test(message) ? 'storage' : 'invalid-options';
-      throw new FerryError(code, `ferry-uploader: ${message}`, { cause });
+      // The engine's failures carry their code: invalid-options, storage or worker.
+      const code = ErrorCodes.includes(cause?.code) ? cause.code : 'unknown';
+      throw new FerryError(code, `ferry-uploader: ${cause?.message ?? cause}`, { cause });
     }
     this._backup = backup;
     this._unsubscribe.push(backup.onChange((asset) => this._onAsset(asset)));

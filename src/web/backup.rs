@@ -140,15 +140,28 @@ pub struct Backup {
     engine: Rc<Engine>,
 }
 
+/// The `code` of a `Backup.open` failure caused by its options.
+const INVALID_OPTIONS: &str = "invalid-options";
+
+/// A `Backup.open` failure: an `Error` with a `code`, the package's `FerryError` code for
+/// it, so that no caller has to tell failures apart by their words.
+fn open_error(code: &str, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    // Setting a property of a new Error cannot throw.
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
+}
+
 #[wasm_bindgen]
 impl Backup {
     /// Opens the catalog, starts the hashing worker, and resumes unfinished work.
     /// `options`: `{ apiKey, endpoint?, tusEndpoint?, catalogName?, hashWorkerUrl?,
     /// protocol?, rufhVersion?, chunkSize?, concurrency?, dedup?, settings?, albums?,
-    /// keepFilesUpTo?, keepFilesBudget?, requestTimeoutMs? }`.
-    pub async fn open(options: JsValue) -> Result<Backup, JsError> {
+    /// keepFilesUpTo?, keepFilesBudget?, requestTimeoutMs? }`. Fails with an `Error` whose
+    /// `code` is `invalid-options`, `storage` (IndexedDB) or `worker`.
+    pub async fn open(options: JsValue) -> Result<Backup, JsValue> {
         let options = BackupOptions::from_js(&options)
-            .map_err(|e| JsError::new(&format!("invalid Backup options: {e}")))?;
+            .map_err(|e| open_error(INVALID_OPTIONS, &format!("invalid Backup options: {e}")))?;
         let origin = js_sys::Reflect::get(&js_sys::global(), &"location".into())
             .and_then(|l| js_sys::Reflect::get(&l, &"origin".into()))
             .ok()
@@ -169,26 +182,34 @@ impl Backup {
             HashPool::start(&worker_url, HashPool::default_size()),
         )
         .await;
-        let catalog = catalog.map_err(|e| JsError::new(&e.to_string()))?;
+        let catalog = catalog.map_err(|e| open_error("storage", &e.to_string()))?;
         let hasher = hasher.map_err(|e| {
-            JsError::new(&format!(
-                "could not start the hashing worker at {worker_url}: {}",
-                super::http::describe_js_error(&e)
-            ))
+            open_error(
+                "worker",
+                &format!(
+                    "could not start the hashing worker at {worker_url}: {}",
+                    super::http::describe_js_error(&e)
+                ),
+            )
         })?;
         let rufh_version = match options.rufh_version {
             None => InteropVersion::default(),
-            Some(n) => InteropVersion::from_number(n)
-                .ok_or_else(|| JsError::new(&format!("rufhVersion must be 6, 7 or 8, not {n}")))?,
+            Some(n) => InteropVersion::from_number(n).ok_or_else(|| {
+                open_error(
+                    INVALID_OPTIONS,
+                    &format!("rufhVersion must be 6, 7 or 8, not {n}"),
+                )
+            })?,
         };
         let protocol = match options.protocol.as_deref().unwrap_or("auto") {
             "auto" => Requested::Auto,
             "tus" => Requested::Tus,
             "rufh" => Requested::Rufh(rufh_version),
             other => {
-                return Err(JsError::new(&format!(
-                    "protocol must be \"auto\", \"tus\" or \"rufh\", not {other:?}"
-                )))
+                return Err(open_error(
+                    INVALID_OPTIONS,
+                    &format!("protocol must be \"auto\", \"tus\" or \"rufh\", not {other:?}"),
+                ))
             }
         };
         let engine = Engine::new(EngineConfig {
