@@ -550,6 +550,27 @@ test('cancelling a file while it is hashed stops its hashing at once, and the ne
   assert.deepEqual(items.map((a) => a.originalFileName), ['next.jpg'], 'only the next file is on the server');
 });
 
+test('a file cancelled, then added again, is backed up', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const file = randomFile(dir, 'changed-my-mind.jpg', 300 * 1024);
+  const page = await browser.newPage();
+  await openEngine(page, server, { settings: { paused: true } });
+  await addFiles(page, [file.path]);
+  const [queued] = await assets(page);
+  await page.evaluate((id) => window.backup.cancel(id), queued.id);
+  const [cancelled] = await waitForAll(page, ['skipped'], 1);
+  assert.equal(cancelled.errorCode, 'cancelled');
+  // Picked again, it continues its record; the cancel no longer holds it back.
+  await addFiles(page, [file.path]);
+  await page.evaluate(() => window.backup.setSettings({ paused: false }));
+  const [asset] = await waitForAll(page, ['uploaded'], 1, 30_000);
+  assert.equal(asset.id, queued.id, 'the same record');
+  assert.equal(asset.errorCode ?? null, null);
+  await serverHas(server, [file]);
+});
+
 test('a large new file is sent while it is hashed, and checked against its hash at the end; one the server has sends nothing', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);

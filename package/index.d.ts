@@ -18,7 +18,7 @@ export type FerryErrorCode =
   | 'network'
   /** The server kept receiving bytes whose SHA-256 differs from the file's. */
   | 'checksum'
-  /** The file could not be read any more (moved or deleted after it was added). */
+  /** The file could not be read: moved or deleted after it was added, or its reading or hashing failed. */
   | 'file-unreadable'
   /** The file changed after it was added; add it again to back up the new version. */
   | 'file-changed'

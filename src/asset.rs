@@ -81,7 +81,8 @@ impl AssetStatus {
 pub enum ErrorCode {
     /// Cancelled by the user; not an error.
     Cancelled,
-    /// The file could not be read (moved or deleted after it was added).
+    /// The file could not be read (moved or deleted after it was added), or hashing it
+    /// failed.
     FileUnreadable,
     /// The file changed after it was added.
     FileChanged,

@@ -176,22 +176,6 @@ impl Backup {
         let worker_url = options
             .hash_worker_url
             .unwrap_or_else(|| "./hash-worker.js".into());
-        // The catalog opens while the workers load: most of a cold start is the workers.
-        let (catalog, hasher) = futures_util::future::join(
-            Catalog::open(&catalog_name),
-            HashPool::start(&worker_url, HashPool::default_size()),
-        )
-        .await;
-        let catalog = catalog.map_err(|e| open_error("storage", &e.to_string()))?;
-        let hasher = hasher.map_err(|e| {
-            open_error(
-                "worker",
-                &format!(
-                    "could not start the hashing worker at {worker_url}: {}",
-                    super::http::describe_js_error(&e)
-                ),
-            )
-        })?;
         let rufh_version = match options.rufh_version {
             None => InteropVersion::default(),
             Some(n) => InteropVersion::from_number(n).ok_or_else(|| {
@@ -212,6 +196,22 @@ impl Backup {
                 ))
             }
         };
+        // The catalog opens while the workers load: most of a cold start is the workers.
+        let (catalog, hasher) = futures_util::future::join(
+            Catalog::open(&catalog_name),
+            HashPool::start(&worker_url, HashPool::default_size()),
+        )
+        .await;
+        let catalog = catalog.map_err(|e| open_error("storage", &e.to_string()))?;
+        let hasher = hasher.map_err(|e| {
+            open_error(
+                "worker",
+                &format!(
+                    "could not start the hashing worker at {worker_url}: {}",
+                    super::http::describe_js_error(&e)
+                ),
+            )
+        })?;
         let engine = Engine::new(EngineConfig {
             catalog,
             catalog_name,
@@ -467,6 +467,7 @@ impl Backup {
                         None => new,
                     },
                 };
+                engine.queued_again(&asset.id);
                 let kept = room.take(asset.size).then(|| file.clone());
                 if kept.is_none() {
                     engine.staging.wait_for_room(&asset.id, asset.size);

@@ -427,16 +427,26 @@ impl Engine {
                 // Not in flight: settle it here. An upload in flight settles itself.
                 asset.status = AssetStatus::Skipped;
                 asset.set_error(ErrorCode::Cancelled, "Cancelled");
+                self.live_files.borrow_mut().remove(id);
                 self.save(&asset).await?;
-                self.catalog.forget_file(&asset, false).await?;
+                // Added again while that was written: the add's copy stays (see `skip`).
+                if !self.live_files.borrow().contains_key(id) {
+                    self.catalog.forget_file(&asset, false).await?;
+                }
             }
         }
         Ok(())
     }
 
+    /// Asset `id` is queued again (`Backup.add` picked its file again): a cancel before
+    /// no longer holds.
+    pub fn queued_again(&self, id: &str) {
+        self.cancelled.borrow_mut().remove(id);
+    }
+
     /// Puts a failed or skipped asset back in the queue.
     pub async fn retry(self: &Rc<Self>, id: &str) -> Result<(), CatalogError> {
-        self.cancelled.borrow_mut().remove(id);
+        self.queued_again(id);
         if let Some(mut asset) = self.catalog.get(id).await? {
             if matches!(asset.status, AssetStatus::Failed | AssetStatus::Skipped) {
                 asset.requeue();
@@ -1077,7 +1087,7 @@ impl Engine {
         let Some(hashed) = hashed else {
             // Settled again here, in case this run saved it as hashing after cancel() did.
             if self.cancelled.borrow().contains(&asset.id) {
-                self.skip(asset, ErrorCode::Cancelled, "Cancelled".into())
+                self.skip(asset, Some(&file), ErrorCode::Cancelled, "Cancelled".into())
                     .await?;
             }
             return Ok(false);
@@ -1098,7 +1108,8 @@ impl Engine {
                 Ok(true)
             }
             Err(reason) => {
-                self.skip(asset, ErrorCode::FileUnreadable, reason).await?;
+                self.skip(asset, Some(&file), ErrorCode::FileUnreadable, reason)
+                    .await?;
                 Ok(false)
             }
         }
@@ -1122,10 +1133,11 @@ impl Engine {
             Some(file) => Some(file),
             // The page may add the file again (`Backup.add`) while its kept copy is
             // looked for: a shared file the service worker could not keep does just that.
-            None => match self.catalog.file(&asset.id).await? {
-                Some(file) => Some(file),
-                None => self.live_files.borrow().get(&asset.id).cloned(),
-            },
+            // The file it added is the one to send.
+            None => {
+                let kept = self.catalog.file(&asset.id).await?;
+                self.live_files.borrow().get(&asset.id).cloned().or(kept)
+            }
         };
         let file = match file {
             Some(file)
@@ -1134,10 +1146,10 @@ impl Engine {
             {
                 file
             }
-            Some(_) => {
+            Some(changed) => {
                 let reason =
                     "The file changed after it was added. Add it again to back up the new version.";
-                self.skip(asset, ErrorCode::FileChanged, reason.into())
+                self.skip(asset, Some(&changed), ErrorCode::FileChanged, reason.into())
                     .await?;
                 return Ok(None);
             }
@@ -1146,7 +1158,7 @@ impl Engine {
                               closed (it keeps files up to 64 MiB, 200 at a time as earlier \
                               ones finish, within its storage budget). Add it again to \
                               continue where its backup stopped.";
-                self.skip(asset, ErrorCode::FileNotKept, reason.into())
+                self.skip(asset, None, ErrorCode::FileNotKept, reason.into())
                     .await?;
                 return Ok(None);
             }
@@ -1154,22 +1166,37 @@ impl Engine {
         Ok(Some(file))
     }
 
+    /// Settles the asset as skipped, and lets its file and kept copy go; `used` is the file
+    /// this step read, if any. Not when the page has added the file again meanwhile
+    /// (`Backup.add`, whose record queues the asset again and is written after any this
+    /// step writes): a page's file other than `used` is that add's, and so is one that
+    /// appears while the record is written. Then the record is left to the add, and the
+    /// file and its copy stay for the round the add starts.
     async fn skip(
         &self,
         asset: &mut Asset,
+        used: Option<&File>,
         code: ErrorCode,
         reason: String,
     ) -> Result<(), CatalogError> {
+        let added_again = {
+            let live = self.live_files.borrow();
+            match (live.get(&asset.id), used) {
+                (Some(live), Some(used)) => JsValue::from(live) != JsValue::from(used),
+                _ => false,
+            }
+        };
+        if added_again {
+            return Ok(());
+        }
+        self.live_files.borrow_mut().remove(&asset.id);
         asset.status = AssetStatus::Skipped;
         asset.set_error(code, reason);
-        // The file is let go before the record is written. A file added again while it is
-        // written belongs to that add, whose record is written after this one and queues
-        // the asset again: it must find the file and its kept copy still there.
-        self.live_files.borrow_mut().remove(&asset.id);
-        self.save(asset).await?;
+        self.catalog.put(asset).await?;
         if self.live_files.borrow().contains_key(&asset.id) {
             return Ok(());
         }
+        self.notify(asset);
         self.catalog.forget_file(asset, false).await
     }
 
@@ -1617,7 +1644,8 @@ impl Engine {
                 Ok(Some(sent))
             }
             Err(reason) => {
-                self.skip(asset, ErrorCode::FileUnreadable, reason).await?;
+                self.skip(asset, Some(file), ErrorCode::FileUnreadable, reason)
+                    .await?;
                 Ok(None)
             }
         }
@@ -1692,7 +1720,7 @@ impl Engine {
                     transfer.cancel(url).await;
                 }
                 asset.upload_url = None;
-                self.skip(asset, ErrorCode::Cancelled, "Cancelled".into())
+                self.skip(asset, Some(file), ErrorCode::Cancelled, "Cancelled".into())
                     .await?;
                 return Ok(Sent::Not);
             }
@@ -1736,7 +1764,8 @@ impl Engine {
                         Err(e) => {
                             let reason =
                                 format!("The file could not be read: {}", describe_js_error(&e));
-                            self.skip(asset, ErrorCode::FileUnreadable, reason).await?;
+                            self.skip(asset, Some(file), ErrorCode::FileUnreadable, reason)
+                                .await?;
                             return Ok(Sent::Not);
                         }
                     };
@@ -1768,7 +1797,7 @@ impl Engine {
                         // A vanished file also fails the request: tell them apart.
                         Err(AppendError::NoAnswer(_)) if !readable(&chunk).await => {
                             let reason = "The file could not be read any more; it may have been moved or deleted.";
-                            self.skip(asset, ErrorCode::FileUnreadable, reason.into())
+                            self.skip(asset, Some(file), ErrorCode::FileUnreadable, reason.into())
                                 .await?;
                             return Ok(Sent::Not);
                         }
