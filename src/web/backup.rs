@@ -1,5 +1,6 @@
 //! `Backup`, the JavaScript-facing engine. The PWA uses exactly this API.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise};
@@ -434,18 +435,21 @@ impl Backup {
             // nothing to the catalog (10,000 new records a re-run, 10 of its 16 s, before).
             let mut already = Vec::new();
             let mut any_backed_up = false;
+            let mut queued_again = HashSet::new();
             for (((new, file), waiting), backed_up) in
                 admitted.into_iter().zip(waiting).zip(backed_up)
             {
                 let asset = match waiting {
                     Some(mut waiting) if !waiting.status.is_finished() => {
                         waiting.clear_error();
+                        queued_again.insert(waiting.id.clone());
                         waiting
                     }
                     Some(mut waiting)
                         if matches!(waiting.status, AssetStatus::Failed | AssetStatus::Skipped) =>
                     {
                         waiting.requeue();
+                        queued_again.insert(waiting.id.clone());
                         waiting
                     }
                     _ => match backed_up {
@@ -509,10 +513,24 @@ impl Backup {
                     })
                     .map_or(rest.len().min(SAVE_BATCH), |last| last + 1);
                 let (batch, later) = rest.split_at(split);
-                engine.catalog.add(batch).await.map_err(js_error)?;
+                // A record the runner has had since this add read it stays as it is (see
+                // `Catalog::add`), and so is announced; a backed-up one's file is let go.
+                let left = engine
+                    .catalog
+                    .add(batch, &queued_again)
+                    .await
+                    .map_err(js_error)?;
                 for (asset, _) in batch {
                     ids.push(&asset.id.as_str().into());
-                    engine.notify(asset);
+                    match left.iter().find(|now| now.id == asset.id) {
+                        Some(now) => {
+                            if now.status.is_finished() {
+                                engine.live_files.borrow_mut().remove(&now.id);
+                            }
+                            engine.notify(now);
+                        }
+                        None => engine.notify(asset),
+                    }
                 }
                 // Each batch with work may find the runner between rounds, or finished. A
                 // batch of files already backed up gives it none.

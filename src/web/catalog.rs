@@ -2,6 +2,8 @@
 //! resumes exactly what was there. Transactions stay short: nothing awaits the network
 //! or a hash while one is open.
 
+use std::collections::HashSet;
+
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -183,7 +185,18 @@ impl Catalog {
     /// Writes records and the files to keep for them. The files go first: a tab closed
     /// in between leaves kept files without a record, which the next run forgets
     /// (`forget_files_of_finished`), never a record that counts on a missing file.
-    pub async fn add(&self, items: &[(Asset, Option<web_sys::File>)]) -> Result<(), CatalogError> {
+    ///
+    /// `again` names records read from the catalog that this add continues (their file
+    /// added again). Each is written only if it is still failed or skipped, to queue it
+    /// again. Otherwise the runner has had it since it was read: writing back what was
+    /// read would undo its work, and a record taken back from `uploading` would be picked
+    /// up and checked a second time. Such records are left as they are and returned; the
+    /// copies of those backed up are not kept.
+    pub async fn add(
+        &self,
+        items: &[(Asset, Option<web_sys::File>)],
+        again: &HashSet<String>,
+    ) -> Result<Vec<Asset>, CatalogError> {
         let kept: Vec<(&str, &web_sys::File)> = items
             .iter()
             .filter_map(|(asset, file)| Some((asset.id.as_str(), file.as_ref()?)))
@@ -198,7 +211,18 @@ impl Catalog {
             .build()?;
         let assets = tx.object_store(ASSETS)?;
         let waiting = tx.object_store(WAITING)?;
+        let mut left = Vec::new();
         for (asset, _) in items {
+            if again.contains(&asset.id) {
+                let now: Option<JsValue> = assets.get(asset.id.as_str()).primitive()?.await?;
+                let now = now.as_ref().map(Asset::from_record).transpose()?;
+                if let Some(now) = now
+                    .filter(|now| !matches!(now.status, AssetStatus::Failed | AssetStatus::Skipped))
+                {
+                    left.push(now);
+                    continue;
+                }
+            }
             assets.put(asset.to_record(Absent::Undefined)).primitive()?;
             // A record backed up already (a copy of bytes backed up before) waits for
             // nothing; listing it would keep it under its fingerprint for good.
@@ -210,7 +234,16 @@ impl Catalog {
             }
         }
         tx.commit().await?;
-        Ok(())
+        let kept: Vec<KeptFile> = left
+            .iter()
+            .filter(|asset| matches!(asset.status, AssetStatus::Uploaded | AssetStatus::Duplicate))
+            .map(|asset| KeptFile {
+                id: asset.id.clone(),
+                fingerprint: asset.fingerprint.clone(),
+            })
+            .collect();
+        self.forget_files(&kept, false).await?;
+        Ok(left)
     }
 
     /// Keeps copies of the files of assets already recorded, by asset id.

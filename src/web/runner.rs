@@ -427,12 +427,9 @@ impl Engine {
                 // Not in flight: settle it here. An upload in flight settles itself.
                 asset.status = AssetStatus::Skipped;
                 asset.set_error(ErrorCode::Cancelled, "Cancelled");
-                self.live_files.borrow_mut().remove(id);
                 self.save(&asset).await?;
-                // Added again while that was written: the add's copy stays (see `skip`).
-                if !self.live_files.borrow().contains_key(id) {
-                    self.catalog.forget_file(&asset, false).await?;
-                }
+                // The page's file stays, for a retry; the copy is not needed.
+                self.catalog.forget_file(&asset, false).await?;
             }
         }
         Ok(())
@@ -1167,11 +1164,10 @@ impl Engine {
     }
 
     /// Settles the asset as skipped, and lets its file and kept copy go; `used` is the file
-    /// this step read, if any. Not when the page has added the file again meanwhile
-    /// (`Backup.add`, whose record queues the asset again and is written after any this
-    /// step writes): a page's file other than `used` is that add's, and so is one that
-    /// appears while the record is written. Then the record is left to the add, and the
-    /// file and its copy stay for the round the add starts.
+    /// this step read, or `None` when it found none. Not when the page has added the file
+    /// again meanwhile (`Backup.add`, which continues the record; see `Catalog::add`): a
+    /// page's file other than `used` is that add's, and so is one that appears while the
+    /// record is written. Then the file and its copy stay for the round the add starts.
     async fn skip(
         &self,
         asset: &mut Asset,
@@ -1183,7 +1179,9 @@ impl Engine {
             let live = self.live_files.borrow();
             match (live.get(&asset.id), used) {
                 (Some(live), Some(used)) => JsValue::from(live) != JsValue::from(used),
-                _ => false,
+                // The step found no file, so any there now was added since.
+                (Some(_), None) => true,
+                (None, _) => false,
             }
         };
         if added_again {

@@ -251,7 +251,7 @@ async fn kept_files_are_forgotten_in_batches_and_leftovers_swept() {
         .iter()
         .map(|a| (a.clone(), Some(file_of(b"abc", &a.name))))
         .collect();
-    catalog.add(&items).await.unwrap();
+    catalog.add(&items, &Default::default()).await.unwrap();
     let kept = catalog.file("k0").await.unwrap().expect("k0 is kept");
     assert_eq!((kept.name(), kept.size()), ("p0.jpg".to_string(), 3.0));
     assert!(catalog
@@ -306,7 +306,10 @@ async fn kept_files_are_forgotten_in_batches_and_leftovers_swept() {
         1.0,
     )
     .in_album(None);
-    catalog.add(&[(late_asset, None)]).await.unwrap();
+    catalog
+        .add(&[(late_asset, None)], &Default::default())
+        .await
+        .unwrap();
     assert_eq!(catalog.forget_files_of_finished().await.unwrap(), 1);
     assert!(catalog.file("gone").await.unwrap().is_none());
     assert!(
