@@ -603,6 +603,29 @@ test('a file cancelled, then added again, is backed up', async (t) => {
   await serverHas(server, [file]);
 });
 
+test('a file cancelled while it uploads: Retry sends it again, without asking for the file', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const file = randomFile(dir, 'clip.mp4', 12 * MIB);
+  const page = await browser.newPage();
+  await openEngine(page, server, { chunkSize: MIB });
+  const cdp = await throttle(page, MIB);
+  await addFiles(page, [file.path]);
+  await page.waitForFunction(() => window.ferryLog.changes.some((a) => a.status === 'uploading' && a.doneBytes > 0), null, { timeout: 60_000 });
+  const [uploading] = await assets(page);
+  await page.evaluate((id) => window.backup.cancel(id), uploading.id);
+  const [cancelled] = await waitForAll(page, ['skipped'], 1);
+  assert.equal(cancelled.errorCode, 'cancelled');
+  assert.equal((await api(server, '/api/assets')).items.length, 0, 'nothing on the server yet');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  // The page still has the file: Retry needs no new pick.
+  await page.evaluate((id) => window.backup.retry(id), uploading.id);
+  const [asset] = await waitForAll(page, ['uploaded'], 1, 30_000);
+  assert.equal(asset.sha256, file.sha256);
+  await serverHas(server, [file]);
+});
+
 test('a large new file is sent while it is hashed, and checked against its hash at the end; one the server has sends nothing', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);

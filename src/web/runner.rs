@@ -1164,10 +1164,11 @@ impl Engine {
     }
 
     /// Settles the asset as skipped, and lets its file and kept copy go; `used` is the file
-    /// this step read, or `None` when it found none. Not when the page has added the file
-    /// again meanwhile (`Backup.add`, which continues the record; see `Catalog::add`): a
-    /// page's file other than `used` is that add's, and so is one that appears while the
-    /// record is written. Then the file and its copy stay for the round the add starts.
+    /// this step read, or `None` when it found none. A cancelled asset's file stays on the
+    /// page for a Retry, as [`Engine::cancel`] leaves that of one that waits. Nothing is
+    /// settled when the page has added the file again meanwhile (`Backup.add`, which
+    /// continues the record; see `Catalog::add`): then the file and its copy stay for the
+    /// round the add starts.
     async fn skip(
         &self,
         asset: &mut Asset,
@@ -1175,27 +1176,32 @@ impl Engine {
         code: ErrorCode,
         reason: String,
     ) -> Result<(), CatalogError> {
-        let added_again = {
-            let live = self.live_files.borrow();
-            match (live.get(&asset.id), used) {
-                (Some(live), Some(used)) => JsValue::from(live) != JsValue::from(used),
-                // The step found no file, so any there now was added since.
-                (Some(_), None) => true,
-                (None, _) => false,
-            }
-        };
-        if added_again {
+        if self.added_again(&asset.id, used) {
             return Ok(());
         }
-        self.live_files.borrow_mut().remove(&asset.id);
+        let keep_file = code == ErrorCode::Cancelled;
+        if !keep_file {
+            self.live_files.borrow_mut().remove(&asset.id);
+        }
         asset.status = AssetStatus::Skipped;
         asset.set_error(code, reason);
         self.catalog.put(asset).await?;
-        if self.live_files.borrow().contains_key(&asset.id) {
+        // Added again while the record was written: the add's record comes after it.
+        if self.added_again(&asset.id, if keep_file { used } else { None }) {
             return Ok(());
         }
         self.notify(asset);
         self.catalog.forget_file(asset, false).await
+    }
+
+    /// Whether the page holds a file for asset `id` that a step did not read: one added
+    /// again since. `used` is the file the step read, or `None` when it found none.
+    fn added_again(&self, id: &str, used: Option<&File>) -> bool {
+        match (self.live_files.borrow().get(id), used) {
+            (Some(live), Some(used)) => JsValue::from(live) != JsValue::from(used),
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     /// The assets are backed up (their records say so): notes the time, and lets their
