@@ -320,6 +320,25 @@ mod tests {
     }
 
     #[test]
+    fn error_code_words_match_their_serde_names_and_the_package() {
+        // The package's `ErrorCodes` (package/index.js) lists every one but `cancelled`.
+        let package = include_str!("../package/index.js");
+        let start = package.find("export const ErrorCodes").unwrap();
+        let package = &package[start..start + package[start..].find("]);").unwrap()];
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert_eq!(ErrorCode::from_word(code.as_str()), Some(code));
+            if code != ErrorCode::Cancelled {
+                assert!(
+                    package.contains(&format!("'{}'", code.as_str())),
+                    "{code:?}"
+                );
+            }
+        }
+        assert_eq!(ErrorCode::from_word("FileNotKept"), None);
+    }
+
+    #[test]
     fn the_same_file_in_the_same_album_has_the_same_fingerprint() {
         let a = |id: &str, album: Option<&str>| {
             Asset::new(id.into(), "a.jpg".into(), 3, 5.0, String::new(), 0.0)
