@@ -14,6 +14,7 @@ import { Upload as NodeTusUpload } from 'tus-js-client';
 import { seededBytes, seededFile, seededFiles } from './lib/files.mjs';
 import { countingProxy, cpuSnapshot, cpuSpent, NPM, procMemory, rendererPids, startFerryServer, startTusHost } from './lib/servers.mjs';
 import { median, writeReport } from './lib/report.mjs';
+import { rendererMemoryParts } from './lib/memory-dump.mjs';
 
 const QUICK = process.argv.includes('--quick');
 const MIB = 1024 * 1024;
@@ -756,14 +757,30 @@ async function benchLargeMemory(files, results) {
         await sleep(500);
         const mem = sampler(page, server.pid);
         await sleep(750); // idle baseline
+        const cdp = await browser.newBrowserCDPSession();
+        const parts = { idle: await rendererMemoryParts(cdp) };
         let out;
         try {
           const timeout = Math.max(60_000, Math.min(400_000, left() - 120_000));
-          out = onFerry
-            ? await withTimeout(page.evaluate(() => window.benchAdd(['uploaded'])), timeout, `${system}, ${CFG.memory} MiB`)
-            : await withTimeout(page.evaluate((e) => window.tusUploadAll(e, 3), server.tusEndpoint), timeout, `${system}, ${CFG.memory} MiB`);
+          const upload = onFerry
+            ? withTimeout(page.evaluate(() => window.benchAdd(['uploaded'])), timeout, `${system}, ${CFG.memory} MiB`)
+            : withTimeout(page.evaluate((e) => window.tusUploadAll(e, 3), server.tusEndpoint), timeout, `${system}, ${CFG.memory} MiB`);
+          // Where the memory is, every 5 s while the file is backed up: the dump taken
+          // when the sampled RSS was highest is kept.
+          let over = false;
+          upload.finally(() => { over = true; }).catch(() => {});
+          let highest = -Infinity;
+          while (!over) {
+            await Promise.race([upload.catch(() => {}), sleep(5000)]);
+            if (over) break;
+            const rss = mem.samples.at(-1)?.renderer ?? 0;
+            const now = await rendererMemoryParts(cdp).catch(() => null);
+            if (now && rss > highest) { highest = rss; parts.busy = { ...now, rss, t: mem.samples.at(-1).t }; }
+          }
+          out = await upload;
         } finally {
           await mem.stop();
+          await cdp.detach().catch(() => {});
         }
         if (onFerry) {
           const errors = await page.evaluate(() => window.benchErrors);
@@ -771,7 +788,7 @@ async function benchLargeMemory(files, results) {
         }
         const idle = Math.min(...mem.samples.slice(0, 3).map((x) => x.renderer));
         const peak = Math.max(...mem.samples.map((x) => x.renderer));
-        r[system] = { wall: out.ms / 1000, idle, peak, heapPeak: Math.max(...mem.samples.map((x) => x.heap)), serverPeak: procMemory(server.pid).hwm, samples: mem.samples };
+        r[system] = { wall: out.ms / 1000, idle, peak, heapPeak: Math.max(...mem.samples.map((x) => x.heap)), serverPeak: procMemory(server.pid).hwm, samples: mem.samples, parts };
         log(`memory, ${CFG.memory} MiB: ${system.padEnd(30)} ${(out.ms / 1000).toFixed(1)} s, renderer ${(idle / MIB).toFixed(0)} → peak ${(peak / MIB).toFixed(0)} MiB (+${((peak - idle) / MIB).toFixed(0)})`);
       } finally {
         await context.close();

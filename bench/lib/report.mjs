@@ -1,6 +1,7 @@
 // BENCHMARKS.md, the SVG charts (hand-written templates, no chart library) and the stdout table.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PARTS } from './memory-dump.mjs';
 
 const MIB = 1024 * 1024;
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
@@ -362,9 +363,9 @@ page), so its wall times are not figures; the memory is.
 
 ${R.errors.memory ? `**Failed:** ${esc(R.errors.memory)}\n\n` : ''}${mdTable(['system', 'wall time, s', 'renderer RSS idle, MiB', 'peak, MiB', 'above idle, MiB', 'page JS heap peak, MiB', 'server peak RSS, MiB'], lmSystems.map((k) => [
     k, fmt(LM[k].wall, 1), fmt(LM[k].idle / MIB, 0), fmt(LM[k].peak / MIB, 0), fmt((LM[k].peak - LM[k].idle) / MIB, 0), fmt(LM[k].heapPeak / MIB, 1), fmt(LM[k].serverPeak / MIB, 0)]))}
-${above > 64 * MIB ? `
-**Profile.** ${R.largeMemoryProfile ?? `ferry's page JS heap peaks at ${fmt(lf.heapPeak / MIB, 0)} MiB, so the ${fmt(above / MIB, 0)} MiB above idle is native memory of the
-renderer. ${READ_MEMORY}`}
+${memoryParts(LM, lmSystems)}${above > 64 * MIB ? `
+**Profile.** ${R.largeMemoryProfile ?? `ferry's page JS heap peaks at ${fmt(lf.heapPeak / MIB, 0)} MiB, so the ${fmt(above / MIB, 0)} MiB above idle is outside the
+page's heap. ${READ_MEMORY}`}
 ` : ''}
 ![renderer memory during the large upload](bench/charts/memory-large.svg)
 `);
@@ -489,6 +490,28 @@ Not measured in this run: ${k === 'memory' ? 'memory while backing up one 4 GiB 
   }
   writeFileSync(join(root, 'BENCHMARKS.md'), out.join('\n'));
   return `\n${textTable(['figure', 'ferry', 'peer', 'ratio', 'goal', 'verdict'], key.map((k) => k.map((c) => String(c).replace(/\*/g, ''))))}\n`;
+}
+
+/**
+ * Where each system's renderer memory was, by allocator (Chromium's memory-infra dumps;
+ * `lib/memory-dump.mjs`): at idle, and in the dump taken while the sampled RSS was highest.
+ */
+function memoryParts(LM, systems) {
+  const shown = systems.filter((k) => LM[k].parts?.busy);
+  if (!shown.length) return '';
+  const growth = (k, name) => LM[k].parts.busy[name] - LM[k].parts.idle[name];
+  const rssGrowth = (k) => (LM[k].parts.busy.rss - LM[k].idle) / MIB;
+  const counted = (k) => PARTS.reduce((s, [name]) => s + growth(k, name), 0);
+  const rows = PARTS.map(([name, words]) => [`${words} (\`${name}\`)`, ...shown.flatMap((k) => [fmt(LM[k].parts.idle[name], 1), fmt(growth(k, name), 1)])]);
+  rows.push(['not in these allocators (wasm memory, code, stacks, page cache of mapped files)', ...shown.flatMap((k) => ['', fmt(rssGrowth(k) - counted(k), 1)])]);
+  rows.push(['**renderer RSS above idle, when dumped**', ...shown.flatMap((k) => ['', `**${fmt(rssGrowth(k), 1)}**`])]);
+  return `
+**Where it is.** Chromium's own accounting of the renderer processes' memory (memory-infra
+dumps over DevTools, every 5 s during the upload; the one taken when the sampled RSS was
+highest, ${shown.map((k) => `${fmt(LM[k].parts.busy.t, 0)} s in for ${k.split(' ')[0]}`).join(', ')}), in MiB, against one taken at idle:
+
+${mdTable(['part', ...shown.flatMap((k) => [`${k.split(' ')[0]} idle`, `${k.split(' ')[0]} growth`])], rows)}
+`;
 }
 
 /**
