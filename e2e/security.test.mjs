@@ -48,6 +48,9 @@ function png([r, g, b]) {
   ]);
 }
 
+/** A backed-up file that is itself a document with script: never a document of the app's origin. */
+const SCRIPTED_SVG = 'drawing.svg';
+
 const HOSTILE = [
   '<img src=x onerror=window.__pwned=1>.jpg',
   '<script>window.__pwned=1</script>.png',
@@ -86,6 +89,7 @@ test('the app works under its CSP with no violation; markup in file names is tex
   const files = [
     { name: 'plain.png', mimeType: 'image/png', buffer: png([200, 40, 40]) },
     ...HOSTILE.map((name, i) => ({ name, mimeType: 'image/png', buffer: png([40, 80 * i, 200]) })),
+    { name: SCRIPTED_SVG, mimeType: 'image/svg+xml', buffer: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" onload="window.__pwned=1"><script>window.__pwned=2</script><!-- ${randomBytes(8).toString('hex')} --></svg>`) },
   ];
   await page.setInputFiles('#files', files);
   try {
@@ -136,6 +140,22 @@ test('the app works under its CSP with no violation; markup in file names is tex
   await page.waitForSelector('#viewer-download:not([hidden])');
   assert.equal(await page.getAttribute('#viewer-download', 'download'), HOSTILE[1]);
   await assertInert('full view');
+  await page.keyboard.press('Escape');
+
+  // Full view of an SVG with script: no preview, and its Download link is plain bytes, so
+  // opening it in a tab saves it rather than rendering it as a document of the app's origin.
+  await page.locator('#timeline-days .tile').filter({ hasText: SCRIPTED_SVG }).click();
+  await page.waitForSelector('#viewer-download:not([hidden])');
+  assert.equal(await page.$$eval('#viewer-body img, #viewer-body video', (els) => els.length), 0, 'no preview of an SVG');
+  const tab = await context.newPage();
+  const [saved] = await Promise.all([
+    tab.waitForEvent('download', { timeout: 10_000 }),
+    tab.goto(await page.getAttribute('#viewer-download', 'href')).catch(() => {}),
+  ]);
+  assert.match(saved.url(), /^blob:/);
+  assert.equal(await tab.evaluate(() => window.__pwned).catch(() => undefined), undefined);
+  await tab.close();
+  await assertInert('full view of an SVG with script');
   await page.keyboard.press('Escape');
 
   // Everything above ran with zero CSP violations and no console error.

@@ -26,7 +26,7 @@ const STATUS_WORDS = {
 const VERBS = { pending: 'Waiting:', hashing: 'Reading', checking: 'Checking', uploading: 'Uploading' };
 
 /** Images every browser can draw, for the current file's thumbnail. */
-const DRAWABLE = /^image\/(jpeg|png|gif|webp|avif|bmp|svg\+xml)$/;
+const DRAWABLE = /^image\/(jpeg|png|gif|webp|avif|bmp)$/;
 /** Files a folder carries that are not photos: not worth a row. */
 const JUNK = /^(\..*|thumbs\.db|desktop\.ini)$/i;
 

@@ -443,7 +443,7 @@ export class TimelineView {
     let url;
     try {
       const blob = thumbSource(item) === 'server'
-        ? await (await this.api.thumbnail(id)).blob()
+        ? await (await this.api.thumbnail(id)).blob().then((b) => new Blob([b], { type: pageSafeType(b.type) }))
         : await shrink(await (await this.api.original(id)).blob(), THUMB_EDGE * Math.min(devicePixelRatio || 1, 2));
       url = URL.createObjectURL(blob);
     } catch {
@@ -481,6 +481,16 @@ function thumbSource(item) {
   return item.fileSize <= MAX_THUMB_SOURCE ? 'original' : null;
 }
 
+/**
+ * The type a blob of a backed-up file is given in this page. A blob: URL has the app's
+ * origin, and one opened in a tab ("Open image in new tab") is rendered as its type: an
+ * SVG, HTML or XML file there would be a document of ferry's own origin. Only the photo
+ * and video types ferry shows keep theirs; anything else is plain bytes, with no preview.
+ */
+function pageSafeType(mime) {
+  return /^(image\/(?!svg)[\w.+-]+|video\/[\w.+-]+)$/i.test(mime ?? '') ? mime : 'application/octet-stream';
+}
+
 /** How far the sticky app bar covers the top of the page. */
 function stickyTop() {
   return document.querySelector('.app-bar')?.offsetHeight ?? 0;
@@ -507,6 +517,7 @@ class Viewer {
     this.api = api;
     this.dialog = $('viewer');
     this.url = null;
+    this.downloadUrl = null;
     this.abort = null;
     this.item = null;
     $('viewer-close').addEventListener('click', () => this.dialog.close());
@@ -532,8 +543,9 @@ class Viewer {
     this.item = null;
     this.abort?.abort();
     this.abort = null;
-    if (this.url) URL.revokeObjectURL(this.url);
+    for (const url of [this.url, this.downloadUrl]) if (url) URL.revokeObjectURL(url);
     this.url = null;
+    this.downloadUrl = null;
     $('viewer-body').querySelector('.viewer-media')?.remove();
     $('viewer-download').hidden = true;
     $('viewer-download').removeAttribute('href');
@@ -576,14 +588,18 @@ class Viewer {
         }
       }
       if (abort.signal.aborted) return;
-      const blob = new Blob(parts, { type: item.mimeType || 'application/octet-stream' });
+      const type = pageSafeType(item.mimeType);
+      const blob = new Blob(parts, { type });
       this.url = URL.createObjectURL(blob);
+      // The Download link's blob is plain bytes whatever the file is: opened in a tab it
+      // is saved, never rendered (the same bytes, not copied).
+      this.downloadUrl = URL.createObjectURL(new Blob([blob], { type: 'application/octet-stream' }));
       let media;
-      if (item.mimeType?.startsWith('image/')) {
+      if (type.startsWith('image/')) {
         media = document.createElement('img');
         media.alt = item.originalFileName;
         media.src = this.url;
-      } else if (item.mimeType?.startsWith('video/')) {
+      } else if (type.startsWith('video/')) {
         media = document.createElement('video');
         media.controls = true;
         media.playsInline = true;
@@ -605,7 +621,7 @@ class Viewer {
       loading.hidden = true;
       $('viewer-body').append(media);
       const download = $('viewer-download');
-      download.href = this.url;
+      download.href = this.downloadUrl;
       download.download = item.originalFileName;
       download.hidden = false;
     } catch (e) {
