@@ -140,8 +140,14 @@ test('the service worker backs up staged files on a sync event with no page open
     }));
     return { ok: open === 0 && bodies.length > 0, bodies, open };
   }, 15_000);
-  assert.ok(shown.bodies.every((b) => /^Uploading \d+\/4 photos…$/.test(b)), `progress notifications: ${shown.bodies}`);
-  assert.ok(!shown.bodies.some((b) => /failed/.test(b)), 'no failure notice');
+  // The closing notice names the file the worker could not back up: no "all done" silence.
+  const closing = '1 file needs to be added again. Open ferry to choose it again.';
+  const bodies = (await until('the closing notice', async () => {
+    const all = await worker.evaluate(() => self.shownBodies);
+    return { ok: all.includes(closing), all };
+  }, 15_000)).all;
+  assert.ok(bodies.filter((b) => b !== closing).every((b) => /^Uploading \d+\/4 photos…$/.test(b)), `progress notifications: ${bodies}`);
+  assert.ok(!bodies.some((b) => /failed/.test(b)), 'no failure notice');
 
   // Opening the app again: the staged copies are gone, the three are backed up, and the
   // large file says why it stopped and how to continue.
@@ -158,9 +164,18 @@ test('the service worker backs up staged files on a sync event with no page open
   const bigRow = (await rows(again)).find((r) => r.name === large.name);
   assert.equal(bigRow.status, 'skipped');
   assert.match(bigRow.detail, /could not keep a copy of this file.*64 MiB.*Add it again to continue/);
+  // The backup is not called complete while a file waits to be chosen again: the card
+  // says so, and the list of files not backed up offers to choose it (or set it aside).
+  await again.waitForFunction(() => document.getElementById('status-title').textContent === '1 file needs to be added again');
+  assert.match(await text(again, '#status-count'), /^3 of 4 backed up\. ferry could not read 1 file .*choose it again to back it up\.$/);
+  assert.equal(await text(again, '#failed-title'), '1 file to add again');
+  assert.deepEqual(await again.$$eval('#failed-list button', (b) => b.map((x) => x.getAttribute('aria-label'))),
+    [`Choose ${large.name} again`, `Dismiss ${large.name}`]);
   // Picking the large file again in the open app backs it up too.
   await again.setInputFiles('#files', [large.path]);
   await again.waitForFunction(() => document.querySelectorAll('#assets li[data-status="uploaded"]').length === 4, null, { timeout: 120_000 });
+  await again.waitForFunction(() => document.getElementById('status-title').textContent === 'Backup complete');
+  assert.equal(await again.isVisible('#failed'), false);
   const last = (await api(server, '/api/assets')).items.find((a) => a.originalFileName === large.name);
   assert.equal(last?.checksum, large.sha256);
 

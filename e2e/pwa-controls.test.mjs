@@ -220,7 +220,7 @@ test('failed uploads: reasons, Retry on a row and Retry all once the cause is go
   assert.ok(problems.every((p) => /\b400\b/.test(p)), problems.join('; '));
 });
 
-test('a file deleted after it was picked is skipped with its reason; Cancel and Retry on a row', async (t) => {
+test('a file deleted after it was picked is skipped with its reason and keeps the backup from "complete" until set aside; Cancel and Retry on a row', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);
   const dir = tempDir(t);
@@ -248,12 +248,26 @@ test('a file deleted after it was picked is skipped with its reason; Cancel and 
   await page.waitForSelector(`${row('gone.jpg')}[data-status="skipped"]`, { timeout: 30_000 });
   const reason = await text(page, `${row('gone.jpg')} .detail`);
   assert.match(reason, /no longer|could not be read|deleted|moved/i, `reason: ${reason}`);
-  assert.equal(await page.isVisible(`${row('gone.jpg')} button[data-action="retry"]`), true);
+  // Its own file cannot be read: the row offers to choose it again, not a Retry that would fail.
+  assert.equal(await page.isVisible(`${row('gone.jpg')} button[data-action="choose"]`), true);
 
   // Retry the cancelled one: it uploads.
   await page.click(`${row('keep.jpg')} button[data-action="retry"]`);
   await page.waitForSelector(`${row('keep.jpg')}[data-status="uploaded"]`, { timeout: 30_000 });
+  // The deleted file is still wanted: the backup is not called complete while it waits.
+  await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'failed');
+  assert.equal(await text(page, '#status-title'), '1 file needs to be added again');
+  assert.match(await text(page, '#status-count'), /^1 of 2 backed up\. ferry could not read 1 file/);
+  assert.equal(await text(page, '#failed-title'), '1 file to add again');
+  // Choose again opens the file picker.
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#failed-list button[data-action="choose"]')]);
+  assert.equal(chooser.isMultiple(), true);
+  // Gone for good: Dismiss sets it aside, and the backup is complete.
+  await page.click('#failed-list button[data-action="dismiss"]');
   await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done');
+  assert.equal(await text(page, '#status-title'), 'Backup complete');
+  assert.equal(await page.isVisible('#failed'), false);
+  assert.equal(await text(page, `${row('gone.jpg')} .detail`), 'Cancelled');
   assert.match(await text(page, '#summary'), /1 skipped/);
   const { items } = await api(server, '/api/assets');
   assert.deepEqual(items.map((a) => a.originalFileName), ['keep.jpg']);

@@ -22,7 +22,7 @@
 // answered here; see receiveShare below. Watched folder: a `periodicsync` rescans it;
 // see rescanFolder below.
 import init, { Backup } from './pkg/ferry.js';
-import { KEEP_FILES_BUDGET, KEEP_FILES_UP_TO, SYNC_TAG, loadConfig } from './lib/background.js';
+import { KEEP_FILES_BUDGET, KEEP_FILES_UP_TO, NEEDS_FILE, SYNC_TAG, loadConfig } from './lib/background.js';
 import { RESCAN_TAG, WatchedFolder } from './lib/folder.js';
 
 const CACHE = 'ferry-shell-v6';
@@ -333,6 +333,13 @@ async function drain(lastChance) {
     albums: config.albums,
   });
   const failedBefore = (await backup.stats()).failed;
+  // Files this backup skipped for want of their file (too large to keep a copy of, moved,
+  // changed): not backed up, and only the person can mend it, so the closing notice says so.
+  const needFile = new Set();
+  const unwatch = backup.onChange((a) => {
+    if (a.status === 'skipped' && NEEDS_FILE.has(a.errorCode)) needFile.add(a.id);
+    else needFile.delete(a.id);
+  });
   let why = 'done';
   let stoppedAt = 0;
   let heldSince = 0;
@@ -381,16 +388,20 @@ async function drain(lastChance) {
       if (stoppedAt && now - stoppedAt > STOP_GRACE_MS) break;
     }
     unsubscribe();
+    unwatch();
     const stats = await backup.stats();
     if (canNotify(config)) {
       await notifying;
       await closeNotifications(PROGRESS_TAG);
       const failed = stats.failed - failedBefore;
-      if (failed > 0 || why === 'quota' || why === 'storage-full' || why === 'auth') {
+      const again = needFile.size;
+      const toAddAgain = `${again} ${again === 1 ? 'file needs' : 'files need'} to be added again`;
+      if (failed > 0 || again > 0 || why === 'quota' || why === 'storage-full' || why === 'auth') {
         const body = why === 'quota' ? 'Your storage quota is full. The backup stopped; nothing is lost.'
           : why === 'storage-full' ? 'The server is out of storage space. Your files are safe here and the backup will continue when space is freed; tell the server\'s admin.'
           : why === 'auth' ? 'Sign in again to continue the backup; nothing is lost.'
-            : `${failed} ${failed === 1 ? 'upload' : 'uploads'} failed. Open ferry to retry.`;
+            : failed === 0 ? `${toAddAgain}. Open ferry to choose ${again === 1 ? 'it' : 'them'} again.`
+              : `${failed} ${failed === 1 ? 'upload' : 'uploads'} failed${again ? `, and ${toAddAgain}` : ''}. Open ferry to retry.`;
         await self.registration.showNotification('ferry', { body, tag: FAILED_TAG, icon: 'icons/icon-192.png' })
           .catch(() => {});
       }

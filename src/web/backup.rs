@@ -610,7 +610,8 @@ impl Backup {
         self.engine.sign_in(api_key);
     }
 
-    /// Cancels asset `id`: it ends `skipped`, and its partial upload is terminated.
+    /// Cancels asset `id`: it ends `skipped` (a failed or skipped one is set aside the same
+    /// way, as cancelled), and its partial upload is terminated.
     pub fn cancel(&self, id: String) -> Promise {
         let engine = self.engine.clone();
         future_to_promise(async move {

@@ -419,11 +419,14 @@ impl Engine {
         self.emit_progress();
     }
 
-    /// Marks asset `id` cancelled; its upload is terminated at the next step.
+    /// Marks asset `id` cancelled; its upload is terminated at the next step. A failed or
+    /// skipped asset is settled as cancelled too: the person set it aside (a file gone for
+    /// good), so it no longer asks for them. A backed-up one stays as it is.
     pub async fn cancel(self: &Rc<Self>, id: &str) -> Result<(), CatalogError> {
         self.cancelled.borrow_mut().insert(id.to_string());
         if let Some(mut asset) = self.catalog.get(id).await? {
-            if !asset.status.is_finished() && asset.status != AssetStatus::Uploading {
+            let backed_up = matches!(asset.status, AssetStatus::Uploaded | AssetStatus::Duplicate);
+            if !backed_up && asset.status != AssetStatus::Uploading {
                 // Not in flight: settle it here. An upload in flight settles itself.
                 asset.status = AssetStatus::Skipped;
                 asset.set_error(ErrorCode::Cancelled, "Cancelled");

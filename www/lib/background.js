@@ -12,6 +12,13 @@ import { keyValueStore } from './idb.js';
 export const SYNC_TAG = 'ferry-backup';
 /** The engine keeps (stages) a copy of each picked file up to this size: its default. */
 export const KEEP_FILES_UP_TO = 64 * 1024 * 1024;
+
+/**
+ * Why a file was skipped that only the person can mend, by choosing the file again (the
+ * engine's `errorCode`): it was moved or deleted, changed, or too large to keep a copy of
+ * when ferry closed. Unlike a file cancelled or in an excluded album, it is still wanted.
+ */
+export const NEEDS_FILE = new Set(['file-unreadable', 'file-changed', 'file-not-kept']);
 /** Nor more than this in all, nor past half the origin's quota: its default budget. */
 export const KEEP_FILES_BUDGET = 1024 * 1024 * 1024;
 

@@ -5,7 +5,7 @@
 // Retry all, albums with include and exclude rules, this browser's files with Cancel and
 // Retry, storage quota and statistics. Names and server text are set as text only.
 import { ago, bytes, cameraTime, count, duration } from '../lib/format.js';
-import { KEEP_FILES_UP_TO } from '../lib/background.js';
+import { KEEP_FILES_UP_TO, NEEDS_FILE } from '../lib/background.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -125,6 +125,7 @@ export class BackupView {
     this.onSignInNeeded = onSignInNeeded;
     this.beforeAdd = beforeAdd;
     this.records = new Map();
+    this.wanted = null; // see needsFile
     this.order = []; // record ids, oldest first
     this.rows = new Map(); // the rows shown: the newest ROW_LIMIT records
     this.dirty = new Set();
@@ -150,6 +151,7 @@ export class BackupView {
     for (const asset of await this.backup.assets(100000)) {
       if (!this.records.has(asset.id)) this.order.push(asset.id);
       this.records.set(asset.id, asset);
+      this.wanted = null;
       this.dirty.add(asset.id);
       if (DONE.has(asset.status)) this.lastBackupAt = Math.max(this.lastBackupAt, asset.addedAt);
     }
@@ -180,6 +182,7 @@ export class BackupView {
     const before = this.records.get(asset.id);
     if (!before) this.order.push(asset.id);
     this.records.set(asset.id, asset);
+    this.wanted = null;
     if (DONE.has(asset.status) && !DONE.has(before?.status)) {
       this.lastBackupAt = Date.now();
       localStorage.setItem(this.lastBackupKey, String(this.lastBackupAt));
@@ -299,8 +302,10 @@ export class BackupView {
       if (!button) return;
       const id = button.closest('li[data-id]')?.dataset.id;
       if (!id) return;
+      // Choosing a file again is the person's own pick: `add` takes it up where it was.
+      if (button.dataset.action === 'choose') { $('files').click(); return; }
       button.disabled = true;
-      const done = button.dataset.action === 'cancel' ? this.backup.cancel(id) : this.backup.retry(id);
+      const done = ['cancel', 'dismiss'].includes(button.dataset.action) ? this.backup.cancel(id) : this.backup.retry(id);
       done.catch((err) => this.announce(`That did not work: ${err?.message ?? err}`))
         .finally(() => { button.disabled = false; });
     };
@@ -375,7 +380,8 @@ export class BackupView {
     else detail = `${bytes(asset.doneBytes)} / ${bytes(asset.size)}`;
     setText(row.querySelector('.detail'), detail);
     const action = ACTIVE.has(asset.status) ? 'cancel'
-      : asset.status === 'failed' || asset.status === 'skipped' ? 'retry' : '';
+      : this.needsFile(asset) && !this.canRetry(asset) ? 'choose'
+        : asset.status === 'failed' || asset.status === 'skipped' ? 'retry' : '';
     const actions = row.querySelector('.actions');
     if (actions.dataset.action !== action) {
       actions.dataset.action = action;
@@ -388,9 +394,38 @@ export class BackupView {
     button.type = 'button';
     button.className = 'small';
     button.dataset.action = action;
-    button.textContent = action === 'cancel' ? 'Cancel' : 'Retry';
-    button.setAttribute('aria-label', `${button.textContent} ${name}`);
+    button.textContent = { cancel: 'Cancel', choose: 'Choose again', dismiss: 'Dismiss' }[action] ?? 'Retry';
+    button.setAttribute('aria-label', action === 'choose' ? `Choose ${name} again` : `${button.textContent} ${name}`);
     return button;
+  }
+
+  /**
+   * Whether `asset` was skipped for want of its file and is still wanted: not since added
+   * again under its name (a changed file comes back as a new record) nor set aside.
+   */
+  needsFile(asset) {
+    if (asset.status !== 'skipped' || !NEEDS_FILE.has(asset.errorCode)) return false;
+    // Per name and album, when a file was last added that is not itself waiting for its
+    // file: built once per change of the records, not per question.
+    if (!this.wanted) {
+      this.wanted = new Map();
+      for (const a of this.records.values()) {
+        if (a.status === 'skipped' && NEEDS_FILE.has(a.errorCode)) continue;
+        const k = `${a.album ?? ''}/${a.name}`;
+        if (!(this.wanted.get(k) >= a.addedAt)) this.wanted.set(k, a.addedAt);
+      }
+    }
+    return !(this.wanted.get(`${asset.album ?? ''}/${asset.name}`) > asset.addedAt);
+  }
+
+  /**
+   * Whether Retry can back up a file skipped for want of it: only one not kept after ferry
+   * closed, whose file this page holds again (picked here). A file that could not be read,
+   * or changed, is the page's own file: it needs choosing again.
+   */
+  canRetry(asset) {
+    return asset.errorCode === 'file-not-kept'
+      && Boolean(this.files.get(asset.name)?.some((f) => f.size === asset.size && f.lastModified === asset.lastModified));
   }
 
   activeCount() {
@@ -400,18 +435,21 @@ export class BackupView {
   }
 
   tally() {
-    const t = { total: 0, uploaded: 0, duplicate: 0, failed: 0, skipped: 0, active: 0 };
+    const t = { total: 0, uploaded: 0, duplicate: 0, failed: 0, skipped: 0, needsFile: 0, active: 0 };
     for (const a of this.records.values()) {
       t.total += 1;
       if (a.status === 'uploaded') t.uploaded += 1;
       else if (a.status === 'duplicate') t.duplicate += 1;
       else if (a.status === 'failed') t.failed += 1;
-      else if (a.status === 'skipped') t.skipped += 1;
-      else t.active += 1;
+      else if (a.status === 'skipped') {
+        t.skipped += 1;
+        if (this.needsFile(a)) t.needsFile += 1;
+      } else t.active += 1;
     }
     t.done = t.uploaded + t.duplicate;
-    // Skipped files were left out on purpose (cancelled, excluded album, gone from disk).
-    t.wanted = t.total - t.skipped;
+    // Skipped files were left out on purpose (cancelled, an excluded album), but for those
+    // still wanted that need choosing again.
+    t.wanted = t.total - t.skipped + t.needsFile;
     return t;
   }
 
@@ -463,9 +501,14 @@ export class BackupView {
       state = 'empty';
       title = 'No backups yet';
       line = `Choose photos and videos to back them up to ${location.host}.`;
-    } else if (t.failed > 0) {
+    } else if (t.failed > 0 || t.needsFile > 0) {
       state = 'failed';
-      title = t.failed === 1 ? '1 upload failed' : `${count(t.failed)} uploads failed`;
+      if (t.failed > 0) title = t.failed === 1 ? '1 upload failed' : `${count(t.failed)} uploads failed`;
+      else title = t.needsFile === 1 ? '1 file needs to be added again' : `${count(t.needsFile)} files need to be added again`;
+      if (t.needsFile > 0) {
+        const them = t.needsFile === 1 ? 'it' : 'them';
+        line = `${counted}. ferry could not read ${t.needsFile === 1 ? '1 file' : `${count(t.needsFile)} files`} (moved, changed, or too large to keep when ferry closed): choose ${them} again to back ${them} up.`;
+      }
     } else {
       state = 'done';
       title = 'Backup complete';
@@ -606,15 +649,22 @@ export class BackupView {
     note.textContent = `Over 64 MiB, so backed up only while ferry is open: ${names}. If ferry closes first, add ${large.length === 1 ? 'it' : 'them'} again to continue where ${large.length === 1 ? 'it' : 'they'} stopped.`;
   }
 
+  /** Files not backed up that need the person: failed uploads, and files to choose again. */
   renderFailed() {
     const failed = [...this.records.values()].filter((a) => a.status === 'failed');
-    const key = failed.map((a) => `${a.id}\u0000${a.lastError}`).join('\u0001');
+    const again = [...this.records.values()].filter((a) => this.needsFile(a));
+    const shown = [...failed, ...again];
+    const key = shown.map((a) => `${a.id}\u0000${a.lastError}\u0000${this.canRetry(a)}`).join('\u0001');
     if (key === this.failedKey) return;
     this.failedKey = key;
-    $('failed').hidden = failed.length === 0;
-    $('failed-title').textContent = failed.length === 1 ? '1 upload failed' : `${count(failed.length)} uploads failed`;
+    $('failed').hidden = shown.length === 0;
+    $('failed-title').textContent = again.length === 0
+      ? (failed.length === 1 ? '1 upload failed' : `${count(failed.length)} uploads failed`)
+      : failed.length === 0
+        ? (again.length === 1 ? '1 file to add again' : `${count(again.length)} files to add again`)
+        : `${count(shown.length)} files not backed up`;
     $('retry-all').hidden = failed.length < 2;
-    $('failed-list').replaceChildren(...failed.reverse().map((a) => {
+    $('failed-list').replaceChildren(...shown.reverse().map((a) => {
       const li = document.createElement('li');
       li.dataset.id = a.id;
       const text = document.createElement('div');
@@ -626,7 +676,14 @@ export class BackupView {
       reason.className = 'reason';
       reason.textContent = a.lastError ?? 'Unknown error';
       text.append(name, reason);
-      li.append(text, this.actionButton('retry', a.name));
+      if (a.status === 'failed') li.append(text, this.actionButton('retry', a.name));
+      else {
+        // A file gone for good can be set aside, so it stops asking.
+        const actions = document.createElement('div');
+        actions.className = 'failed-actions';
+        actions.append(this.actionButton(this.canRetry(a) ? 'retry' : 'choose', a.name), this.actionButton('dismiss', a.name));
+        li.append(text, actions);
+      }
       return li;
     }));
   }
