@@ -43,6 +43,16 @@ test('delete to the trash, restore, and delete for good', async (t) => {
   await page.waitForSelector('#trash-list li[data-name="Beach.mp4"]');
   assert.match(await page.textContent('#trash-list li .trash-meta'), /^2\.0 KB · deleted just now$/);
   assert.equal(await page.getAttribute('#tabs a[href="#/timeline"]', 'aria-current'), 'page');
+  // A Restore the server does not answer says so where anyone can see it, and the item stays.
+  await page.route('**/api/trash/*/restore', (route) => route.abort('connectionfailed'));
+  await page.click('#trash-list li[data-name="Beach.mp4"] button[data-action="restore"]');
+  await page.waitForSelector('#error-banner:not([hidden])');
+  assert.match(await page.textContent('#error-banner'), /^Could not restore Beach\.mp4: the server could not be reached; check the connection and try again$/);
+  assert.equal(await page.getAttribute('#error-banner', 'role'), 'alert');
+  await page.unroute('**/api/trash/*/restore');
+  // The browser logs the request refused on purpose above; it is no problem of the app's.
+  const refused = problems.findIndex((p) => p.includes('ERR_CONNECTION_FAILED'));
+  if (refused >= 0) problems.splice(refused, 1);
   await page.click('#trash-list li[data-name="Beach.mp4"] button[data-action="restore"]');
   await page.waitForSelector('#trash-empty:not([hidden])');
   await page.click('#tabs a[href="#/timeline"]');

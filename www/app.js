@@ -32,6 +32,20 @@ function announce(text) {
   setTimeout(() => { region.textContent = text; }, 50);
 }
 
+/**
+ * Shows what went wrong with something the person just did (adding files, a Retry, a
+ * restore) where everyone sees it, not only screen readers: the banner is an alert, read
+ * at once. It stays until the next one or 20 s.
+ */
+let errorTimer = 0;
+function showError(text) {
+  const banner = $('error-banner');
+  banner.textContent = text;
+  banner.hidden = false;
+  clearTimeout(errorTimer);
+  errorTimer = setTimeout(() => { banner.hidden = true; }, 20_000);
+}
+
 function showFatal(e) {
   console.warn(e);
   $('fatal').textContent = `Something went wrong: ${e?.message ?? e}`;
@@ -163,14 +177,14 @@ async function start(key, user, offline) {
   });
   const background = wireBackground({ apiKey: key, catalogName, userId: user.id, store, backup, engineSettings });
   const timeline = new TimelineView({ api, announce });
-  const trash = new TrashView({ api, announce, onRestored: () => timeline.markStale() });
+  const trash = new TrashView({ api, announce, showError, onRestored: () => timeline.markStale() });
   const settings = new SettingsView({
     user, store, onSignOut: signOut,
     capabilities: { ...backup.capabilities(), backgroundSync: syncSupported() },
     onBackgroundOn: () => { background.save(); background.sync(); },
   });
   const backupView = new BackupView({
-    backup, api, user, store, announce,
+    backup, api, user, store, announce, showError,
     onUploaded: () => timeline.markStale(),
     onSignInNeeded: (reason) => askToSignInAgain(reason),
     beforeAdd: () => background.handOver(),
@@ -179,7 +193,7 @@ async function start(key, user, offline) {
   // Before the views load: they word what the server cannot tell them by this banner.
   if (offline) $('offline-banner').hidden = false;
   await backupView.load();
-  const folder = new FolderView({ userId: user.id, add: (items) => backupView.add(items), announce });
+  const folder = new FolderView({ userId: user.id, add: (items) => backupView.add(items), announce, showError });
   folder.load().catch((e) => console.warn('watched folder:', e));
 
   const views = { backup: backupView, timeline, trash, settings };

@@ -15,10 +15,17 @@ export class Api {
   }
 
   async fetch(path, init = {}) {
-    const res = await fetch(`${this.base}${path}`, {
-      ...init,
-      headers: { 'x-api-key': this.key, ...(init.headers ?? {}) },
-    });
+    let res;
+    try {
+      res = await fetch(`${this.base}${path}`, {
+        ...init,
+        headers: { 'x-api-key': this.key, ...(init.headers ?? {}) },
+      });
+    } catch (e) {
+      if (e?.name === 'AbortError') throw e;
+      // The browser's own words ("Failed to fetch") tell a person nothing.
+      throw new Error('the server could not be reached; check the connection and try again', { cause: e });
+    }
     if (!res.ok) throw new HttpError(res.status, await errorText(res));
     return res;
   }

@@ -116,11 +116,12 @@ function setText(element, text) {
 }
 
 export class BackupView {
-  constructor({ backup, api, user, store, announce, onUploaded, onSignInNeeded, beforeAdd }) {
+  constructor({ backup, api, user, store, announce, showError, onUploaded, onSignInNeeded, beforeAdd }) {
     this.backup = backup;
     this.api = api;
     this.store = store;
     this.announce = announce;
+    this.showError = showError;
     this.onUploaded = onUploaded;
     this.onSignInNeeded = onSignInNeeded;
     this.beforeAdd = beforeAdd;
@@ -247,7 +248,7 @@ export class BackupView {
       return true;
     })().catch((e) => {
       console.warn(e);
-      this.announce(`Could not add the files: ${e?.message ?? e}`);
+      this.showError(`Could not add all the files: ${e?.message ?? e}. Choose again those missing from the list below.`);
       return false;
     });
   }
@@ -289,7 +290,7 @@ export class BackupView {
         this.add(out);
       })().catch((err) => {
         console.warn(err);
-        this.announce(`Could not read the dropped folder: ${err?.message ?? err}`);
+        this.showError(`Could not read the dropped folder: ${err?.message ?? err}`);
       });
     });
   }
@@ -306,7 +307,7 @@ export class BackupView {
       if (button.dataset.action === 'choose') { $('files').click(); return; }
       button.disabled = true;
       const done = ['cancel', 'dismiss'].includes(button.dataset.action) ? this.backup.cancel(id) : this.backup.retry(id);
-      done.catch((err) => this.announce(`That did not work: ${err?.message ?? err}`))
+      done.catch((err) => this.showError(`That did not work: ${err?.message ?? err}`))
         .finally(() => { button.disabled = false; });
     };
     $('assets').addEventListener('click', act);
@@ -317,7 +318,7 @@ export class BackupView {
         await this.backup.retryAll();
         this.announce('Retrying the failed uploads.');
       } catch (err) {
-        this.announce(`That did not work: ${err?.message ?? err}`);
+        this.showError(`That did not work: ${err?.message ?? err}`);
       } finally {
         $('retry-all').disabled = false;
       }

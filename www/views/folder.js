@@ -10,10 +10,11 @@ import { WatchedFolder, folderAccessSupported, periodicRescan } from '../lib/fol
 const $ = (id) => document.getElementById(id);
 
 export class FolderView {
-  constructor({ userId, add, announce }) {
+  constructor({ userId, add, announce, showError }) {
     this.userId = userId;
     this.add = add;
     this.announce = announce;
+    this.showError = showError;
     this.folder = null;
     this.busy = false;
     if (!folderAccessSupported()) return;
@@ -47,7 +48,7 @@ export class FolderView {
     try {
       folder = await WatchedFolder.choose(this.userId);
     } catch (e) {
-      if (e?.name !== 'AbortError') this.announce(`Could not open the folder: ${e?.message ?? e}`);
+      if (e?.name !== 'AbortError') this.showError(`Could not open the folder: ${e?.message ?? e}`);
       return;
     }
     this.folder = folder;

@@ -9,9 +9,10 @@ const PAGE = 200;
 const CONFIRM_MS = 5000;
 
 export class TrashView {
-  constructor({ api, announce, onRestored }) {
+  constructor({ api, announce, showError, onRestored }) {
     this.api = api;
     this.announce = announce;
+    this.showError = showError;
     this.onRestored = onRestored;
     this.cursor = undefined;
     this.generation = 0;
@@ -111,7 +112,7 @@ export class TrashView {
       $('trash-title').focus({ preventScroll: true });
     } catch (e) {
       for (const b of li.querySelectorAll('button')) b.disabled = false;
-      this.announce(`Could not ${button.dataset.action === 'restore' ? 'restore' : 'delete'} ${name}: ${e.message}`);
+      this.showError(`Could not ${button.dataset.action === 'restore' ? 'restore' : 'delete'} ${name}: ${e.message}`);
     }
   }
 }
