@@ -1,16 +1,17 @@
 // The Web Share Target: the manifest declares `share_target` (POST multipart, field
-// `media`), and sharing photos into the installed app queues them for backup. The test
-// does what the system's share sheet does: a multipart POST navigation to the target URL.
-// The service worker answers it (the server never sees the POST), adds the files to the
-// engine's catalog, and redirects to the app, whose engine uploads them. The server then
-// has every file with the right SHA-256, including a video over the 64 MiB the engine
-// keeps a copy of, which the worker hands to the page; a page that finds the worker no
-// longer holding such a file says to choose it again.
+// `media`), and sharing photos into the installed app backs them up once the person says
+// so. The test does what the system's share sheet does: a multipart POST navigation to
+// the target URL. The service worker answers it (the server never sees the POST), holds
+// the files, and redirects to the app, which names them and asks; Back up adds them and
+// the server then has every file with the right SHA-256, a video over the 64 MiB the
+// engine keeps a copy of among them. A share another site posts is held and asked about
+// the same way, and nothing of it is added until the person says so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { api, launchBrowser, pageProblems, randomFile, startServer, tempDir } from './support.mjs';
 
-test('a share-target POST through the service worker queues the files and backs them up', async (t) => {
+test('a share-target POST through the service worker is held, named, and backed up once the person says so; one from another site adds nothing', async (t) => {
   const server = await startServer(t);
   const browser = await launchBrowser(t);
   const dir = tempDir(t);
@@ -58,10 +59,15 @@ test('a share-target POST through the service worker queues the files and backs 
   assert.equal(answer.fromServiceWorker(), true, 'the service worker answers the share');
   assert.equal(answer.status(), 303);
 
-  // Back in the app, which says what was shared and backs it up.
+  // Back in the app, which names what was shared and asks; nothing is added before.
   await page.waitForSelector('body[data-ready="true"]');
   assert.equal(new URL(page.url()).search, '', 'the share report leaves the address');
   assert.equal(new URL(page.url()).hash, '#/backup');
+  await page.waitForSelector('#share-ask:not([hidden])');
+  assert.equal(await page.textContent('#share-ask-text'), 'Back up these 3 shared files?');
+  assert.equal(await page.textContent('#share-ask-names'), files.map((f) => f.name).join(', '));
+  assert.equal(await page.$$eval('#assets li', (r) => r.length), 0, 'nothing added before the person says so');
+  await page.click('#share-accept');
   await page.waitForSelector('#share-banner:not([hidden])');
   assert.equal((await page.textContent('#share-banner')).trim(),
     '3 shared files added to the backup. One is over 64 MiB and backs up only while ferry is open.');
@@ -77,11 +83,39 @@ test('a share-target POST through the service worker queues the files and backs 
   assert.equal(items.length, 3);
   assert.deepEqual(problems, []);
 
-  // A page that opens from a share after the worker has let go of the large file (it
-  // holds it for a minute, in memory) says so, instead of claiming it was added.
-  await page.goto(`${server.url}/?shared=2&large=1#/backup`);
+  // The held files went with the add: a page opened from the same share again says so,
+  // instead of claiming anything was added.
+  await page.goto(`${server.url}/?shared=3#/backup`);
   await page.waitForSelector('#share-banner:not([hidden])');
   assert.equal((await page.textContent('#share-banner')).trim(),
-    '2 shared files added to the backup. One file over 64 MiB could not be received: choose it here to back it up.');
+    'The shared files are no longer here. Share them again, or choose them here.');
+  assert.deepEqual(problems, []);
+
+  // Another site posts a share to ferry's target (a form filled by script, submitted
+  // across sites), as any page could: the app asks, names the file, and adds nothing;
+  // Discard lets go of it.
+  const attacker = http.createServer((req, res) => {
+    res.setHeader('content-type', 'text/html');
+    res.end(`<form id="f" method="post" enctype="multipart/form-data" action="${server.url}/share"><input type="file" name="media" id="i"></form>
+<script>
+  const dt = new DataTransfer();
+  dt.items.add(new File(['not yours'], 'planted.jpg', { type: 'image/jpeg' }));
+  document.getElementById('i').files = dt.files;
+  document.getElementById('f').submit();
+</script>`);
+  });
+  await new Promise((resolve) => attacker.listen(0, 'localhost', resolve));
+  t.after(() => attacker.close());
+  await page.goto(`http://localhost:${attacker.address().port}/`);
+  await page.waitForURL((url) => url.href.startsWith(server.url), { timeout: 30_000 });
+  await page.waitForSelector('#share-ask:not([hidden])');
+  assert.equal(await page.textContent('#share-ask-text'), 'Back up this shared file?');
+  assert.equal(await page.textContent('#share-ask-names'), 'planted.jpg');
+  await page.click('#share-decline');
+  await page.waitForSelector('#share-banner:not([hidden])');
+  assert.equal((await page.textContent('#share-banner')).trim(), 'The shared file was not added.');
+  assert.equal(await page.evaluate(() => caches.has('ferry-shared')), false, 'the held file is let go');
+  assert.equal(await page.$$eval('#assets li[data-name="planted.jpg"]', (r) => r.length), 0);
+  assert.equal((await api(server, '/api/assets?limit=10')).items.length, 3, 'nothing of it reached the server');
   assert.deepEqual(problems, []);
 });

@@ -9,7 +9,8 @@ import { SettingsView } from './views/settings.js';
 import { FolderView } from './views/folder.js';
 import { TrashView } from './views/trash.js';
 import { SettingsStore, engineSettings } from './lib/settings.js';
-import { clearConfig, syncSupported, wireBackground } from './lib/background.js';
+import { KEEP_FILES_UP_TO, clearConfig, syncSupported, wireBackground } from './lib/background.js';
+import { dropShared, heldShared } from './lib/shared-files.js';
 
 const KEY = 'ferry.apiKey'; // an API key, or the token from password sign-in
 const USER = 'ferry.user'; // `{ id, name }`, so the app can open offline
@@ -94,6 +95,7 @@ async function signOut() {
   }
   forget();
   await clearConfig().catch(() => {});
+  await dropShared().catch(() => {});
   location.hash = '';
   location.reload();
 }
@@ -106,51 +108,55 @@ function takeShare() {
   const query = new URLSearchParams(location.search);
   if (!query.has('shared')) return null;
   history.replaceState(null, '', `${location.pathname}${location.hash}`);
-  return { count: Number(query.get('shared')) || 0, problem: query.get('share'), large: Number(query.get('large')) || 0 };
+  return { count: Number(query.get('shared')) || 0, problem: query.get('share') };
 }
 
-/**
- * The shared files too large for the engine to keep a copy of, which the service worker
- * holds for this page (see sw.js); [] when it no longer has them.
- */
-async function takeSharedFiles() {
-  const worker = navigator.serviceWorker?.controller;
-  if (!worker) return [];
-  const channel = new MessageChannel();
-  const reply = new Promise((resolve) => {
-    channel.port1.onmessage = (e) => resolve(Array.isArray(e.data) ? e.data : []);
-    setTimeout(() => resolve([]), 10_000);
-  });
-  worker.postMessage({ type: 'ferry-share-files' }, [channel.port2]);
-  return reply;
-}
-
-/** `received`: how many of the `large` files this page got from the service worker. */
-function shareMessage({ count, problem, large = 0 }, received = large) {
+/** What became of a share, for the banner; `large`: how many are over 64 MiB. */
+function shareMessage({ count, problem, large = 0 }) {
   const files = `${count} shared ${count === 1 ? 'file' : 'files'}`;
   if (problem === 'signed-out') return `Sign in, then share the ${files} again.`;
+  if (problem === 'gone') return 'The shared files are no longer here. Share them again, or choose them here.';
   if (problem === 'failed' || count === 0) return 'The shared files could not be added. Share them again, or choose them here.';
   const added = `${files[0].toUpperCase()}${files.slice(1)} added to the backup.`;
   if (large === 0) return added;
-  if (received >= large) {
-    return `${added} ${large === 1 ? 'One is' : `${large} are`} over 64 MiB and ${large === 1 ? 'backs' : 'back'} up only while ferry is open.`;
-  }
-  const lost = large - received;
-  return `${added} ${lost === 1 ? 'One file' : `${lost} files`} over 64 MiB could not be received: choose ${lost === 1 ? 'it' : 'them'} here to back ${lost === 1 ? 'it' : 'them'} up.`;
+  return `${added} ${large === 1 ? 'One is' : `${large} are`} over 64 MiB and ${large === 1 ? 'backs' : 'back'} up only while ferry is open.`;
 }
 
-async function showShare(share) {
-  if (!share) return;
-  let received = 0;
-  if (share.large > 0 && !share.problem) {
-    const files = await takeSharedFiles();
-    if (files.length > 0 && await session.backupView.add(files)) received = files.length;
-  }
-  const text = shareMessage(share, received);
+function showShareBanner(text) {
   $('share-banner').textContent = text;
   $('share-banner').hidden = false;
   announce(text);
   setTimeout(() => { $('share-banner').hidden = true; }, 15_000);
+}
+
+/**
+ * A share the service worker holds (lib/shared-files.js): the person is asked, with the
+ * files' names, before anything is added, since a share may come from another site.
+ */
+async function showShare(share) {
+  if (!share) return;
+  if (share.problem || share.count === 0) { showShareBanner(shareMessage(share)); return; }
+  const files = await heldShared().catch(() => []);
+  if (files.length === 0) { showShareBanner(shareMessage({ ...share, problem: 'gone' })); return; }
+  const names = files.map((f) => f.name);
+  $('share-ask-text').textContent = `Back up ${files.length === 1 ? 'this shared file' : `these ${files.length} shared files`}?`;
+  $('share-ask-names').textContent = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+  $('share-ask').hidden = false;
+  $('share-accept').focus();
+  const answer = await new Promise((resolve) => {
+    $('share-accept').onclick = () => resolve(true);
+    $('share-decline').onclick = () => resolve(false);
+  });
+  $('share-ask').hidden = true;
+  if (!answer) {
+    await dropShared().catch(() => {});
+    showShareBanner(`${files.length === 1 ? 'The shared file was' : 'The shared files were'} not added.`);
+    return;
+  }
+  const added = await session.backupView.add(files);
+  await dropShared().catch(() => {});
+  const large = files.filter((f) => f.size > KEEP_FILES_UP_TO).length;
+  showShareBanner(shareMessage(added ? { count: files.length, large } : { count: files.length, problem: 'failed' }));
 }
 
 function trackOnline() {

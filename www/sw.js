@@ -24,8 +24,9 @@
 import init, { Backup } from './pkg/ferry.js';
 import { KEEP_FILES_BUDGET, KEEP_FILES_UP_TO, NEEDS_FILE, SYNC_TAG, loadConfig } from './lib/background.js';
 import { RESCAN_TAG, WatchedFolder } from './lib/folder.js';
+import { holdShared } from './lib/shared-files.js';
 
-const CACHE = 'ferry-shell-v6';
+const CACHE = 'ferry-shell-v7';
 const NETWORK_TIMEOUT_MS = 4000;
 const SHELL = [
   './',
@@ -45,6 +46,7 @@ const SHELL = [
   'lib/idb.js',
   'lib/format.js',
   'lib/settings.js',
+  'lib/shared-files.js',
   'views/backup.js',
   'views/folder.js',
   'views/settings.js',
@@ -114,22 +116,11 @@ async function networkFirst(event, request, url) {
 //
 // The manifest's `share_target` makes the installed app a target of the system's share
 // sheet: sharing photos from the gallery POSTs them here as multipart/form-data (field
-// `media`). The worker reads the files, adds them to the engine's catalog (which keeps a
-// copy of each, as for picked files), then answers with a redirect to the app, whose
-// engine resumes the catalog and backs them up. With Background backup on, a sync is
-// asked for too, so a person who shares and leaves still gets them uploaded.
-//
-// The engine keeps copies of files up to 64 MiB only (KEEP_FILES_UP_TO). A larger shared
-// video is held here, in memory, for the page the redirect opens: it asks for them
-// (`ferry-share-files`) and adds them itself, as if they had been picked there, so they
-// back up while the app is open, as a large picked file does. Should the worker be
-// stopped first, the page says which files to choose again.
+// `media`). The worker holds the files (lib/shared-files.js, which says why) and answers
+// with a redirect to the app, whose page asks the person, then adds them as if they had
+// been picked there.
 
 const SHARE_PATH = 'share';
-/** How long shared files too large to keep wait here for the app's page to take them. */
-const SHARE_HOLD_MS = 60_000;
-/** The last share's files too large to keep, `{files, take()}`, until a page takes them. */
-let heldShare = null;
 
 async function receiveShare(event) {
   const app = (query) => Response.redirect(new URL(`./?${query}#/backup`, scope).href, 303);
@@ -148,24 +139,13 @@ async function receiveShare(event) {
   if (files.length === 0) return app('shared=0');
   const config = await loadConfig().catch(() => undefined);
   if (!config?.apiKey) return app(`shared=${files.length}&share=signed-out`);
-  const large = files.filter((f) => f.size > KEEP_FILES_UP_TO);
   try {
-    // The page the redirect opens does the backup; this engine only records the files.
-    await addToCatalog(config, files);
-    if (config.backgroundBackup) await self.registration.sync?.register(SYNC_TAG).catch(() => {});
+    await holdShared(files);
   } catch (e) {
-    console.warn('share target: files not queued:', e);
+    console.warn('share target: files not held:', e);
     return app(`shared=${files.length}&share=failed`);
   }
-  if (large.length === 0) return app(`shared=${files.length}`);
-  // The worker stays alive until the page takes them, or for SHARE_HOLD_MS at most.
-  const held = { files: large };
-  const taken = new Promise((resolve) => {
-    held.take = () => { if (heldShare === held) heldShare = null; resolve(); return held.files; };
-  });
-  heldShare = held;
-  event.waitUntil(Promise.race([taken, sleep(SHARE_HOLD_MS)]).then(() => { if (heldShare === held) heldShare = null; }));
-  return app(`shared=${files.length}&large=${large.length}`);
+  return app(`shared=${files.length}`);
 }
 
 /**
@@ -278,8 +258,6 @@ self.addEventListener('sync', (event) => {
 // Web Lock, so the page's own engine (which holds the picked files) runs.
 self.addEventListener('message', (event) => {
   if (event.data?.type === 'ferry-page-open') stopEngine?.('page');
-  // The app's page, opened by a share, takes the shared files too large to keep.
-  if (event.data?.type === 'ferry-share-files') event.ports[0]?.postMessage(heldShare?.take() ?? []);
 });
 
 self.addEventListener('notificationclick', (event) => {
