@@ -199,7 +199,9 @@ async function start(key, user, offline) {
   // Before the views load: they word what the server cannot tell them by this banner.
   if (offline) $('offline-banner').hidden = false;
   await backupView.load();
-  const folder = new FolderView({ userId: user.id, add: (items) => backupView.add(items), announce, showError });
+  const folder = new FolderView({
+    userId: user.id, add: (items) => backupView.add(items), backedUp: (file) => backupView.backedUp(file), announce, showError,
+  });
   folder.load().catch((e) => console.warn('watched folder:', e));
 
   const views = { backup: backupView, timeline, trash, settings };

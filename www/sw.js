@@ -22,7 +22,7 @@
 // answered here; see receiveShare below. Watched folder: a `periodicsync` rescans it;
 // see rescanFolder below.
 import init, { Backup } from './pkg/ferry.js';
-import { KEEP_FILES_BUDGET, KEEP_FILES_UP_TO, NEEDS_FILE, SYNC_TAG, loadConfig } from './lib/background.js';
+import { KEEP_FILES_BUDGET, KEEP_FILES_UP_TO, NEEDS_FILE, SYNC_TAG, keepable, loadConfig } from './lib/background.js';
 import { RESCAN_TAG, WatchedFolder } from './lib/folder.js';
 import { holdShared } from './lib/shared-files.js';
 
@@ -206,21 +206,6 @@ async function rescanFolder() {
   await draining;
 }
 
-/**
- * The `{file}` items the engine will keep a copy of, by its rule (Backup.add: each up to
- * KEEP_FILES_UP_TO, while the origin's storage stays within KEEP_FILES_BUDGET and half
- * its quota). Only those can be backed up from here; the rest wait for a page.
- */
-async function keepable(items) {
-  const { usage = 0, quota = 0 } = await (navigator.storage?.estimate?.() ?? Promise.resolve({})).catch(() => ({}));
-  const budget = Math.min(KEEP_FILES_BUDGET, quota / 2);
-  let stored = usage;
-  return items.filter(({ file }) => {
-    if (file.size > KEEP_FILES_UP_TO || stored + file.size > budget) return false;
-    stored += file.size;
-    return true;
-  });
-}
 
 // --- Background backup ------------------------------------------------------------------
 

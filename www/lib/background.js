@@ -137,3 +137,19 @@ export function wireBackground({ apiKey, catalogName, userId, store, backup, eng
     save,
   };
 }
+
+/**
+ * The `{file}` items the engine will keep a copy of, by its rule (Backup.add: each up to
+ * KEEP_FILES_UP_TO, while the origin's storage stays within KEEP_FILES_BUDGET and half
+ * its quota). Only those can be backed up with no page open; the rest need one.
+ */
+export async function keepable(items) {
+  const { usage = 0, quota = 0 } = await (navigator.storage?.estimate?.() ?? Promise.resolve({})).catch(() => ({}));
+  const budget = Math.min(KEEP_FILES_BUDGET, quota / 2);
+  let stored = usage;
+  return items.filter(({ file }) => {
+    if (file.size > KEEP_FILES_UP_TO || stored + file.size > budget) return false;
+    stored += file.size;
+    return true;
+  });
+}

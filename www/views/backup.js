@@ -127,6 +127,7 @@ export class BackupView {
     this.beforeAdd = beforeAdd;
     this.records = new Map();
     this.wanted = null; // see needsFile
+    this.doneKeys = null; // see backedUp
     this.order = []; // record ids, oldest first
     this.rows = new Map(); // the rows shown: the newest ROW_LIMIT records
     this.dirty = new Set();
@@ -153,6 +154,7 @@ export class BackupView {
       if (!this.records.has(asset.id)) this.order.push(asset.id);
       this.records.set(asset.id, asset);
       this.wanted = null;
+      this.doneKeys = null;
       this.dirty.add(asset.id);
       if (DONE.has(asset.status)) this.lastBackupAt = Math.max(this.lastBackupAt, asset.addedAt);
     }
@@ -184,6 +186,7 @@ export class BackupView {
     if (!before) this.order.push(asset.id);
     this.records.set(asset.id, asset);
     this.wanted = null;
+    this.doneKeys = null;
     if (DONE.has(asset.status) && !DONE.has(before?.status)) {
       this.lastBackupAt = Date.now();
       localStorage.setItem(this.lastBackupKey, String(this.lastBackupAt));
@@ -427,6 +430,16 @@ export class BackupView {
   canRetry(asset) {
     return asset.errorCode === 'file-not-kept'
       && Boolean(this.files.get(asset.name)?.some((f) => f.size === asset.size && f.lastModified === asset.lastModified));
+  }
+
+  /** Whether `file` (by name, size and modification time) is backed up from this browser. */
+  backedUp(file) {
+    const key = (f) => `${f.size}:${f.lastModified}:${f.name}`;
+    if (!this.doneKeys) {
+      this.doneKeys = new Set();
+      for (const a of this.records.values()) if (DONE.has(a.status)) this.doneKeys.add(key(a));
+    }
+    return this.doneKeys.has(key(file));
   }
 
   activeCount() {

@@ -6,14 +6,16 @@
 // page to rescan instead (message `ferry-rescan`). Names are set as text only.
 import { ago, count } from '../lib/format.js';
 import { WatchedFolder, folderAccessSupported, periodicRescan } from '../lib/folder.js';
+import { keepable } from '../lib/background.js';
 
 const $ = (id) => document.getElementById(id);
 
 export class FolderView {
-  constructor({ userId, add, announce, showError }) {
+  constructor({ userId, add, backedUp, announce, showError }) {
     this.userId = userId;
     this.add = add;
     this.announce = announce;
+    this.backedUp = backedUp;
     this.showError = showError;
     this.folder = null;
     this.busy = false;
@@ -67,12 +69,19 @@ export class FolderView {
         this.status('ferry may not read this folder now. Check now to allow it.');
         return;
       }
-      const { changed, remember } = await this.folder.scan();
+      const scanned = await this.folder.scan();
+      // Only files the engine keeps a copy of are marked seen when queued: a larger one
+      // backs up only while a page is open, and should ferry close first, the next rescan
+      // queues it again (its record continues). It is marked seen once backed up.
+      const done = scanned.changed.filter(({ file }) => this.backedUp(file));
+      const changed = scanned.changed.filter((item) => !done.includes(item));
+      // Measured before the add, whose copies the storage estimate would then count.
+      const kept = await keepable(changed);
       if (changed.length > 0 && !await this.add(changed)) {
         this.status('The new files could not be queued. Check now to try again.');
         return;
       }
-      await remember();
+      await scanned.remember([...kept, ...done]);
       const found = changed.length === 0 ? 'Nothing new'
         : `${count(changed.length)} new or changed ${changed.length === 1 ? 'file' : 'files'} queued`;
       this.status(`${found} · checked ${ago(this.folder.scannedAt)}`);
