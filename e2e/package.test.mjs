@@ -243,6 +243,36 @@ test('two Uploaders on one page, to ferry-server and to @tus/server, keep separa
   assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
 });
 
+test('destroy() lets another Uploader on the same catalog run: one mounted again backs up what the first queued', async (t) => {
+  const { site } = await embeddingPage(t);
+  const server = await startFerry(t, [site.url]);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const file = randomFile(dir, 'queued-then-remounted.jpg', 300 * 1024);
+  const page = await browser.newPage();
+  const problems = pageProblems(page);
+  await page.goto(site.url);
+  await page.waitForFunction(() => window.embedded === true);
+  const options = { endpoint: `${server.url}/api`, headers: { 'x-api-key': server.apiKey }, catalog: 'remounted' };
+  // The first is never started (no autoStart): its engine is paused, with the file queued.
+  await page.evaluate(async (o) => { window.first = await window.Uploader.create(o); }, options);
+  await pick(page, [file.path]);
+  await page.evaluate(() => window.first.add(document.querySelector('#pick').files));
+  await waitForStatuses(page, 'first', ['pending'], 1);
+  const after = await page.evaluate(async (o) => {
+    await window.first.destroy();
+    const refused = await window.first.start().then(() => null, (e) => [e instanceof window.FerryError, e.code]);
+    window.second = await window.Uploader.create({ ...o, autoStart: true });
+    return refused;
+  }, options);
+  assert.deepEqual(after, [true, 'invalid-options'], 'a destroyed Uploader refuses to start');
+  const [item] = await waitForStatuses(page, 'second', ['uploaded'], 1, 30_000);
+  assert.equal(item.name, file.name);
+  const { items } = await api(server, '/api/assets');
+  assert.deepEqual(items.map((a) => a.checksum), [file.sha256]);
+  assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
+});
+
 test('requestTimeoutMs reaches the engine: a server that never answers is given up on in time', async (t) => {
   const { site } = await embeddingPage(t);
   // Accepts connections and reads requests, and never answers one.

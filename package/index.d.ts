@@ -314,7 +314,7 @@ export declare class Uploader {
   stats(): Promise<Stats>;
   progress(): Progress | null;
   capabilities(): Promise<Capabilities>;
-  /** Stops listening and pauses; the catalog stays for the next page. */
+  /** Stops this Uploader for good and frees its engine (and the catalog's lock); the queue stays for the next Uploader on it. Methods called after it reject with `invalid-options`. */
   destroy(): Promise<void>;
 }
 

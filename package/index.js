@@ -263,6 +263,7 @@ export class Uploader {
 
   async _engine() {
     await this.ready;
+    if (this._destroyed) throw new FerryError('invalid-options', 'ferry-uploader: this Uploader was destroyed; create a new one');
     return this._backup;
   }
 
@@ -449,11 +450,19 @@ export class Uploader {
 
   /** Stops listening to the engine and pauses it. The catalog stays for the next page. */
   async destroy() {
-    const backup = await this._engine().catch(() => null);
-    if (!backup) return;
-    backup.pause();
+    if (this._destroyed) return;
+    await this.ready.catch(() => {});
+    const backup = this._backup;
+    this._destroyed = true;
     for (const unsubscribe of this._unsubscribe.splice(0)) unsubscribe();
     for (const set of this._listeners.values()) set.clear();
+    if (!backup) return;
+    // Not a pause: a paused run would keep the catalog's Web Lock, and another Uploader on
+    // the same catalog (a component mounted again) would never run. The run ends once the
+    // steps in flight are saved; the queue stays in the catalog for the next one.
+    backup.stop();
+    this._backup = null;
+    backup.free();
   }
 }
 
