@@ -387,6 +387,35 @@ test('the drop-in <ferry-uploader> element uploads a file picked through its own
   assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
 });
 
+test('<ferry-uploader> opening on a catalog of more than 200 files lists the newest, not the oldest', async (t) => {
+  const cdn = await staticServer(t, { dir: PACKAGE_DIR, cors: true });
+  const site = await staticServer(t, { files: {} });
+  const server = await startFerry(t, [site.url]);
+  site.files['/'] = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>element</title>
+<script type="module" src="${cdn.url}/element.js"></script></head>
+<body><ferry-uploader endpoint="${server.url}/api" api-key="${server.apiKey}" manual-start></ferry-uploader></body></html>`;
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const files = Array.from({ length: 210 }, (_, i) => randomFile(dir, `photo-${String(i).padStart(3, '0')}.jpg`, 1024 + i));
+  const page = await browser.newPage();
+  const problems = pageProblems(page);
+  await page.goto(site.url);
+  await page.waitForFunction(() => document.querySelector('ferry-uploader')?.uploader);
+  await page.evaluate(() => document.querySelector('ferry-uploader').uploader.ready);
+  // Not started (manual-start): all 210 wait, the newest added last.
+  const input = page.locator('ferry-uploader input[type="file"]');
+  await input.setInputFiles(files.slice(0, 205).map((f) => f.path));
+  await input.setInputFiles(files.slice(205).map((f) => f.path));
+  await page.waitForFunction(() => document.querySelector('ferry-uploader').shadowRoot.querySelectorAll('li').length === 210);
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector('ferry-uploader')?.shadowRoot.querySelectorAll('li').length === 200, null, { timeout: 30_000 });
+  const names = await page.$$eval('ferry-uploader li .name', (els) => els.map((el) => el.textContent));
+  // The five added last are all listed; five of the 205 added before them are left out.
+  for (const f of files.slice(205)) assert.ok(names.includes(f.name), `${f.name}, added last, is listed`);
+  assert.equal(names.filter((n) => files.slice(0, 205).some((f) => f.name === n)).length, 195);
+  assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
+});
+
 const VITE_EXAMPLE = new URL('../package/examples/vite/', import.meta.url).pathname;
 const VITE_BIN = join(VITE_EXAMPLE, 'node_modules/.bin/vite');
 

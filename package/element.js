@@ -47,6 +47,9 @@ const STATUS_TEXT = {
   skipped: 'Skipped',
 };
 const IN_PROGRESS = new Set(['pending', 'hashing', 'checking', 'uploading']);
+const FINISHED = new Set(['uploaded', 'duplicate']);
+/** Rows the element shows when it opens on a catalog with files in it. */
+const SHOWN_ROWS = 200;
 
 function element(tag, attributes = {}, text) {
   const node = document.createElement(tag);
@@ -179,8 +182,13 @@ export class FerryUploaderElement extends HTMLElement {
     uploader.on('complete', (c) => this._dispatch('ferry-complete', c));
     uploader.on('error', (e) => this._fail(e));
     uploader.ready.then(async () => {
-      const { items } = await uploader.assets({ limit: 200 });
-      for (const asset of items) this._row(asset);
+      // The files the person may still act on (waiting, failed, skipped), then the newest
+      // backed up, up to SHOWN_ROWS: `assets` lists oldest first, so its first rows would
+      // be old backups and hide what is new.
+      const { items } = await uploader.assets({ limit: 20_000 });
+      const open = items.filter((a) => !FINISHED.has(a.status));
+      const done = items.filter((a) => FINISHED.has(a.status)).slice(-Math.max(0, SHOWN_ROWS - open.length));
+      for (const asset of [...done, ...open.slice(-SHOWN_ROWS)]) this._row(asset);
       this._pause.hidden = false;
       this._dispatch('ferry-ready', { uploader });
     }, (e) => this._fail(e));

@@ -448,7 +448,10 @@ export class Uploader {
     return (await this._engine()).capabilities();
   }
 
-  /** Stops listening to the engine and pauses it. The catalog stays for the next page. */
+  /**
+   * Stops this Uploader for good: listeners are removed, the run ends and the engine is
+   * freed. The catalog (the queue) stays for the next Uploader on it, or the next page.
+   */
   async destroy() {
     if (this._destroyed) return;
     await this.ready.catch(() => {});
