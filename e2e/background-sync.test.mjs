@@ -197,6 +197,15 @@ test('the service worker backs up staged files on a sync event with no page open
   await again.click('#sign-out');
   await again.waitForSelector('#sign-in:not([hidden])');
   assert.equal(await config(), null, 'signing out deletes the service worker\'s copy of the key');
+  // And what this browser kept for the account: its catalog (records, kept copies, hash
+  // cache), the last backup time, the settings.
+  const left = await until('the catalog to be deleted', async () => {
+    const names = (await again.evaluate(() => indexedDB.databases())).map((d) => d.name).filter((n) => n.startsWith('ferry:'));
+    return { ok: names.length === 0, names };
+  }, 15_000);
+  assert.deepEqual(left.names, []);
+  const stored = await again.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('ferry.')));
+  assert.deepEqual(stored, [], `localStorage keeps nothing of the account: ${stored}`);
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
 });

@@ -8,7 +8,7 @@ import { TimelineView } from './views/timeline.js';
 import { SettingsView } from './views/settings.js';
 import { FolderView } from './views/folder.js';
 import { TrashView } from './views/trash.js';
-import { SettingsStore, engineSettings } from './lib/settings.js';
+import { ALBUMS_KEY, SETTINGS_KEY, SettingsStore, engineSettings } from './lib/settings.js';
 import { KEEP_FILES_UP_TO, clearConfig, syncSupported, wireBackground } from './lib/background.js';
 import { dropShared, heldShared } from './lib/shared-files.js';
 
@@ -87,8 +87,24 @@ function forget() {
   localStorage.removeItem(SESSION);
 }
 
-/** Revokes a password session on the server (best effort), forgets it, and starts over. */
+/** The catalogs a sign-out left to delete (see forgetSignedOut). */
+const FORGET = 'ferry.forget';
+
+/**
+ * Signs out of this browser: revokes a password session on the server (best effort) and
+ * removes what the browser keeps for the account, so the next person to use it finds
+ * nothing of it: the backup catalog with its copies of queued files and its hash cache,
+ * the watched folder, the background backup's key, a held share, the settings and album
+ * rules. Files not backed up yet are counted first and the person asked, since they would
+ * have to be added again.
+ */
 async function signOut() {
+  const left = session?.backupView.notBackedUp() ?? 0;
+  if (left > 0) {
+    const files = left === 1 ? '1 file is' : `${left.toLocaleString()} files are`;
+    const them = left === 1 ? 'it' : 'them';
+    if (!confirm(`${files} not backed up yet. Signing out removes ${them} from this browser, and you would need to add ${them} again. Sign out?`)) return;
+  }
   const key = localStorage.getItem(KEY);
   if (key && localStorage.getItem(SESSION) === '1') {
     await new Api(key).fetch('/auth/logout', { method: 'POST' }).catch(() => {});
@@ -96,8 +112,34 @@ async function signOut() {
   forget();
   await clearConfig().catch(() => {});
   await dropShared().catch(() => {});
+  if (session) {
+    session.backupView.backup.stop();
+    await session.folder?.forget().catch(() => {});
+    localStorage.removeItem(`ferry.lastBackup:${session.user.id}`);
+    // Deleted as the next page starts: this page's engine still has them open.
+    const pending = JSON.parse(localStorage.getItem(FORGET) ?? '[]');
+    localStorage.setItem(FORGET, JSON.stringify([...new Set([...pending, session.catalogName])]));
+  }
+  localStorage.removeItem(SETTINGS_KEY);
+  localStorage.removeItem(ALBUMS_KEY);
   location.hash = '';
   location.reload();
+}
+
+/**
+ * Deletes the catalogs (and their kept files) a sign-out left, before anything opens them.
+ * A delete waits for a connection still open (a background backup finishing its step);
+ * a catalog opened meanwhile, by the same person signing in again, opens after it.
+ */
+function forgetSignedOut() {
+  const names = JSON.parse(localStorage.getItem(FORGET) ?? '[]');
+  if (names.length === 0) return;
+  const deleted = names.flatMap((name) => [name, `${name}:files`]).map((name) => new Promise((resolve) => {
+    const request = indexedDB.deleteDatabase(name);
+    request.onsuccess = () => resolve(true);
+    request.onerror = () => resolve(false);
+  }));
+  Promise.all(deleted).then((done) => { if (done.every(Boolean)) localStorage.removeItem(FORGET); });
 }
 
 /**
@@ -195,13 +237,14 @@ async function start(key, user, offline) {
     onSignInNeeded: (reason) => askToSignInAgain(reason),
     beforeAdd: () => background.handOver(),
   });
-  session = { user, backupView, background };
+  session = { user, backupView, background, catalogName };
   // Before the views load: they word what the server cannot tell them by this banner.
   if (offline) $('offline-banner').hidden = false;
   await backupView.load();
   const folder = new FolderView({
     userId: user.id, add: (items) => backupView.add(items), backedUp: (file) => backupView.backedUp(file), announce, showError,
   });
+  session.folder = folder;
   folder.load().catch((e) => console.warn('watched folder:', e));
 
   const views = { backup: backupView, timeline, trash, settings };
@@ -340,6 +383,7 @@ function wireSignIn() {
 }
 
 async function main() {
+  forgetSignedOut();
   trackOnline();
   const share = takeShare();
   wasmReady = init();

@@ -104,6 +104,20 @@ where
     Ok(found)
 }
 
+/// When another context asks for the database (a sign-out deleting it, a newer version of
+/// the app upgrading it), this connection closes rather than block that for as long as
+/// this engine lives: a service worker's engine stays open after its backup. What this
+/// engine asks of it afterwards fails, and its run ends.
+fn close_when_asked(db: &Database) {
+    use indexed_db_futures::internals::SystemRepr;
+    let connection: web_sys::IdbDatabase = db.as_sys().clone().unchecked_into();
+    let close = wasm_bindgen::closure::Closure::once_into_js({
+        let connection = connection.clone();
+        move || connection.close()
+    });
+    connection.set_onversionchange(Some(close.unchecked_ref()));
+}
+
 impl Catalog {
     /// Opens the catalog named `name`, creating or migrating it as needed.
     pub async fn open(name: &str) -> Result<Self, CatalogError> {
@@ -146,6 +160,8 @@ impl Catalog {
             })
             .await
             .map_err(|e| CatalogError(e.to_string()))?;
+        close_when_asked(&db);
+        close_when_asked(&files);
         Ok(Self { db, files })
     }
 

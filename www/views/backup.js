@@ -442,6 +442,12 @@ export class BackupView {
     return this.doneKeys.has(key(file));
   }
 
+  /** How many files are not backed up and still wanted: waiting, failed, or to add again. */
+  notBackedUp() {
+    const t = this.tally();
+    return t.active + t.failed + t.needsFile;
+  }
+
   activeCount() {
     let n = 0;
     for (const a of this.records.values()) if (ACTIVE.has(a.status)) n += 1;
