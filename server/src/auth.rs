@@ -44,6 +44,29 @@ impl FromRequestParts<Arc<AppState>> for AuthUser {
     }
 }
 
+/// The API key or session token a request came with, as its SHA-256. `AuthUser` checks it
+/// once, as the request starts; an upload's chunk may stream for hours after that, so its
+/// completion checks this again (`db::complete_upload`) before it records an asset: a key
+/// revoked, a session signed out or a user removed meanwhile makes no asset.
+#[derive(Debug, Clone)]
+pub struct Credential(String);
+
+impl Credential {
+    pub fn sha256(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Credential {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        presented_credential(&parts.headers)
+            .map(|key| Credential(hash_api_key(key)))
+            .ok_or(AppError::Unauthorized)
+    }
+}
+
 /// The API key or session token of a request: `x-api-key`, else `Authorization: Bearer`.
 fn presented_credential(headers: &HeaderMap) -> Option<&str> {
     if let Some(key) = headers.get("x-api-key") {

@@ -293,24 +293,27 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// The user an API key or an unexpired session token (`$1`, its SHA-256 hex) belongs to,
+/// at `$2` (unix seconds).
+const USER_BY_CREDENTIAL: &str = "
+    SELECT u.id, u.name, u.quota_size_in_bytes FROM api_keys k JOIN users u ON u.id = k.user_id
+    WHERE k.key_sha256 = $1
+    UNION ALL
+    SELECT u.id, u.name, u.quota_size_in_bytes FROM sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.token_sha256 = $1 AND s.expires_at > $2
+    LIMIT 1";
+
 /// The user an API key or an unexpired session token (given as its SHA-256 hex) belongs to.
 pub async fn user_by_credential_hash(
     db: &Db,
     sha256: &str,
     now_unix: i64,
 ) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id, u.name, u.quota_size_in_bytes FROM api_keys k JOIN users u ON u.id = k.user_id
-         WHERE k.key_sha256 = $1
-         UNION ALL
-         SELECT u.id, u.name, u.quota_size_in_bytes FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_sha256 = $1 AND s.expires_at > $2
-         LIMIT 1",
-    )
-    .bind(sha256)
-    .bind(now_unix)
-    .fetch_optional(&db.pool)
-    .await
+    sqlx::query_as(USER_BY_CREDENTIAL)
+        .bind(sha256)
+        .bind(now_unix)
+        .fetch_optional(&db.pool)
+        .await
 }
 
 pub async fn user_by_name(db: &Db, name: &str) -> Result<Option<User>, sqlx::Error> {
@@ -544,14 +547,16 @@ pub async fn delete_expired_sessions(db: &Db, now_unix: i64) -> Result<u64, sqlx
 /// Bytes in the user's library. Identical content shared with other users still counts
 /// in full for each of them: sharing a blob must not be observable.
 pub async fn quota_usage(db: &Db, user_id: &str) -> Result<i64, sqlx::Error> {
-    // SUM of BIGINT is NUMERIC in PostgreSQL; the cast makes it an i64 on both.
-    sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(file_size), 0) AS BIGINT) FROM assets WHERE user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_one(&db.pool)
-    .await
+    sqlx::query_scalar(QUOTA_USAGE)
+        .bind(user_id)
+        .fetch_one(&db.pool)
+        .await
 }
+
+/// The bytes in the library of user `$1`. SUM of BIGINT is NUMERIC in PostgreSQL; the
+/// cast makes it an i64 on both.
+const QUOTA_USAGE: &str =
+    "SELECT CAST(COALESCE(SUM(file_size), 0) AS BIGINT) FROM assets WHERE user_id = $1";
 
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct Upload {
@@ -799,18 +804,33 @@ pub struct MediaMeta {
     pub duration_ms: Option<i64>,
 }
 
-/// Records a finished upload as an asset of its user, in one transaction. If the user
-/// already has an asset with this content, that asset is reused (and stays where it is,
-/// even in the trash). `fileCreatedAt` is, in order: what the client sent, what the file
-/// says, `fileModifiedAt`, now. Returns the asset id and whether it was new.
-/// Call only after the blob is durable on disk.
+/// What `complete_upload` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// The asset: a new one, or the user's own with this content (`new` false).
+    Recorded { asset_id: String, new: bool },
+    /// Nothing: the key or session the request came with no longer signs the upload's
+    /// user in (revoked, signed out, expired, or the user was removed).
+    SignedOut,
+    /// Nothing: the asset does not fit the user's quota of `quota` bytes, `usage` taken.
+    OverQuota { quota: i64, usage: i64 },
+}
+
+/// Records a finished upload as an asset of its user, in one transaction, if the request
+/// that finished it still signs its user in (`credential_sha256` at `now_unix`) and the
+/// asset fits the user's quota. If the user already has an asset with this content, that
+/// asset is reused (and stays where it is, even in the trash), which costs no quota.
+/// `fileCreatedAt` is, in order: what the client sent, what the file says,
+/// `fileModifiedAt`, now. Call only after the blob is durable on disk.
 pub async fn complete_upload(
     db: &Db,
     upload: &Upload,
     sha256: &str,
     mime_type: &str,
     meta: &MediaMeta,
-) -> Result<(String, bool), sqlx::Error> {
+    credential_sha256: &str,
+    now_unix: i64,
+) -> Result<Completion, sqlx::Error> {
     let now = timestamps::now();
     let modified = upload
         .file_modified_at
@@ -827,6 +847,42 @@ pub async fn complete_upload(
         .unwrap_or_else(|| format!("{}.bin", upload.id));
 
     let mut tx = db.writer().begin().await?;
+    // Completions of one user take turns from here to the commit, so each one's quota
+    // check counts the assets of those before it: a write to the user's row locks it on
+    // PostgreSQL (where each statement after it sees what they committed), and on SQLite
+    // takes the database's write lock. Checked at the start of each request only, ten
+    // parallel uploads of 900 bytes all fitted a quota of 1,000.
+    sqlx::query("UPDATE users SET quota_size_in_bytes = quota_size_in_bytes WHERE id = $1")
+        .bind(&upload.user_id)
+        .execute(&mut *tx)
+        .await?;
+    // A PATCH is authorized as it starts and may stream for hours: a key revoked since
+    // then must not make an asset when it ends.
+    let signed_in: Option<User> = sqlx::query_as(USER_BY_CREDENTIAL)
+        .bind(credential_sha256)
+        .bind(now_unix)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(user) = signed_in.filter(|u| u.id == upload.user_id) else {
+        tx.rollback().await?;
+        return Ok(Completion::SignedOut);
+    };
+    let duplicate: Option<String> =
+        sqlx::query_scalar("SELECT id FROM assets WHERE user_id = $1 AND checksum = $2")
+            .bind(&upload.user_id)
+            .bind(sha256)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let (None, Some(quota)) = (&duplicate, user.quota_size_in_bytes) {
+        let usage: i64 = sqlx::query_scalar(QUOTA_USAGE)
+            .bind(&upload.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if usage.saturating_add(upload.upload_length) > quota {
+            tx.rollback().await?;
+            return Ok(Completion::OverQuota { quota, usage });
+        }
+    }
     let inserted = sqlx::query(
         "INSERT INTO assets (id, user_id, checksum, original_file_name, mime_type, file_size,
              file_created_at, file_modified_at, device_asset_id, device_id, created_at,
@@ -881,7 +937,10 @@ pub async fn complete_upload(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((asset_id, inserted))
+    Ok(Completion::Recorded {
+        asset_id,
+        new: inserted,
+    })
 }
 
 /// Makes `video` the motion part of `photo` (a Live Photo): hidden from the timeline, and

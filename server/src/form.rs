@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sha2::{Digest, Sha256};
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, Credential};
 use crate::{db, media, timestamps, tus, AppError, AppState};
 
 /// Text fields longer than this are refused.
@@ -30,13 +30,18 @@ struct Part {
 pub(crate) async fn upload(
     State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
+    credential: Credential,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, AppError> {
     let mut multipart = multipart.map_err(|e| AppError::bad_request(e.body_text()))?;
     let mut parts: Vec<Part> = Vec::new();
     let result = receive(&state, &user, &mut multipart, &mut parts).await;
+    let by = tus::Finisher {
+        credential: &credential,
+        on_append: false,
+    };
     let outcome = match result {
-        Ok(meta) => finish(&state, &mut parts, meta).await,
+        Ok(meta) => finish(&state, by, &mut parts, meta).await,
         Err(e) => Err(e),
     };
     // Whatever happened, no partial file or upload row outlives the request.
@@ -173,7 +178,7 @@ async fn store_file(
     parts: &mut Vec<Part>,
 ) -> Result<usize, AppError> {
     let mut room = state.config.max_upload_bytes;
-    if let Some(remaining) = tus::check_quota(state, user, already_received, false).await? {
+    if let Some(remaining) = tus::check_quota(state, user, already_received, None, false).await? {
         room = room.min(remaining.saturating_sub(already_received.max(0) as u64));
     }
     let mut upload = db::Upload {
@@ -255,6 +260,7 @@ async fn store_file(
 
 async fn finish(
     state: &AppState,
+    by: tus::Finisher<'_>,
     parts: &mut [Part],
     meta: FormMeta,
 ) -> Result<Response, AppError> {
@@ -275,7 +281,7 @@ async fn finish(
             .file_modified_at
             .clone_from(&fields.file_modified_at);
         part.upload.album.clone_from(&fields.album);
-        let (id, _) = complete_part(state, part).await?;
+        let (id, _) = complete_part(state, by, part).await?;
         live_photo_video_id = Some(id);
     }
     let part = &mut parts[asset_index];
@@ -292,7 +298,7 @@ async fn finish(
     part.upload.album = fields.album;
     // The motion part sent with it, or one uploaded before and named by id.
     part.upload.live_photo_video_id = live_photo_video_id.clone().or(fields.live_photo_video_id);
-    let (id, created) = complete_part(state, part).await?;
+    let (id, created) = complete_part(state, by, part).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -305,9 +311,15 @@ async fn finish(
     Ok((status, Json(body)).into_response())
 }
 
-async fn complete_part(state: &AppState, part: &Part) -> Result<(String, bool), AppError> {
+/// The form's bytes are never kept for a retry: on any refusal (quota, a key revoked while
+/// they streamed) `upload` deletes them with their row.
+async fn complete_part(
+    state: &AppState,
+    by: tus::Finisher<'_>,
+    part: &Part,
+) -> Result<(String, bool), AppError> {
     db::finish_form_upload(&state.pool, &part.upload).await?;
-    tus::complete_with(state, &part.upload, Some(part.sha256.clone())).await
+    tus::complete_with(state, &part.upload, Some(part.sha256.clone()), by).await
 }
 
 /// A short text field; empty is `None`.

@@ -23,8 +23,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::auth::unix_now;
-use crate::tus::{self, FERRY_ASSET_ID, TUS_RESUMABLE};
+use crate::auth::{unix_now, Credential};
+use crate::tus::{self, Finisher, FERRY_ASSET_ID, TUS_RESUMABLE};
 use crate::tus::{UPLOAD_LENGTH, UPLOAD_METADATA, UPLOAD_OFFSET};
 use crate::{db, AppError, AppState};
 
@@ -337,17 +337,23 @@ impl Completed {
 pub(crate) async fn create(
     state: &AppState,
     user: &db::User,
+    credential: &Credential,
     version: u8,
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    let result = create_upload(state, user, version, headers, body).await;
+    let by = Finisher {
+        credential,
+        on_append: false,
+    };
+    let result = create_upload(state, user, by, version, headers, body).await;
     reply(state, version, result)
 }
 
 async fn create_upload(
     state: &AppState,
     user: &db::User,
+    by: Finisher<'_>,
     version: u8,
     headers: &HeaderMap,
     body: Body,
@@ -404,7 +410,8 @@ async fn create_upload(
     upload.upload_length = length.unwrap_or(0) as i64; // number_header keeps it <= i64::MAX
     upload.length_deferred = length.is_none();
     upload.expires_at = Some(tus::next_expiry(state));
-    let remaining = tus::check_quota(state, user, upload.upload_length, false).await?;
+    let declared = upload.declared_checksum.as_deref();
+    let remaining = tus::check_quota(state, user, upload.upload_length, declared, false).await?;
     let max_size = remaining.map_or(max, |r| r.min(max));
 
     tus::insert_new_upload(state, &mut upload).await?;
@@ -425,7 +432,7 @@ async fn create_upload(
 
     let location = tus::header_value(&format!("/api/uploads/{}", upload.id));
     if complete {
-        let done = finish(state, user, &mut upload).await?;
+        let done = finish(state, user, by, &mut upload).await?;
         let mut response = done.response(StatusCode::CREATED);
         response.headers_mut().insert(LOCATION, location);
         response
@@ -484,18 +491,24 @@ async fn status_of(
 pub(crate) async fn append(
     state: &AppState,
     user: &db::User,
+    credential: &Credential,
     version: u8,
     id: &str,
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
-    let result = append_upload(state, user, version, id, headers, body).await;
+    let by = Finisher {
+        credential,
+        on_append: true,
+    };
+    let result = append_upload(state, user, by, version, id, headers, body).await;
     reply(state, version, result)
 }
 
 async fn append_upload(
     state: &AppState,
     user: &db::User,
+    by: Finisher<'_>,
     version: u8,
     id: &str,
     headers: &HeaderMap,
@@ -561,7 +574,8 @@ async fn append_upload(
     }
     // Another upload may have completed since this one was created.
     let needed = length.unwrap_or(offset + content_length.unwrap_or(0));
-    let remaining = tus::check_quota(state, user, needed as i64, true).await?;
+    let declared = upload.declared_checksum.as_deref();
+    let remaining = tus::check_quota(state, user, needed as i64, declared, true).await?;
     let max_size = remaining.map_or(max, |r| r.min(max));
     if let (true, Some(length)) = (upload.length_deferred, length) {
         db::set_upload_length(&state.pool, &upload.id, length as i64).await?;
@@ -574,7 +588,7 @@ async fn append_upload(
 
     receive(state, &mut upload, max_size, headers, body, content_length).await?;
     if complete {
-        return Ok(finish(state, user, &mut upload)
+        return Ok(finish(state, user, by, &mut upload)
             .await?
             .response(StatusCode::OK));
     }
@@ -597,7 +611,11 @@ async fn receive(
     body: Body,
     content_length: Option<u64>,
 ) -> Result<(), AppError> {
-    if content_length == Some(0) {
+    // With every byte here already, only the completion is left (after a crash, or a
+    // completion refused for a revoked key), and the bytes may have moved into the blob
+    // store: there is nothing to write to, as with tus.
+    let all_here = !upload.length_deferred && upload.upload_offset == upload.upload_length;
+    if content_length == Some(0) || all_here {
         return Ok(());
     }
     let mut bounded = upload.clone();
@@ -615,10 +633,12 @@ async fn receive(
 async fn finish(
     state: &AppState,
     user: &db::User,
+    by: Finisher<'_>,
     upload: &mut db::Upload,
 ) -> Result<Completed, Failure> {
     if upload.length_deferred {
-        tus::check_quota(state, user, upload.upload_offset, true).await?;
+        let declared = upload.declared_checksum.as_deref();
+        tus::check_quota(state, user, upload.upload_offset, declared, by.on_append).await?;
         db::set_upload_length(&state.pool, &upload.id, upload.upload_offset).await?;
         upload.upload_length = upload.upload_offset;
         upload.length_deferred = false;
@@ -628,7 +648,7 @@ async fn finish(
             upload.upload_offset, upload.upload_length
         )));
     }
-    let (asset_id, new) = tus::complete_with(state, upload, None).await?;
+    let (asset_id, new) = tus::complete_with(state, upload, None, by).await?;
     Ok(Completed {
         asset_id,
         new,

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::auth::{unix_now, AuthUser};
+use crate::auth::{unix_now, AuthUser, Credential};
 use crate::sha256_state::Sha256State;
 use crate::{blobs, db, media, rufh, timestamps, AppError, AppState};
 use axum::body::Body;
@@ -112,11 +112,12 @@ async fn capabilities(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
 async fn create(
     State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
+    credential: Credential,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
     if let Some(version) = rufh::request_version(&headers)? {
-        return Ok(rufh::create(&state, &user, version, &headers, body).await);
+        return Ok(rufh::create(&state, &user, &credential, version, &headers, body).await);
     }
     if headers.contains_key("upload-defer-length") {
         return Err(AppError::bad_request(
@@ -137,7 +138,8 @@ async fn create(
     upload.upload_length = to_db(length)?;
     upload.expires_at = Some(next_expiry(&state));
 
-    let remaining = check_quota(&state, &user, upload.upload_length, false).await?;
+    let declared = upload.declared_checksum.as_deref();
+    let remaining = check_quota(&state, &user, upload.upload_length, declared, false).await?;
 
     insert_new_upload(&state, &mut upload).await?;
     let _lock = state
@@ -151,7 +153,11 @@ async fn create(
         upload.expires_at = Some(written.expires_at);
     }
     let asset_id = if upload.upload_offset == upload.upload_length {
-        Some(complete(&state, &upload).await?)
+        let by = Finisher {
+            credential: &credential,
+            on_append: false,
+        };
+        Some(complete(&state, &upload, by).await?)
     } else {
         None
     };
@@ -200,12 +206,13 @@ async fn status(
 async fn append(
     State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
+    credential: Credential,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
     if let Some(version) = rufh::request_version(&headers)? {
-        return Ok(rufh::append(&state, &user, version, &id, &headers, body).await);
+        return Ok(rufh::append(&state, &user, &credential, version, &id, &headers, body).await);
     }
     if find_upload(&state, &id, &user).await?.length_deferred {
         return Err(AppError::Conflict(
@@ -242,7 +249,8 @@ async fn append(
 
     if upload.upload_offset < upload.upload_length {
         // Another upload may have completed since this one was created.
-        check_quota(&state, &user, upload.upload_length, true).await?;
+        let declared = upload.declared_checksum.as_deref();
+        check_quota(&state, &user, upload.upload_length, declared, true).await?;
         let expires_at = next_expiry(&state);
         db::set_upload_expiry(&state.pool, &upload.id, expires_at).await?;
         upload.expires_at = Some(expires_at);
@@ -252,9 +260,14 @@ async fn append(
     } else if number_header(&headers, &CONTENT_LENGTH)?.unwrap_or(0) > 0 {
         return Err(too_large(0));
     }
-    // All bytes are here (possibly since before a crash): complete, which is idempotent.
+    // All bytes are here (possibly since before a crash, or a sign-in): complete, which is
+    // idempotent.
     let asset_id = if upload.upload_offset == upload.upload_length {
-        Some(complete(&state, &upload).await?)
+        let by = Finisher {
+            credential: &credential,
+            on_append: true,
+        };
+        Some(complete(&state, &upload, by).await?)
     } else {
         None
     };
@@ -384,29 +397,45 @@ fn max_length(state: &AppState, upload: &db::Upload) -> u64 {
     }
 }
 
-/// Checks that an upload of `length` bytes fits the user's quota next to their library.
-/// Returns the bytes left (`None`: no quota). Over quota: 413 at creation, 507 on append.
+/// Checks that an upload of `length` bytes fits the user's quota next to their library,
+/// before its bytes arrive: a refusal that saves the client sending them. (What holds the
+/// quota is the check as the asset is recorded, `db::complete_upload`: uploads in parallel
+/// all pass this one.) Content the client declared (`declared`, SHA-256 hex) that the user
+/// already has costs nothing. Returns the bytes left (`None`: no limit). Over quota: 413
+/// at creation, 507 on append.
 pub(crate) async fn check_quota(
     state: &AppState,
     user: &db::User,
     length: i64,
+    declared: Option<&str>,
     on_append: bool,
 ) -> Result<Option<u64>, AppError> {
     let Some(quota) = user.quota_size_in_bytes else {
         return Ok(None);
     };
+    if let Some(declared) = declared {
+        let own = db::assets_by_checksum(&state.pool, &user.id, &[declared.to_owned()]).await?;
+        if !own.is_empty() {
+            return Ok(None);
+        }
+    }
     let usage = db::quota_usage(&state.pool, &user.id).await?;
     if usage.saturating_add(length) > quota {
-        return Err(AppError::QuotaExceeded {
-            message: format!(
-                "{length} bytes do not fit the quota of {quota} bytes ({usage} bytes used)"
-            ),
-            quota_size_in_bytes: quota,
-            quota_usage_in_bytes: usage,
-            on_append,
-        });
+        return Err(quota_exceeded(length, quota, usage, on_append));
     }
     Ok(Some((quota - usage).max(0) as u64))
+}
+
+/// The one refusal for going over quota, before the bytes or as they complete.
+fn quota_exceeded(length: i64, quota: i64, usage: i64, on_append: bool) -> AppError {
+    AppError::QuotaExceeded {
+        message: format!(
+            "{length} bytes do not fit the quota of {quota} bytes ({usage} bytes used)"
+        ),
+        quota_size_in_bytes: quota,
+        quota_usage_in_bytes: usage,
+        on_append,
+    }
 }
 
 /// Deletes expired uploads (their partial files, their rows, and blobs left behind by a
@@ -603,19 +632,38 @@ pub(crate) async fn write_chunk(
     }
 }
 
+/// The request that finishes an upload, as its completion needs it: the credential it
+/// came with, checked again as the asset is recorded, and whether it appends (a refusal
+/// for quota is then 507, as on any append; at creation it is 413).
+#[derive(Clone, Copy)]
+pub(crate) struct Finisher<'a> {
+    pub credential: &'a Credential,
+    pub on_append: bool,
+}
+
 /// Turns a fully received upload into an asset of its user: hash what was stored, check it
 /// against the checksum the client declared, move it into the blob store, then (only
 /// then) record the asset. Returns the asset id. Safe to retry after a crash midway.
-async fn complete(state: &AppState, upload: &db::Upload) -> Result<String, AppError> {
-    Ok(complete_with(state, upload, None).await?.0)
+async fn complete(
+    state: &AppState,
+    upload: &db::Upload,
+    by: Finisher<'_>,
+) -> Result<String, AppError> {
+    Ok(complete_with(state, upload, None, by).await?.0)
 }
 
 /// `complete`, for a caller that may already know the SHA-256 of the partial file.
 /// Also returns whether the asset is new (`false`: the user already had these bytes).
+///
+/// If the request's key or session no longer signs the user in, nothing is recorded and
+/// the answer is 401; the bytes stay, so the client signs in again and finishes with an
+/// empty append at the end. If the asset does not fit the quota, the upload and its bytes
+/// are deleted and the answer is the quota refusal.
 pub(crate) async fn complete_with(
     state: &AppState,
     upload: &db::Upload,
     known_sha256: Option<String>,
+    by: Finisher<'_>,
 ) -> Result<(String, bool), AppError> {
     // Read from the catalog, not `upload`: the caller's copy predates the last chunk.
     let stored = db::upload_by_id(&state.pool, &upload.id)
@@ -687,7 +735,35 @@ pub(crate) async fn complete_with(
     })
     .await
     .map_err(std::io::Error::other)?;
-    Ok(db::complete_upload(&state.pool, upload, &sha256, &mime_type, &meta).await?)
+    let completion = db::complete_upload(
+        &state.pool,
+        upload,
+        &sha256,
+        &mime_type,
+        &meta,
+        by.credential.sha256(),
+        unix_now(),
+    )
+    .await?;
+    match completion {
+        db::Completion::Recorded { asset_id, new } => Ok((asset_id, new)),
+        db::Completion::SignedOut => {
+            // Kept while the upload's row names the content, for the retry after a new
+            // sign-in; deleted if the row went with a removed user.
+            crate::release_blob(state, &sha256).await?;
+            Err(AppError::Unauthorized)
+        }
+        db::Completion::OverQuota { quota, usage } => {
+            db::delete_upload(&state.pool, &upload.id).await?;
+            crate::release_blob(state, &sha256).await?;
+            Err(quota_exceeded(
+                upload.upload_length,
+                quota,
+                usage,
+                by.on_append,
+            ))
+        }
+    }
 }
 
 /// The client's `filetype` if it is a real media type, else what the bytes are, else a
