@@ -400,6 +400,29 @@ test('pause holds the backup with a reason; resume finishes it', async (t) => {
   await serverHas(server, [file]);
 });
 
+test('a catalog that fails mid-backup (deleted by another tab) stops the backup with the reason, not "running" for ever', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const dir = tempDir(t);
+  const file = randomFile(dir, 'slow.mov', 2 * MIB);
+  const page = await browser.newPage();
+  await openEngine(page, server);
+  await throttle(page, 256 * 1024);
+  await addFiles(page, [file.path]);
+  await page.waitForFunction(() => window.ferryLog.changes.some((a) => a.status === 'uploading'), null, { timeout: 30_000 });
+  // Another tab deletes the catalog (a sign-out there): the engine's connection lets go.
+  const deleted = await page.evaluate(() => new Promise((resolve) => {
+    const request = indexedDB.deleteDatabase('engine-test');
+    request.onsuccess = () => resolve('deleted');
+    request.onblocked = () => resolve('blocked');
+  }));
+  assert.equal(deleted, 'deleted', 'the engine closed its connection when asked');
+  await page.waitForFunction(() => window.backup.progress().state === 'halted', null, { timeout: 30_000 });
+  const progress = await page.evaluate(() => window.backup.progress());
+  assert.equal(progress.reasonCode, 'storage');
+  assert.match(progress.reason, /^the local catalog \(IndexedDB\) failed: .*\. Nothing is lost: reload ferry to continue\.$/);
+});
+
 test('the same engine backs up to @tus/server from npm, and the stored bytes are right', async (t) => {
   const { createServer } = await import('node:http');
   const { createHash } = await import('node:crypto');

@@ -323,7 +323,7 @@ export class Uploader {
     if (progress.state === 'halted' && (previous !== 'halted' || previousCode !== this._reasonCode)) {
       if (progress.reasonCode === 'auth') this._refreshAuth(progress);
       else {
-        const code = ['quota', 'storage-full'].includes(progress.reasonCode) ? progress.reasonCode : 'unknown';
+        const code = ['quota', 'storage-full', 'storage'].includes(progress.reasonCode) ? progress.reasonCode : 'unknown';
         this._emit('error', new FerryError(code, progress.reason ?? 'The backup stopped'));
       }
     }

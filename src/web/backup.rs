@@ -252,7 +252,8 @@ impl Backup {
     /// etaSeconds}`. `reasonCode` is one of `paused`, `offline`, `waiting-for-wifi`,
     /// `waiting-for-charging`, `low-battery` (held) or `auth`, `quota` (the user's quota
     /// is full), `storage-full` (the server's disk is full; the backup tries again by
-    /// itself, after 15 s and then less and less often) (halted).
+    /// itself, after 15 s and then less and less often), `storage` (this browser's
+    /// catalog, IndexedDB, failed: the next add, retry or resume tries again) (halted).
     /// Returns a function that unsubscribes.
     #[wasm_bindgen(js_name = onProgress)]
     pub fn on_progress(&self, listener: Function) -> Function {

@@ -166,6 +166,9 @@ pub struct Engine {
     /// Set when new work arrived while a run was going: it takes another round.
     more: Cell<bool>,
     halted: Cell<Option<ErrorClass>>,
+    /// Why the last run ended on a catalog (IndexedDB) failure: the progress says so
+    /// until a new run starts, rather than "running" with nothing moving.
+    catalog_failed: RefCell<Option<String>>,
     /// Tries again since the server's disk was full, and whether one is scheduled.
     storage_full_tries: Cell<u32>,
     storage_full_retry_due: Cell<bool>,
@@ -328,6 +331,7 @@ impl Engine {
                 staging: Staging::new(config.keep),
                 more: Cell::new(false),
                 halted: Cell::new(None),
+                catalog_failed: RefCell::new(None),
                 storage_full_tries: Cell::new(0),
                 storage_full_retry_due: Cell::new(false),
                 stopping: Cell::new(false),
@@ -530,8 +534,12 @@ impl Engine {
     pub fn progress(&self) -> ProgressState {
         let tally = self.tally.borrow();
         let bytes_done = tally.bytes_sent().min(tally.bytes_total);
+        let catalog_failed = self.catalog_failed.borrow().clone();
         let (state, reason, reason_code) =
             match (self.halted.get(), self.hold.get(), self.running.get()) {
+                (None, _, false) if catalog_failed.is_some() => {
+                    ("halted", catalog_failed, Some("storage"))
+                }
                 (Some(class), _, _) => (
                     "halted",
                     Some(class.explain().to_string()),
@@ -586,6 +594,7 @@ impl Engine {
         }
         self.running.set(true);
         self.stopping.set(false);
+        self.catalog_failed.replace(None);
         let engine = self.clone();
         with_web_lock(&self.lock_name, async move {
             *engine.tally.borrow_mut() = RunTally::default();
@@ -611,6 +620,9 @@ impl Engine {
                     Ok(false) | Err(Stop::Halted) => break,
                     Err(Stop::Catalog(e)) => {
                         web_sys::console::error_1(&e.to_string().into());
+                        engine.catalog_failed.replace(Some(format!(
+                            "{e}. Nothing is lost: reload ferry to continue."
+                        )));
                         break;
                     }
                 }
