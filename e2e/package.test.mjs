@@ -366,6 +366,17 @@ test('the drop-in <ferry-uploader> element uploads a file picked through its own
     }
   });
 
+  // What a screen reader is told, recorded as it changes, over an upload slow enough
+  // (Chromium's throttling) for several progress events with a speed and time left.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await page.evaluate(() => {
+    window.heard = [];
+    const live = document.querySelector('ferry-uploader').shadowRoot.querySelector('[role="status"]');
+    new MutationObserver(() => window.heard.push(live.textContent)).observe(live, { childList: true, characterData: true, subtree: true });
+  });
+
   // Keyboard and screen readers: a real button, a live status, a labelled list.
   const button = page.locator('ferry-uploader').getByRole('button', { name: 'Choose files' });
   await button.focus();
@@ -379,6 +390,13 @@ test('the drop-in <ferry-uploader> element uploads a file picked through its own
   assert.equal(await page.evaluate(() => document.querySelector('ferry-uploader').shadowRoot.querySelectorAll('img').length), 0);
   assert.equal(await page.evaluate(() => window.pwned), undefined);
   assert.ok(await page.locator('ferry-uploader [role="status"]').count() === 1);
+  // Told when the state changes, not with every progress event's speed and time left.
+  await page.waitForFunction(() => window.heard.at(-1) === '1 of 1 done', null, { timeout: 10_000 });
+  const heard = await page.evaluate(() => window.heard);
+  assert.ok(heard.length <= 4, `announcements: ${JSON.stringify(heard)}`);
+  const shown = await page.evaluate(() => document.querySelector('ferry-uploader').shadowRoot.querySelector('[part="status"]').textContent);
+  assert.equal(shown, '1 of 1 done');
+  assert.ok(heard.every((h) => !/\/s|left/.test(h)), `no speed or time left is read out: ${JSON.stringify(heard)}`);
 
   const { items } = await api(server, '/api/assets');
   assert.deepEqual(items.map((a) => [a.checksum, a.fileSize]), [[file.sha256, file.size]]);

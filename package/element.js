@@ -14,6 +14,7 @@ import { Uploader } from './index.js';
 const STYLE = `
 :host { display: block; font: var(--ferry-font, inherit); color: var(--ferry-fg, inherit); }
 :host([hidden]) { display: none; }
+.live { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 .drop { border: 2px dashed var(--ferry-border, #9aa4b2); border-radius: var(--ferry-radius, 12px);
   background: var(--ferry-bg, transparent); padding: 1.25rem; text-align: center; }
 .drop.over { border-color: var(--ferry-accent, #2563eb); background: color-mix(in srgb, var(--ferry-accent, #2563eb) 8%, transparent); }
@@ -91,8 +92,13 @@ export class FerryUploaderElement extends HTMLElement {
     this._progress = element('progress', { part: 'progress', max: '1', value: '0', 'aria-label': 'Upload progress' });
     this._pause = element('button', { type: 'button', class: 'secondary', part: 'pause', hidden: '' }, 'Pause');
     this._retryAll = element('button', { type: 'button', class: 'secondary', part: 'retry-all', hidden: '' }, 'Retry failed');
-    this._status = element('span', { role: 'status', 'aria-live': 'polite', part: 'status' });
-    summary.append(this._progress, this._pause, this._retryAll, this._status);
+    // What is seen changes with every progress event (speed, time left); what a screen
+    // reader hears changes only when the state does, or something went wrong.
+    this._status = element('span', { part: 'status' });
+    this._live = element('span', { role: 'status', class: 'live' });
+    this._heard = '';
+    this._errorShownUntil = 0;
+    summary.append(this._progress, this._pause, this._retryAll, this._status, this._live);
 
     this._list = element('ul', { part: 'list', 'aria-label': 'Files' });
     root.append(this._drop, summary, this._list);
@@ -207,8 +213,19 @@ export class FerryUploaderElement extends HTMLElement {
   }
 
   _fail(error) {
-    this._status.textContent = error?.message ?? String(error);
+    const message = error?.message ?? String(error);
+    this._status.textContent = message;
+    // Kept in view a while: the next progress event would replace it at once.
+    this._errorShownUntil = Date.now() + 10_000;
+    this._say(message);
     this._dispatch('ferry-error', error);
+  }
+
+  /** Tells screen readers `text`, once. */
+  _say(text) {
+    if (!text || text === this._heard) return;
+    this._heard = text;
+    this._live.textContent = text;
   }
 
   _onProgress(p) {
@@ -225,7 +242,14 @@ export class FerryUploaderElement extends HTMLElement {
     } else {
       text = p.reason ?? p.state;
     }
-    if (this._status.textContent !== text) this._status.textContent = text;
+    if (this._status.textContent !== text && Date.now() > this._errorShownUntil) this._status.textContent = text;
+    const state = `${p.state}:${p.reasonCode ?? ''}`;
+    if (state !== this._lastState) {
+      this._lastState = state;
+      if (p.state === 'running') this._say(p.total ? `Uploading ${p.total} ${p.total === 1 ? 'file' : 'files'}` : 'Uploading');
+      else if (p.state === 'idle') this._say(p.total ? `${p.done} of ${p.total} done` : '');
+      else this._say(p.reason ?? p.state);
+    }
     this._dispatch('ferry-progress', p);
   }
 
