@@ -242,6 +242,8 @@ test('a file deleted after it was picked is skipped with its reason and keeps th
   await page.click(`${row('keep.jpg')} button[data-action="cancel"]`);
   await page.waitForSelector(`${row('keep.jpg')}[data-status="skipped"]`);
   assert.equal(await text(page, `${row('keep.jpg')} .detail`), 'Cancelled');
+  // The focus moved from Cancel to the Retry that replaced it, not to the page.
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Retry keep.jpg');
   assert.equal(await text(page, `${row('keep.jpg')} .status`), 'Skipped');
 
   await page.click('#pause-button');
@@ -265,6 +267,8 @@ test('a file deleted after it was picked is skipped with its reason and keeps th
   // Gone for good: Dismiss sets it aside, and the backup is complete.
   await page.click('#failed-list button[data-action="dismiss"]');
   await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done');
+  // The list it was in is gone: the focus went to the status it changed, not the page.
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'status-title');
   assert.equal(await text(page, '#status-title'), 'Backup complete');
   assert.equal(await page.isVisible('#failed'), false);
   assert.equal(await text(page, `${row('gone.jpg')} .detail`), 'Cancelled');

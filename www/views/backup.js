@@ -90,6 +90,12 @@ export function haltKind(progress) {
   return ['quota', 'storage-full', 'auth'].includes(progress.reasonCode) ? progress.reasonCode : 'other';
 }
 
+/** `el`, made focusable by script (not by Tab) so focus can be put there. */
+function focusable(el) {
+  if (!el.hasAttribute('tabindex')) el.tabIndex = -1;
+  return el;
+}
+
 /** Reads `readEntries` to the end: it answers in batches. */
 async function readAll(reader) {
   const all = [];
@@ -308,10 +314,13 @@ export class BackupView {
       if (!id) return;
       // Choosing a file again is the person's own pick: `add` takes it up where it was.
       if (button.dataset.action === 'choose') { $('files').click(); return; }
-      button.disabled = true;
+      // Not `disabled` while it works: a disabled button loses the focus, and with it the
+      // person's place (the button is replaced when the row changes, focus and all).
+      if (button.getAttribute('aria-disabled') === 'true') return;
+      button.setAttribute('aria-disabled', 'true');
       const done = ['cancel', 'dismiss'].includes(button.dataset.action) ? this.backup.cancel(id) : this.backup.retry(id);
       done.catch((err) => this.showError(`That did not work: ${err?.message ?? err}`))
-        .finally(() => { button.disabled = false; });
+        .finally(() => button.removeAttribute('aria-disabled'));
     };
     $('assets').addEventListener('click', act);
     $('failed-list').addEventListener('click', act);
@@ -388,8 +397,12 @@ export class BackupView {
         : asset.status === 'failed' || asset.status === 'skipped' ? 'retry' : '';
     const actions = row.querySelector('.actions');
     if (actions.dataset.action !== action) {
+      // Cancel becomes Retry under the person's focus: the focus moves to the new button
+      // (or the row), rather than dropping to the page.
+      const hadFocus = actions.contains(document.activeElement);
       actions.dataset.action = action;
       actions.replaceChildren(...(action ? [this.actionButton(action, asset.name)] : []));
+      if (hadFocus) (actions.querySelector('button') ?? focusable(row)).focus();
     }
   }
 
@@ -684,6 +697,11 @@ export class BackupView {
         ? (again.length === 1 ? '1 file to add again' : `${count(again.length)} files to add again`)
         : `${count(shown.length)} files not backed up`;
     $('retry-all').hidden = failed.length < 2;
+    // The list is built anew; a button focused in it keeps the focus in its new copy, or,
+    // its row gone, the list's next button (or its heading).
+    const focused = $('failed-list').contains(document.activeElement) ? document.activeElement : null;
+    const focusedId = focused?.closest('li[data-id]')?.dataset.id;
+    const focusedAt = focused ? [...$('failed-list').querySelectorAll('button')].indexOf(focused) : -1;
     $('failed-list').replaceChildren(...shown.reverse().map((a) => {
       const li = document.createElement('li');
       li.dataset.id = a.id;
@@ -706,6 +724,11 @@ export class BackupView {
       }
       return li;
     }));
+    if (focused) {
+      const buttons = [...$('failed-list').querySelectorAll('button')];
+      const same = buttons.find((b) => b.closest('li')?.dataset.id === focusedId && b.dataset.action === focused.dataset.action);
+      (same ?? buttons[Math.min(focusedAt, buttons.length - 1)] ?? focusable(shown.length ? $('failed-title') : $('status-title'))).focus();
+    }
   }
 
   /** Albums (folders) seen in this browser, with their include or exclude rule. */
