@@ -149,6 +149,10 @@ test('a page on another origin imports the package from a third origin and uploa
   assert.deepEqual(invalid.map(({ message, ...rest }) => rest), [1, 2].map(() => ({ isFerryError: true, code: 'invalid-options', cause: 'invalid-options' })));
   assert.match(invalid[0].message, /chunkSize/);
   assert.match(invalid[1].message, /rufhVersion must be 6, 7 or 8/);
+  // A getAuth that throws: `ready` rejects with a FerryError auth, the page's error as its cause.
+  const noAuth = await page.evaluate(() => window.Uploader.create({ endpoint: '/api', catalog: 'never-opened', getAuth: () => { throw new Error('no token yet'); } })
+    .then(() => null, (e) => ({ isFerryError: e instanceof window.FerryError, code: e.code, cause: e.cause?.message })));
+  assert.deepEqual(noAuth, { isFerryError: true, code: 'auth', cause: 'no token yet' });
 
   await page.evaluate(async ({ endpoint, apiKey }) => {
     window.log = { states: [], complete: [], errors: [], progress: 0 };

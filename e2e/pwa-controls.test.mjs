@@ -67,7 +67,8 @@ test('Pause and Resume apply within a second, from the card and from Settings', 
   const dir = tempDir(t);
   const first = randomFile(dir, 'first.jpg', 100 * 1024);
   const later = [randomFile(dir, 'later-1.jpg', 300 * 1024), randomFile(dir, 'later-2.mp4', 600 * 1024)];
-  const page = await browser.newPage();
+  const context = await browser.newContext();
+  const page = await context.newPage();
   const problems = pageProblems(page);
   const creations = [];
   page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/api/uploads')) creations.push(r.url()); });
@@ -88,6 +89,15 @@ test('Pause and Resume apply within a second, from the card and from Settings', 
   await clickAndSeeTitle(page, '#tabs a[href="#/backup"]', 'Paused');
   assert.equal(await text(page, '#pause-button'), 'Resume');
   assert.equal(await page.getAttribute('#pause-button', 'aria-pressed'), 'true');
+  // Another tab of the app, open meanwhile, is paused too, and says so.
+  const other = await context.newPage();
+  await other.goto(server.url);
+  await other.waitForSelector('body[data-ready="true"]');
+  await page.click('#pause-button');
+  await other.waitForFunction(() => document.getElementById('status-title').textContent !== 'Paused', null, { timeout: 5_000 });
+  await page.click('#pause-button');
+  await other.waitForFunction(() => document.getElementById('status-title').textContent === 'Paused', null, { timeout: 5_000 });
+  await other.close();
 
   // New files wait: nothing is created on the server while paused.
   const before = creations.length;

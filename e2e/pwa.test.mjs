@@ -305,3 +305,32 @@ test('password sign-in with a token, and the API key path beside it', async (t) 
   // The refused first attempt is the only problem the page saw.
   assert.ok(problems.every((p) => p.includes('/api/auth/login') || p.includes('status of 401')), problems.join('; '));
 });
+
+test('a saved key the server no longer accepts: the app asks to sign in, and the background backup lets it go too', async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const bobKey = execFileSync(SERVER_BIN, ['user', 'add', 'bob', '--data', server.data], { encoding: 'utf8' }).trim().split('\n').at(-1).trim();
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(server.url);
+  await page.fill('#api-key', bobKey);
+  await page.click('#key-form button[type="submit"]');
+  await page.waitForSelector('body[data-ready="true"]');
+  const workerKey = () => page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('ferry-background');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const names = [...open.result.objectStoreNames];
+      if (!names.includes('config')) { open.result.close(); resolve(null); return; }
+      const req = open.result.transaction('config').objectStore('config').get('current');
+      req.onsuccess = () => { open.result.close(); resolve(req.result?.apiKey ?? null); };
+      req.onerror = () => reject(req.error);
+    };
+  }));
+  assert.equal(await workerKey(), bobKey, 'the background backup holds the key');
+  // The account is removed on the server; the app opens again.
+  execFileSync(SERVER_BIN, ['user', 'remove', 'bob', '--data', server.data]);
+  await page.reload();
+  await page.waitForSelector('#sign-in:not([hidden])');
+  assert.match(await page.textContent('#sign-in'), /no longer accepts the saved key/);
+  assert.equal(await workerKey(), null, 'nor does the background backup keep trying it');
+});

@@ -222,7 +222,13 @@ export class Uploader {
   async _open(staticKey, protocol) {
     const o = this.options;
     let apiKey = staticKey ?? '';
-    if (o.getAuth) apiKey = keyFromAuth(await o.getAuth());
+    if (o.getAuth) {
+      try {
+        apiKey = keyFromAuth(await o.getAuth());
+      } catch (cause) {
+        throw new FerryError('auth', `ferry-uploader: getAuth failed: ${cause?.message ?? cause}`, { cause });
+      }
+    }
     try {
       await loadEngine();
     } catch (cause) {

@@ -406,6 +406,8 @@ async function main() {
     }
     const name = cachedUser()?.name;
     forget();
+    // The background backup would go on trying it, and saying "sign in again" each time.
+    await clearConfig().catch(() => {});
     showSignIn('The server no longer accepts the saved key. Sign in again; anything waiting to upload continues.');
     if (name) $('username').value = name;
     return;

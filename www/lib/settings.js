@@ -52,6 +52,13 @@ export class SettingsStore {
     this.settings = loadSettings();
     this.albums = loadAlbumRules();
     this.listeners = new Set();
+    // Another tab of the app changed them (Pause there pauses here too): taken as if set here.
+    addEventListener('storage', (e) => {
+      if (e.key !== SETTINGS_KEY && e.key !== ALBUMS_KEY) return;
+      this.settings = loadSettings();
+      this.albums = loadAlbumRules();
+      this.emit();
+    });
   }
 
   /** `listener(settings, albums)` after every change; returns an unsubscribe function. */
