@@ -97,8 +97,41 @@ pub fn unix_now() -> i64 {
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/auth/login", post(login))
+        .route(
+            "/auth/login",
+            post(login).route_layer(axum::middleware::from_fn(sign_in_body_in_time)),
+        )
         .route("/auth/logout", post(logout))
+}
+
+/// How long a sign-in's body has to arrive, and how large it may be. Every other route
+/// asks for a credential before it reads a body; this one cannot, and its headers alone
+/// have the server's header read timeout. Without this, a body sent a byte a second kept
+/// the connection open for as long as the client liked, with no credential at all.
+const SIGN_IN_WITHIN: Duration = Duration::from_secs(10);
+const SIGN_IN_MAX_BYTES: usize = 64 * 1024;
+
+async fn sign_in_body_in_time(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, AppError> {
+    let (parts, body) = request.into_parts();
+    let bytes = tokio::time::timeout(
+        SIGN_IN_WITHIN,
+        axum::body::to_bytes(body, SIGN_IN_MAX_BYTES),
+    )
+    .await
+    .map_err(|_| {
+        AppError::BadRequest(format!(
+            "the sign-in request did not arrive within {} s",
+            SIGN_IN_WITHIN.as_secs()
+        ))
+    })?
+    .map_err(|_| {
+        AppError::BadRequest("the sign-in request could not be read (over 64 KiB?)".into())
+    })?;
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    Ok(next.run(request).await)
 }
 
 #[derive(Deserialize)]

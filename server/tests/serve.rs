@@ -513,3 +513,50 @@ fn a_slowloris_connection_is_closed_by_the_header_read_timeout() {
     let health = request(&server.addr, "GET", "/healthz", &[], b"");
     assert_eq!((health.status, health.body.as_slice()), (200, &b"ok"[..]));
 }
+
+#[test]
+fn a_sign_in_body_dribbled_without_end_is_answered_and_let_go() {
+    let (_dir, data, _key) = setup();
+    let server = start(&data, &[]);
+    // The headers at once (the header read timeout is met), then the body a byte every
+    // 500 ms, never finished: no credential is needed to hold this connection, so the
+    // server must not wait for it as it would for an upload's body.
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    slow.write_all(
+        b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 89\r\n\r\n",
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        let _ = slow.write_all(b" ");
+        let mut buf = [0u8; 1024];
+        match slow.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let answered = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "answered {answer:?} after {answered:?}"
+    );
+    assert!(
+        answered >= Duration::from_secs(9) && answered < Duration::from_secs(14),
+        "answered after {answered:?}, expected about 10 s"
+    );
+}
