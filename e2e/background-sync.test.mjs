@@ -193,8 +193,14 @@ test('the service worker backs up staged files on a sync event with no page open
   assert.equal(kept?.apiKey, server.apiKey);
   assert.equal(kept?.catalogName, catalogName);
   assert.equal(kept?.backgroundBackup, true);
+  // A second tab of the app is open as the person signs out in the first.
+  const second = await context.newPage();
+  await second.goto(server.url);
+  await second.waitForSelector('body[data-ready="true"]');
   await again.click('#tabs a[href="#/settings"]');
   await again.click('#sign-out');
+  // It signs out too, and does not give the background backup the key back.
+  await second.waitForSelector('#sign-in:not([hidden])', { timeout: 10_000 });
   await again.waitForSelector('#sign-in:not([hidden])');
   assert.equal(await config(), null, 'signing out deletes the service worker\'s copy of the key');
   // And what this browser kept for the account: its catalog (records, kept copies, hash
@@ -206,6 +212,8 @@ test('the service worker backs up staged files on a sync event with no page open
     return { ok: names.length === 0 && stored.length === 0, names, stored };
   }, 15_000);
   assert.deepEqual([left.names, left.stored], [[], []], 'nothing of the account is left in IndexedDB or localStorage');
+  assert.equal(await config(), null, 'the other tab did not save the key again');
+  await second.close();
   assert.deepEqual(problems, []);
   assert.deepEqual(againProblems, []);
 });

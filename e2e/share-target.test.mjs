@@ -117,5 +117,16 @@ test('a share-target POST through the service worker is held, named, and backed 
   assert.equal(await page.evaluate(() => caches.has('ferry-shared')), false, 'the held file is let go');
   assert.equal(await page.$$eval('#assets li[data-name="planted.jpg"]', (r) => r.length), 0);
   assert.equal((await api(server, '/api/assets?limit=10')).items.length, 3, 'nothing of it reached the server');
+
+  // A share left unanswered (the page went elsewhere first) is asked about again when
+  // the app next opens, and goes with Discard.
+  await page.goto(`http://localhost:${attacker.address().port}/`);
+  await page.waitForSelector('#share-ask:not([hidden])');
+  await page.goto(`${server.url}/#/backup`);
+  await page.waitForSelector('#share-ask:not([hidden])');
+  assert.equal(await page.textContent('#share-ask-names'), 'planted.jpg');
+  await page.click('#share-decline');
+  await page.waitForSelector('#share-banner:not([hidden])');
+  assert.equal(await page.evaluate(() => caches.has('ferry-shared')), false);
   assert.deepEqual(problems, []);
 });

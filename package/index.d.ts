@@ -38,7 +38,7 @@ export type FerryErrorCode =
   | 'invalid-options'
   /** The hashing worker or the wasm could not be loaded. */
   | 'worker'
-  /** IndexedDB could not be opened, or failed during a backup (the next add, retry or start tries again). */
+  /** IndexedDB could not be opened, or failed during a backup (reload, or create a new Uploader, to continue). */
   | 'storage'
   | 'unknown';
 

@@ -133,13 +133,25 @@ async function signOut() {
  */
 function forgetSignedOut() {
   const names = JSON.parse(localStorage.getItem(FORGET) ?? '[]');
-  if (names.length === 0) return;
+  if (names.length === 0) return Promise.resolve();
   const deleted = names.flatMap((name) => [name, `${name}:files`]).map((name) => new Promise((resolve) => {
     const request = indexedDB.deleteDatabase(name);
     request.onsuccess = () => resolve(true);
     request.onerror = () => resolve(false);
   }));
-  Promise.all(deleted).then((done) => { if (done.every(Boolean)) localStorage.removeItem(FORGET); });
+  return Promise.all(deleted).then((done) => { if (done.every(Boolean)) localStorage.removeItem(FORGET); });
+}
+
+/**
+ * Before the engine opens `catalogName`: the deletes a sign-out left are waited for (a
+ * little), and this catalog is taken off the list either way, so a delete left over can
+ * never take the catalog of the person signed in now.
+ */
+async function keepFromForgetting(catalogName) {
+  await Promise.race([forgetting, new Promise((r) => { setTimeout(r, 5_000); })]);
+  const names = JSON.parse(localStorage.getItem(FORGET) ?? '[]').filter((n) => n !== catalogName);
+  if (names.length) localStorage.setItem(FORGET, JSON.stringify(names));
+  else localStorage.removeItem(FORGET);
 }
 
 /**
@@ -176,10 +188,15 @@ function showShareBanner(text) {
  * files' names, before anything is added, since a share may come from another site.
  */
 async function showShare(share) {
-  if (!share) return;
-  if (share.problem || share.count === 0) { showShareBanner(shareMessage(share)); return; }
+  // A share left unanswered (the page closed before Back up or Discard) is asked about
+  // again when the app next opens.
+  if (!share && !(await caches.has('ferry-shared').catch(() => false))) return;
+  if (share?.problem || share?.count === 0) { showShareBanner(shareMessage(share)); return; }
   const files = await heldShared().catch(() => []);
-  if (files.length === 0) { showShareBanner(shareMessage({ ...share, problem: 'gone' })); return; }
+  if (files.length === 0) {
+    if (share) showShareBanner(shareMessage({ ...share, problem: 'gone' }));
+    return;
+  }
   const names = files.map((f) => f.name);
   $('share-ask-text').textContent = `Back up ${files.length === 1 ? 'this shared file' : `these ${files.length} shared files`}?`;
   $('share-ask-names').textContent = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
@@ -212,6 +229,7 @@ async function start(key, user, offline) {
   const api = new Api(key);
   const store = new SettingsStore();
   const catalogName = `ferry:${location.origin}:${user.id}`;
+  await keepFromForgetting(catalogName);
   const backup = await Backup.open({
     apiKey: key,
     catalogName,
@@ -242,7 +260,7 @@ async function start(key, user, offline) {
   if (offline) $('offline-banner').hidden = false;
   await backupView.load();
   const folder = new FolderView({
-    userId: user.id, add: (items) => backupView.add(items), backedUp: (file) => backupView.backedUp(file), announce, showError,
+    userId: user.id, add: (items) => backupView.add(items), fileState: (file) => backupView.fileState(file), announce, showError,
   });
   session.folder = folder;
   folder.load().catch((e) => console.warn('watched folder:', e));
@@ -382,8 +400,16 @@ function wireSignIn() {
   });
 }
 
+/** The deletes a sign-out left, started as the page starts (see forgetSignedOut). */
+let forgetting = Promise.resolve();
+
 async function main() {
-  forgetSignedOut();
+  forgetting = forgetSignedOut();
+  // Signed out in another tab: this one is too, rather than go on backing up (and keep
+  // the account's data) with a key that was let go.
+  addEventListener('storage', (e) => {
+    if (e.key === KEY && e.newValue === null && session) location.reload();
+  });
   trackOnline();
   const share = takeShare();
   wasmReady = init();

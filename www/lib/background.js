@@ -74,7 +74,10 @@ export function wireBackground({ apiKey, catalogName, userId, store, backup, eng
     backgroundBackup: Boolean(store.settings.backgroundBackup),
     notify: Boolean(store.settings.backgroundBackup) && self.Notification?.permission === 'granted',
   });
-  const save = () => saveConfig(config()).catch((e) => console.warn('background config not saved:', e));
+  // Never for a page signed out meanwhile (in another tab): the worker would take the key up again.
+  const save = () => (localStorage.getItem('ferry.apiKey')
+    ? saveConfig(config()).catch((e) => console.warn('background config not saved:', e))
+    : Promise.resolve());
   save();
   store.subscribe(save);
 

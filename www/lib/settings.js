@@ -53,8 +53,10 @@ export class SettingsStore {
     this.albums = loadAlbumRules();
     this.listeners = new Set();
     // Another tab of the app changed them (Pause there pauses here too): taken as if set here.
+    // A removal is a sign-out there, which signs this tab out too (app.js): not a change to
+    // take, or to pass on to the background backup's config.
     addEventListener('storage', (e) => {
-      if (e.key !== SETTINGS_KEY && e.key !== ALBUMS_KEY) return;
+      if ((e.key !== SETTINGS_KEY && e.key !== ALBUMS_KEY) || e.newValue === null) return;
       this.settings = loadSettings();
       this.albums = loadAlbumRules();
       this.emit();

@@ -133,7 +133,7 @@ export class BackupView {
     this.beforeAdd = beforeAdd;
     this.records = new Map();
     this.wanted = null; // see needsFile
-    this.doneKeys = null; // see backedUp
+    this.doneKeys = null; // see fileState
     this.order = []; // record ids, oldest first
     this.rows = new Map(); // the rows shown: the newest ROW_LIMIT records
     this.dirty = new Set();
@@ -441,18 +441,37 @@ export class BackupView {
    * or changed, is the page's own file: it needs choosing again.
    */
   canRetry(asset) {
-    return asset.errorCode === 'file-not-kept'
-      && Boolean(this.files.get(asset.name)?.some((f) => f.size === asset.size && f.lastModified === asset.lastModified));
+    return asset.errorCode === 'file-not-kept' && this.holdsFile(asset);
   }
 
-  /** Whether `file` (by name, size and modification time) is backed up from this browser. */
-  backedUp(file) {
+  /** Whether this page was given `file` (by name, size and modification time). */
+  holdsFile(file) {
+    return Boolean(this.files.get(file.name)?.some((f) => f.size === file.size && f.lastModified === file.lastModified));
+  }
+
+  /**
+   * Where `file` (by name, size and modification time) stands in this browser's backup,
+   * for a watched folder's rescan: 'new' (no record), 'again' (skipped for want of its
+   * file, so adding it again continues it), 'busy' (on its way), or 'settled' (backed
+   * up, failed with a Retry of its own, or set aside by the person or an album rule).
+   */
+  fileState(file) {
     const key = (f) => `${f.size}:${f.lastModified}:${f.name}`;
     if (!this.doneKeys) {
-      this.doneKeys = new Set();
-      for (const a of this.records.values()) if (DONE.has(a.status)) this.doneKeys.add(key(a));
+      // The latest record of each file: built once per change of the records.
+      this.doneKeys = new Map();
+      for (const a of this.records.values()) {
+        const k = key(a);
+        if (!(this.doneKeys.get(k)?.addedAt > a.addedAt)) this.doneKeys.set(k, a);
+      }
     }
-    return this.doneKeys.has(key(file));
+    const record = this.doneKeys.get(key(file));
+    if (!record) return 'new';
+    // Queued, but by a page since closed: adding it again hands the engine the file, which
+    // it may have no copy of.
+    if (ACTIVE.has(record.status)) return this.holdsFile(file) ? 'busy' : 'again';
+    if (record.status === 'skipped' && NEEDS_FILE.has(record.errorCode)) return 'again';
+    return 'settled';
   }
 
   /** How many files are not backed up and still wanted: waiting, failed, or to add again. */

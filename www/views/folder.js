@@ -11,11 +11,11 @@ import { keepable } from '../lib/background.js';
 const $ = (id) => document.getElementById(id);
 
 export class FolderView {
-  constructor({ userId, add, backedUp, announce, showError }) {
+  constructor({ userId, add, fileState, announce, showError }) {
     this.userId = userId;
     this.add = add;
     this.announce = announce;
-    this.backedUp = backedUp;
+    this.fileState = fileState;
     this.showError = showError;
     this.folder = null;
     this.busy = false;
@@ -72,16 +72,18 @@ export class FolderView {
       const scanned = await this.folder.scan();
       // Only files the engine keeps a copy of are marked seen when queued: a larger one
       // backs up only while a page is open, and should ferry close first, the next rescan
-      // queues it again (its record continues). It is marked seen once backed up.
-      const done = scanned.changed.filter(({ file }) => this.backedUp(file));
-      const changed = scanned.changed.filter((item) => !done.includes(item));
+      // queues it again (its record continues). It is marked seen once it is settled:
+      // backed up, failed (it has its own Retry), or set aside (a cancel, an album rule).
+      const state = new Map(scanned.changed.map((item) => [item, this.fileState(item.file)]));
+      const settled = scanned.changed.filter((item) => state.get(item) === 'settled');
+      const changed = scanned.changed.filter((item) => ['new', 'again'].includes(state.get(item)));
       // Measured before the add, whose copies the storage estimate would then count.
       const kept = await keepable(changed);
       if (changed.length > 0 && !await this.add(changed)) {
         this.status('The new files could not be queued. Check now to try again.');
         return;
       }
-      await scanned.remember([...kept, ...done]);
+      await scanned.remember([...kept, ...settled]);
       const found = changed.length === 0 ? 'Nothing new'
         : `${count(changed.length)} new or changed ${changed.length === 1 ? 'file' : 'files'} queued`;
       this.status(`${found} · checked ${ago(this.folder.scannedAt)}`);
