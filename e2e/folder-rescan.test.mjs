@@ -108,8 +108,10 @@ test('a watched folder is rescanned on open and queues only new or changed files
   await writeFiles(page, [{ path: 'Camera/unwanted.mov', size: 64 * 1024 * 1024 + 2 }]);
   await page.click('#watched-rescan');
   await page.waitForFunction(() => /^1 new or changed file queued/.test(document.getElementById('watched-status').textContent), null, { timeout: 30_000 });
+  // Paused, it waits unhashed: cancelled while it waits.
+  await page.waitForSelector('#assets li[data-name="unwanted.mov"][data-status="pending"]', { timeout: 10_000 });
   await page.click('#assets li[data-name="unwanted.mov"] button[data-action="cancel"]');
-  await page.waitForSelector('#assets li[data-name="unwanted.mov"][data-status="skipped"]');
+  await page.waitForSelector('#assets li[data-name="unwanted.mov"][data-status="skipped"]', { timeout: 60_000 });
   await page.click('#watched-rescan');
   await page.waitForFunction(() => /^Nothing new/.test(document.getElementById('watched-status').textContent));
   await page.click('#watched-rescan');

@@ -264,6 +264,9 @@ test('screenshots', async (t) => {
     });
     await page.setInputFiles('#share-input', shared);
     await page.evaluate(() => document.getElementById('share-form').submit());
+    // The app names the shared files and asks; Back up adds them.
+    await page.waitForSelector('#share-ask:not([hidden])', { timeout: 30_000 });
+    await page.click('#share-accept');
     await page.waitForSelector('#share-banner:not([hidden])', { timeout: 30_000 });
     await page.waitForFunction(() => document.getElementById('status-card').dataset.state === 'done', null, { timeout: 60_000 });
     await page.waitForTimeout(300);

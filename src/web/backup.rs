@@ -253,7 +253,8 @@ impl Backup {
     /// `waiting-for-charging`, `low-battery` (held) or `auth`, `quota` (the user's quota
     /// is full), `storage-full` (the server's disk is full; the backup tries again by
     /// itself, after 15 s and then less and less often), `storage` (this browser's
-    /// catalog, IndexedDB, failed: the next add, retry or resume tries again) (halted).
+    /// catalog, IndexedDB, failed, or was deleted or upgraded by another tab: reload to
+    /// continue) (halted).
     /// Returns a function that unsubscribes.
     #[wasm_bindgen(js_name = onProgress)]
     pub fn on_progress(&self, listener: Function) -> Function {

@@ -620,9 +620,9 @@ impl Engine {
                     Ok(false) | Err(Stop::Halted) => break,
                     Err(Stop::Catalog(e)) => {
                         web_sys::console::error_1(&e.to_string().into());
-                        engine.catalog_failed.replace(Some(format!(
-                            "{e}. Nothing is lost: reload ferry to continue."
-                        )));
+                        engine
+                            .catalog_failed
+                            .replace(Some(format!("{e}. Reload ferry to continue.")));
                         break;
                     }
                 }
@@ -1449,7 +1449,9 @@ impl Engine {
     }
 
     /// Waits until the backup policy lets a file of `kind` upload.
-    async fn wait_until_allowed(&self, kind: MediaKind) {
+    /// Ends early when asset `id` is cancelled meanwhile: a Cancel while the backup is
+    /// paused or held takes effect at once, not when it resumes.
+    async fn wait_until_allowed(&self, kind: MediaKind, id: &str) {
         loop {
             let now = self.device.conditions().await;
             match may_upload(&self.settings.get(), &now, kind) {
@@ -1459,7 +1461,7 @@ impl Engine {
                     }
                     return;
                 }
-                Err(_) if self.stopping.get() => return,
+                Err(_) if self.stopping.get() || self.cancelled.borrow().contains(id) => return,
                 Err(hold) => {
                     if self.hold.get() != Some(hold) {
                         self.hold.set(Some(hold));
@@ -1721,7 +1723,7 @@ impl Engine {
                 return Ok(Sent::Not);
             }
             if !self.cancelled.borrow().contains(&asset.id) {
-                self.wait_until_allowed(kind).await;
+                self.wait_until_allowed(kind, &asset.id).await;
             }
             if self.stopping.get() {
                 return Ok(Sent::Not);
