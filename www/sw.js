@@ -22,7 +22,7 @@
 // answered here; see receiveShare below. Watched folder: a `periodicsync` rescans it;
 // see rescanFolder below.
 import init, { Backup } from './pkg/ferry.js';
-import { KEEP_FILES_BUDGET, KEEP_FILES_UP_TO, NEEDS_FILE, SYNC_TAG, keepable, loadConfig } from './lib/background.js';
+import { NEEDS_FILE, SYNC_TAG, keepable, loadConfig } from './lib/background.js';
 import { RESCAN_TAG, WatchedFolder } from './lib/folder.js';
 import { holdShared } from './lib/shared-files.js';
 

@@ -6,7 +6,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, Request, Response, StatusCode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::Server;
+use common::{get, header_str, json_body, sample, sha256_hex, tus, Server};
 use ferry_server::{db, tus as ferry_tus, users, Config};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -108,25 +108,10 @@ impl Server {
     }
 }
 
-fn tus(method: &str, uri: &str, key: &str) -> axum::http::request::Builder {
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("x-api-key", key)
-        .header("tus-resumable", "1.0.0")
-}
-
 fn patch_request(key: &str, url: &str, offset: u64) -> axum::http::request::Builder {
     tus("PATCH", url, key)
         .header("upload-offset", offset)
         .header(header::CONTENT_TYPE, "application/offset+octet-stream")
-}
-
-fn get(uri: &str, key: &str) -> Request<Body> {
-    Request::get(uri)
-        .header("x-api-key", key)
-        .body(Body::empty())
-        .unwrap()
 }
 
 fn encode_metadata(pairs: &[(&str, &str)]) -> String {
@@ -137,34 +122,8 @@ fn encode_metadata(pairs: &[(&str, &str)]) -> String {
         .join(",")
 }
 
-fn header_str(response: &Response<Body>, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("missing header {name}"))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn bytes(response: Response<Body>) -> Bytes {
     response.into_body().collect().await.unwrap().to_bytes()
-}
-
-async fn json_body(response: Response<Body>) -> Value {
-    let body = bytes(response).await;
-    serde_json::from_slice(&body)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body)))
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-fn sample(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 #[tokio::test]

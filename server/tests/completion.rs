@@ -10,9 +10,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, Request, Response, StatusCode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::Server;
+use common::{get, header_str, json_body, sample, sha256_hex, tus, Server};
 use ferry_server::{db, users, Config};
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -96,14 +95,6 @@ fn fed_body() -> (mpsc::Sender<Bytes>, Body) {
     (tx, Body::from_stream(stream))
 }
 
-fn tus(method: &str, uri: &str, key: &str) -> axum::http::request::Builder {
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("x-api-key", key)
-        .header("tus-resumable", "1.0.0")
-}
-
 fn tus_patch(key: &str, url: &str, offset: usize) -> axum::http::request::Builder {
     tus("PATCH", url, key)
         .header("upload-offset", offset)
@@ -123,13 +114,6 @@ fn rufh_append(credential: &str, url: &str, offset: usize) -> axum::http::reques
         .header("upload-offset", offset)
         .header("upload-complete", "?1")
         .header(header::CONTENT_TYPE, "application/partial-upload")
-}
-
-fn get(uri: &str, key: &str) -> Request<Body> {
-    Request::get(uri)
-        .header("x-api-key", key)
-        .body(Body::empty())
-        .unwrap()
 }
 
 const BOUNDARY: &str = "ferry-completion-boundary";
@@ -154,32 +138,6 @@ fn form_request(key: &str, body: Body) -> Request<Body> {
         )
         .body(body)
         .unwrap()
-}
-
-fn header_str(response: &Response<Body>, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("missing header {name}"))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn json_body(response: Response<Body>) -> Value {
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&body)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body)))
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-fn sample(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 /// Waits until `done` holds (the server reached some point), for at most 10 s.

@@ -9,11 +9,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, Request, Response, StatusCode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::Server;
+use common::{get, sample, sha256_hex, Server};
 use ferry_server::{trash, users, Config};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 impl Server {
     async fn new() -> Self {
@@ -106,13 +105,6 @@ impl Server {
     }
 }
 
-fn get(uri: &str, key: &str) -> Request<Body> {
-    Request::get(uri)
-        .header("x-api-key", key)
-        .body(Body::empty())
-        .unwrap()
-}
-
 fn encode_metadata(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
@@ -132,16 +124,6 @@ async fn json_or_null(response: Response<Body>) -> Value {
     }
     serde_json::from_slice(&body)
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body)))
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-fn sample(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 fn ids(items: &[Value]) -> Vec<&str> {

@@ -11,7 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, Request, StatusCode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::Server;
+use common::{tus, Server};
 use ferry_server::{users, Config};
 use sha2::{Digest, Sha256};
 
@@ -23,14 +23,6 @@ fn rss() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024)
-}
-
-fn tus(method: &str, uri: &str, key: &str) -> axum::http::request::Builder {
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("x-api-key", key)
-        .header("tus-resumable", "1.0.0")
 }
 
 fn bytes_of(n: usize, seed: u64) -> Vec<u8> {

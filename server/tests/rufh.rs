@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, Request, Response, StatusCode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::Server;
+use common::{get, header_str, json_body, sample, sha256_hex, Server};
 use ferry_server::{db, users, Config};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -116,31 +116,8 @@ fn append(
         .header(header::CONTENT_TYPE, "application/partial-upload")
 }
 
-fn get(uri: &str, key: &str) -> Request<Body> {
-    Request::get(uri)
-        .header("x-api-key", key)
-        .body(Body::empty())
-        .unwrap()
-}
-
-fn header_str(response: &Response<Body>, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("missing header {name}"))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn bytes(response: Response<Body>) -> Bytes {
     response.into_body().collect().await.unwrap().to_bytes()
-}
-
-async fn json_body(response: Response<Body>) -> Value {
-    let body = bytes(response).await;
-    serde_json::from_slice(&body)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body)))
 }
 
 /// Asserts an RFC 9457 problem of `kind` and returns its body.
@@ -153,16 +130,6 @@ async fn assert_problem(response: Response<Body>, status: StatusCode, kind: &str
     let body = json_body(response).await;
     assert_eq!(body["type"], format!("{PROBLEMS}{kind}"), "{body}");
     body
-}
-
-fn sample(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
-//! The in-process server the handler tests drive, shared by `api.rs`, `library.rs`,
-//! `rufh.rs` and `security.rs` (each adds its own helpers in an `impl Server` of its own).
+//! The in-process server the handler tests drive, shared by `api.rs`, `completion.rs`,
+//! `library.rs`, `memory.rs`, `rufh.rs` and `security.rs` (each adds its own helpers in an
+//! `impl Server` of its own), and the request and answer helpers they have in common
+//! (`tus`, `get`, `header_str`, `json_body`, `sha256_hex`, `sample`).
 //!
 //! The backend comes from the environment, so the same tests run on both:
 //! - nothing set: SQLite and blobs in a temporary data directory;
@@ -259,4 +261,54 @@ fn uuid_like() -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+// --- Requests and answers, for the tests that share this module -------------------------
+
+/// A tus 1.0 request of `method` to `uri` with API key `key`.
+pub fn tus(method: &str, uri: &str, key: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("x-api-key", key)
+        .header("tus-resumable", "1.0.0")
+}
+
+/// `GET uri` with API key `key`.
+pub fn get(uri: &str, key: &str) -> Request<Body> {
+    Request::get(uri)
+        .header("x-api-key", key)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The header `name` of `response`, which must have it.
+pub fn header_str(response: &Response<Body>, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("missing header {name}"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The JSON body of `response`, which must be JSON.
+pub async fn json_body(response: Response<Body>) -> serde_json::Value {
+    use http_body_util::BodyExt;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body)))
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// `len` bytes of a pattern that `seed` shifts: distinct content per seed.
+pub fn sample(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
