@@ -133,7 +133,7 @@ export class BackupView {
     this.beforeAdd = beforeAdd;
     this.records = new Map();
     this.wanted = null; // see needsFile
-    this.doneKeys = null; // see fileState
+    this.latestByFile = null; // see fileState
     this.order = []; // record ids, oldest first
     this.rows = new Map(); // the rows shown: the newest ROW_LIMIT records
     this.dirty = new Set();
@@ -160,7 +160,7 @@ export class BackupView {
       if (!this.records.has(asset.id)) this.order.push(asset.id);
       this.records.set(asset.id, asset);
       this.wanted = null;
-      this.doneKeys = null;
+      this.latestByFile = null;
       this.dirty.add(asset.id);
       if (DONE.has(asset.status)) this.lastBackupAt = Math.max(this.lastBackupAt, asset.addedAt);
     }
@@ -192,7 +192,7 @@ export class BackupView {
     if (!before) this.order.push(asset.id);
     this.records.set(asset.id, asset);
     this.wanted = null;
-    this.doneKeys = null;
+    this.latestByFile = null;
     if (DONE.has(asset.status) && !DONE.has(before?.status)) {
       this.lastBackupAt = Date.now();
       localStorage.setItem(this.lastBackupKey, String(this.lastBackupAt));
@@ -457,15 +457,15 @@ export class BackupView {
    */
   fileState(file) {
     const key = (f) => `${f.size}:${f.lastModified}:${f.name}`;
-    if (!this.doneKeys) {
+    if (!this.latestByFile) {
       // The latest record of each file: built once per change of the records.
-      this.doneKeys = new Map();
+      this.latestByFile = new Map();
       for (const a of this.records.values()) {
         const k = key(a);
-        if (!(this.doneKeys.get(k)?.addedAt > a.addedAt)) this.doneKeys.set(k, a);
+        if (!(this.latestByFile.get(k)?.addedAt > a.addedAt)) this.latestByFile.set(k, a);
       }
     }
-    const record = this.doneKeys.get(key(file));
+    const record = this.latestByFile.get(key(file));
     if (!record) return 'new';
     // Queued, but by a page since closed: adding it again hands the engine the file, which
     // it may have no copy of.
