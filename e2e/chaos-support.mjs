@@ -40,6 +40,13 @@ function freePort() {
  * running process's id.
  */
 export async function startFerry(t, options = {}) {
+  let proc;
+  // Added before the data directory's removal, so the server is gone before it goes.
+  t.after(() => new Promise((resolve) => {
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once('exit', resolve);
+    proc.kill('SIGKILL');
+  }));
   const data = options.data ?? tempDir(t, 'ferry-chaos-data-');
   const serveArgs = options.serve ?? [];
   const password = 'correct horse battery staple';
@@ -49,7 +56,6 @@ export async function startFerry(t, options = {}) {
   }).trim().split('\n').at(-1).trim();
   const listen = `127.0.0.1:${await freePort()}`;
   const url = `http://${listen}`;
-  let proc;
   let log = '';
   const start = async (extra = []) => {
     proc = spawn(SERVER_BIN, ['serve', '--listen', listen, '--data', data, '--www', WWW, ...serveArgs, ...extra], {
@@ -77,7 +83,6 @@ export async function startFerry(t, options = {}) {
     proc.once('exit', resolve);
     proc.kill('SIGKILL');
   });
-  t.after(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
   await start();
   return { url, listen, apiKey, password, data, cli, stop, kill, restart: start, log: () => log, pid: () => proc.pid };
 }

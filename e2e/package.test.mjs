@@ -54,6 +54,13 @@ async function staticServer(t, { dir, files = {}, cors = false }) {
 
 /** ferry-server with a new user, allowing the page's origin with --cors-origin (as support.mjs starts it otherwise). */
 async function startFerry(t, corsOrigins) {
+  let proc;
+  // Added before the data directory's removal, so the server is gone before it goes.
+  t.after(() => new Promise((resolve) => {
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once('exit', resolve);
+    proc.kill('SIGKILL');
+  }));
   const data = tempDir(t, 'ferry-data-');
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'e2e', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();
@@ -64,15 +71,10 @@ async function startFerry(t, corsOrigins) {
   const url = `http://127.0.0.1:${port}`;
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data', data];
   for (const origin of corsOrigins) args.push('--cors-origin', origin);
-  const proc = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc = spawn(SERVER_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
   proc.stderr.on('data', (d) => { log += d; });
-  t.after(() => new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill('SIGKILL');
-  }));
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`ferry-server exited early:\n${log}`);

@@ -124,11 +124,19 @@ function streamingPatch(server, apiKey, path, offset, bytes, after) {
 }
 
 test('SIGKILL mid-PATCH: every upload resumes from HEAD and finishes with the right bytes', async (t) => {
+  let server;
+  // Added before the data directory's removal, so the running server is gone before it goes.
+  t.after(async () => {
+    if (server && server.proc.exitCode === null && server.proc.signalCode === null) {
+      server.proc.kill('SIGKILL');
+      await server.exited;
+    }
+  });
   const data = tempDir(t, 'ferry-crash-');
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'crash', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();
 
-  let server = await startOn(t, data);
+  server = await startOn(t, data);
   const files = {
     done: randomBytes(1 * MiB + 17), // finished before the crash
     half: randomBytes(4 * MiB), // one chunk acknowledged before the crash

@@ -11,10 +11,14 @@ import { chromium } from 'playwright-core';
 const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? new URL('../target/debug/ferry-server', import.meta.url).pathname;
 const WWW = process.env.FERRY_WWW ?? new URL('../www', import.meta.url).pathname;
 
-/** A fresh temporary directory under `base`, removed when the test `t` ends. */
+/**
+ * A fresh temporary directory under `base`, removed when the test `t` ends. `t.after`
+ * hooks run in the order they were added, and one that throws skips those after it: a
+ * process still writing into the directory must be stopped by a hook added before this.
+ */
 export function tempDir(t, prefix = 'ferry-e2e-', base = tmpdir()) {
   const dir = mkdtempSync(join(base, prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
   return dir;
 }
 
@@ -42,6 +46,11 @@ function freePort() {
  */
 export async function startServer(t, { serve = [], inMemory = 0 } = {}) {
   const shm = inMemory > 0 && existsSync('/dev/shm') && statfsSync('/dev/shm').bavail * statfsSync('/dev/shm').bsize > inMemory;
+  // The server is killed before its data directory is removed: removing it first raced
+  // the server's own writes (ENOTEMPTY), and the failed hook then left the server running,
+  // which kept the test file's process, and CI, waiting until CI's time ran out.
+  let stop = async () => {};
+  t.after(() => stop());
   const data = tempDir(t, 'ferry-data-', shm ? '/dev/shm' : tmpdir());
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'e2e', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();
@@ -66,12 +75,11 @@ export async function startServer(t, { serve = [], inMemory = 0 } = {}) {
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  const stop = (signal = 'SIGKILL') => new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+  stop = (signal = 'SIGKILL') => new Promise((resolve) => {
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
     proc.once('exit', resolve);
     proc.kill(signal);
   });
-  t.after(() => stop());
   await start();
   return { url, apiKey, data, log: () => log, stop, restart: start };
 }
