@@ -114,6 +114,12 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a user's password (for POST /api/auth/login), read from the first line of stdin;
+    /// ends every session signed in with the old one.
+    Password { name: String },
+    /// End every session of a user: each browser signed in with their password must sign
+    /// in again. API keys keep working; `key revoke` ends those.
+    SignOut { name: String },
     /// List users: name, id, bytes used, quota, assets, API keys, created.
     List,
     /// Remove a user with their API keys, sessions, assets and uploads; blobs nobody else
@@ -194,6 +200,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             quota,
             password_stdin,
         }) => add_user(data, &base, &name, quota, password_stdin).await,
+        Command::User(UserCommand::Password { name }) => set_password(data, &base, &name).await,
+        Command::User(UserCommand::SignOut { name }) => sign_out(data, &base, &name).await,
         Command::User(UserCommand::List) => list_users(data, &base).await,
         Command::User(UserCommand::Remove { name }) => remove_user(data, &base, &name).await,
         Command::Key(KeyCommand::Create { user, name }) => {
@@ -408,9 +416,7 @@ async fn add_user(
         .map(|q| i64::try_from(q).map_err(|_| AppError::bad_request("quota is too large")))
         .transpose()?;
     let password = if password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        Some(line.trim_end_matches(['\r', '\n']).to_owned())
+        Some(password_from_stdin()?)
     } else {
         None
     };
@@ -423,6 +429,28 @@ async fn add_user(
         created.user.name, created.user.id
     )?;
     writeln!(out, "{}", created.api_key)?;
+    Ok(())
+}
+
+/// The first line of stdin, without its line ending.
+fn password_from_stdin() -> Result<String, AppError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn set_password(data: &Path, config: &Config, name: &str) -> Result<(), AppError> {
+    let password = password_from_stdin()?;
+    let state = AppState::open_with(data, PathBuf::new(), config.clone()).await?;
+    let ended = users::set_password(&state.pool, name, &password).await?;
+    println!("Set the password of user \"{name}\"; ended {ended} sessions signed in before.");
+    Ok(())
+}
+
+async fn sign_out(data: &Path, config: &Config, name: &str) -> Result<(), AppError> {
+    let state = AppState::open_with(data, PathBuf::new(), config.clone()).await?;
+    let ended = users::sign_out_everywhere(&state.pool, name).await?;
+    println!("Ended {ended} sessions of user \"{name}\"; their API keys still work.");
     Ok(())
 }
 

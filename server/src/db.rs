@@ -536,6 +536,38 @@ pub async fn delete_session(
     Ok(result.rows_affected() == 1)
 }
 
+/// Ends every session of the user `user_id` (their sign-ins; API keys stay). Returns how
+/// many there were.
+pub async fn delete_sessions_of(db: &Db, user_id: &str) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(db.writer())
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Sets the user's password hash and ends their sessions, at once: a sign-in made with the
+/// old password must not outlive it. Returns how many sessions were ended.
+pub async fn set_password_hash(
+    db: &Db,
+    user_id: &str,
+    password_hash: &str,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = db.writer().begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(ended)
+}
+
 pub async fn delete_expired_sessions(db: &Db, now_unix: i64) -> Result<u64, sqlx::Error> {
     let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now_unix)
@@ -1078,6 +1110,20 @@ pub async fn assets_by_checksum(
         query = query.bind(checksum);
     }
     query.fetch_all(&db.pool).await
+}
+
+/// The size in bytes of the user's asset with content `checksum` (SHA-256 hex), trashed
+/// ones included; `None` when the user has no such content.
+pub async fn own_content_size(
+    db: &Db,
+    user_id: &str,
+    checksum: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT file_size FROM assets WHERE user_id = $1 AND checksum = $2 LIMIT 1")
+        .bind(user_id)
+        .bind(checksum)
+        .fetch_optional(&db.pool)
+        .await
 }
 
 /// Which of `sizes` (bytes) some asset of `user_id` has, trashed ones included.

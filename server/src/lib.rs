@@ -120,6 +120,8 @@ pub struct AppState {
     pub blob_gc: BlobLocks,
     /// Thumbnails decoded at once (decoding a photo takes a core and tens of MB).
     pub thumb_slots: tokio::sync::Semaphore,
+    /// Blobs no thumbnail can be made of, so they do not take that slot again.
+    pub undecodable: thumbs::Undecodable,
     /// Set to `true` when shutdown's grace period is over: uploads still streaming stop
     /// reading, fsync and record what they have, and answer 503.
     pub cut_uploads: tokio::sync::watch::Sender<bool>,
@@ -162,6 +164,7 @@ impl AppState {
             config,
             blob_gc: BlobLocks::default(),
             thumb_slots: tokio::sync::Semaphore::new(1),
+            undecodable: thumbs::Undecodable::default(),
             cut_uploads: tokio::sync::watch::Sender::new(false),
         })
     }

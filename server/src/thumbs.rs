@@ -3,8 +3,9 @@
 //! `thumbs/gen/`; or the JPEG/WebP thumbnail the owning client uploaded with `PUT` (HEIC and
 //! video cannot be decoded here), which takes precedence.
 
+use std::collections::HashSet;
 use std::io::{BufReader, Read, Seek};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -87,11 +88,43 @@ async fn thumbnail(
         .into_response())
 }
 
+/// Blobs the server could not make a thumbnail of because of what they hold (not an image
+/// the decoder reads, or one over its memory limit). Blobs are named by their content, so
+/// that answer never changes: a request for one is answered at once, and no one can keep
+/// the single decoding slot busy by asking for the same broken photo again and again.
+/// Read errors are not remembered; they may pass.
+#[derive(Default)]
+pub struct Undecodable(Mutex<HashSet<String>>);
+
+/// Past this many, `Undecodable` starts again from empty (at 64 hex characters each, about
+/// a megabyte at most).
+const MAX_UNDECODABLE: usize = 10_000;
+
+impl Undecodable {
+    fn contains(&self, sha256: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(sha256)
+    }
+
+    fn insert(&self, sha256: &str) {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if set.len() >= MAX_UNDECODABLE {
+            set.clear();
+        }
+        set.insert(sha256.to_owned());
+    }
+}
+
 /// The server-made thumbnail of blob `sha256`, made now if missing (one at a time).
 async fn generated(state: &AppState, sha256: &str) -> Result<Vec<u8>, AppError> {
     let thumb = Thumb::Generated { sha256 };
     if let Some(bytes) = state.blobs.read_thumb(thumb).await? {
         return Ok(bytes);
+    }
+    if state.undecodable.contains(sha256) {
+        return Err(AppError::NoThumbnail);
     }
     let _slot = state
         .thumb_slots
@@ -118,6 +151,9 @@ async fn generated(state: &AppState, sha256: &str) -> Result<Vec<u8>, AppError> 
         }
         Err(e) => {
             tracing::warn!(error = %e, blob = sha256, "cannot make a thumbnail");
+            if !matches!(e, image::ImageError::IoError(_)) {
+                state.undecodable.insert(sha256);
+            }
             Err(AppError::NoThumbnail)
         }
     }

@@ -401,8 +401,10 @@ fn max_length(state: &AppState, upload: &db::Upload) -> u64 {
 /// before its bytes arrive: a refusal that saves the client sending them. (What holds the
 /// quota is the check as the asset is recorded, `db::complete_upload`: uploads in parallel
 /// all pass this one.) Content the client declared (`declared`, SHA-256 hex) that the user
-/// already has costs nothing. Returns the bytes left (`None`: no limit). Over quota: 413
-/// at creation, 507 on append.
+/// already has costs nothing, but only up to that content's size: a declaration is a
+/// claim, checked only when the bytes are in, and a false one must not let an upload past
+/// the quota stream the server's whole maximum. Returns the bytes the upload may take
+/// (`None`: no limit). Over quota: 413 at creation, 507 on append.
 pub(crate) async fn check_quota(
     state: &AppState,
     user: &db::User,
@@ -414,9 +416,9 @@ pub(crate) async fn check_quota(
         return Ok(None);
     };
     if let Some(declared) = declared {
-        let own = db::assets_by_checksum(&state.pool, &user.id, &[declared.to_owned()]).await?;
-        if !own.is_empty() {
-            return Ok(None);
+        let own = db::own_content_size(&state.pool, &user.id, declared).await?;
+        if let Some(size) = own.filter(|&size| length <= size) {
+            return Ok(Some(size.max(0) as u64));
         }
     }
     let usage = db::quota_usage(&state.pool, &user.id).await?;

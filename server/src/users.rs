@@ -33,14 +33,7 @@ pub async fn create_user(
     if quota_size_in_bytes.is_some_and(|q| q < 0) {
         return Err(AppError::bad_request("quota must not be negative"));
     }
-    let password_hash = password
-        .map(|p| {
-            Argon2::default()
-                .hash_password(p.as_bytes(), &SaltString::generate(&mut OsRng))
-                .map(|h| h.to_string())
-                .map_err(|e| AppError::bad_request(format!("cannot hash password: {e}")))
-        })
-        .transpose()?;
+    let password_hash = password.map(hash_password).transpose()?;
     let api_key = generate_api_key();
     let user = db::User {
         id: uuid::Uuid::new_v4().to_string(),
@@ -64,6 +57,36 @@ pub async fn create_user(
         )));
     }
     Ok(CreatedUser { user, api_key })
+}
+
+/// A password as stored: an argon2id hash with a fresh salt.
+fn hash_password(password: &str) -> Result<String, AppError> {
+    Argon2::default()
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::bad_request(format!("cannot hash password: {e}")))
+}
+
+/// Gives the user `name` a new password and ends all their sessions (sign-ins with the old
+/// one). Returns how many sessions were ended.
+pub async fn set_password(pool: &db::Db, name: &str, password: &str) -> Result<u64, AppError> {
+    if password.is_empty() {
+        return Err(AppError::bad_request("the password must not be empty"));
+    }
+    let user = db::user_by_name(pool, name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    Ok(db::set_password_hash(pool, &user.id, &hash_password(password)?).await?)
+}
+
+/// Ends all sessions of the user `name`: every browser signed in with their password must
+/// sign in again. Their API keys keep working (`key revoke` ends those). Returns how many
+/// sessions were ended.
+pub async fn sign_out_everywhere(pool: &db::Db, name: &str) -> Result<u64, AppError> {
+    let user = db::user_by_name(pool, name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    Ok(db::delete_sessions_of(pool, &user.id).await?)
 }
 
 /// Makes another API key for the user `user_name`; returns it with the only copy of the key.

@@ -810,6 +810,28 @@ async fn quota_is_enforced_at_creation() {
 }
 
 #[tokio::test]
+async fn a_declared_own_checksum_is_free_only_up_to_that_contents_size() {
+    let server = Server::with_config(Config {
+        max_upload_bytes: 1000,
+        ..Config::default()
+    })
+    .await;
+    let key = server.user_with_quota("alice", Some(10)).await;
+    let own = sha256_hex(b"123456");
+    server.upload(&key, b"123456", &[]).await;
+    server.upload(&key, b"abcd", &[]).await; // the quota is full
+
+    // The same content again costs nothing, and may take no more than its own 6 bytes.
+    let response = server.create(&key, 6, &[("checksum", &own)]).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(header_str(&response, "tus-max-size"), "6");
+    // A larger upload cannot be that content: the quota holds, not the server's 1,000 bytes.
+    let response = server.create(&key, 900, &[("checksum", &own)]).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json_body(response).await["error"], "quota-exceeded");
+}
+
+#[tokio::test]
 async fn serves_health_and_the_pwa() {
     let server = Server::new().await;
     let response = server
@@ -908,6 +930,69 @@ fn bearer(uri: &str, token: &str) -> Request<Body> {
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())
         .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_ends_a_users_sessions_and_a_new_password_ends_them_too() {
+    let server = &Server::new().await;
+    let key = users::create_user(&server.state.pool, "alice", None, Some("old secret"))
+        .await
+        .unwrap()
+        .api_key;
+    let other = users::create_user(&server.state.pool, "bob", None, Some("bob's"))
+        .await
+        .unwrap()
+        .api_key;
+    let me = move |token: String| async move { server.send(bearer("/api/users/me", &token)).await };
+    let sign_in = move |password: &'static str| async move {
+        let (status, body) = login(server, "alice", password).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    };
+    let (laptop, phone) = (sign_in("old secret").await, sign_in("old secret").await);
+    let (_, body) = login(server, "bob", "bob's").await;
+    let bobs = body["token"].as_str().unwrap().to_owned();
+
+    // `user sign-out alice`: both her browsers must sign in again; her key and Bob's
+    // session are untouched.
+    let ended = users::sign_out_everywhere(&server.state.pool, "alice")
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    for token in [&laptop, &phone] {
+        assert_eq!(me(token.clone()).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        server.send(get("/api/users/me", &key)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(me(bobs.clone()).await.status(), StatusCode::OK);
+    assert_eq!(
+        server.send(get("/api/users/me", &other)).await.status(),
+        StatusCode::OK
+    );
+
+    // `user password alice`: the session made with the old password ends with it.
+    let before = sign_in("old secret").await;
+    let ended = users::set_password(&server.state.pool, "alice", "new secret")
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    assert_eq!(me(before).await.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = login(server, "alice", "old secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me(sign_in("new secret").await).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(me(bobs).await.status(), StatusCode::OK);
+
+    assert!(users::set_password(&server.state.pool, "alice", "")
+        .await
+        .is_err());
+    assert!(users::sign_out_everywhere(&server.state.pool, "nobody")
+        .await
+        .is_err());
 }
 
 #[tokio::test]

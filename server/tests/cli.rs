@@ -190,6 +190,49 @@ fn keys_are_created_listed_and_revoked_and_users_listed_and_removed() {
 }
 
 #[test]
+fn user_password_reads_stdin_and_user_sign_out_names_what_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(user_add(&data, "alice").status.success());
+    let password = |name: &str, line: &str| {
+        let mut child = Command::new(BIN)
+            .args(["user", "password", name, "--data"])
+            .arg(&data)
+            .env_remove("FERRY_DATA")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    };
+    let (ok, out) = password("alice", "a new one\n");
+    assert!(
+        ok && out.contains("Set the password of user \"alice\""),
+        "{out}"
+    );
+    let (ok, out) = password("alice", "\n");
+    assert!(!ok && out.contains("must not be empty"), "{out}");
+    let (ok, out) = password("nobody", "x\n");
+    assert!(!ok && out.contains("no user named"), "{out}");
+
+    let (ok, out, err) = run(&data, &["user", "sign-out", "alice"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Ended 0 sessions of user \"alice\""), "{out}");
+    let (ok, _, err) = run(&data, &["user", "sign-out", "nobody"]);
+    assert!(!ok && err.contains("no user named"), "{err}");
+}
+
+#[test]
 fn serve_refuses_a_malformed_cors_origin() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, _, err) = run(

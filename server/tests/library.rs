@@ -794,6 +794,31 @@ async fn capture_time_comes_from_exif_and_quicktime() {
 }
 
 #[tokio::test]
+async fn a_photo_no_thumbnail_can_be_made_of_is_answered_at_once_the_next_time() {
+    let server = Server::new().await;
+    let a = server.user("a").await;
+    // A JPEG's first bytes, then nothing the decoder can read.
+    let mut broken = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    broken.extend(sample(4000, 7));
+    let id = server
+        .upload(&a, &broken, &[("filename", "broken.jpg")])
+        .await;
+    assert_eq!(server.asset(&a, &id).await["mimeType"], "image/jpeg");
+    let uri = format!("/api/assets/{id}/thumbnail");
+    let (status, body) = server.get_json(&a, &uri).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no-thumbnail");
+
+    // With the one decoding slot taken (by another photo being decoded), the broken one is
+    // not queued behind it for a second try.
+    let _decoding = server.state.thumb_slots.acquire().await.unwrap();
+    let again = tokio::time::timeout(Duration::from_secs(5), server.get_json(&a, &uri)).await;
+    let (status, body) = again.expect("answered without waiting for the decoding slot");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "no-thumbnail");
+}
+
+#[tokio::test]
 async fn thumbnails_are_made_cached_and_private() {
     let server = Server::new().await;
     let a = server.user("a").await;
