@@ -1,20 +1,21 @@
 //! The server's bulk checksum check (`POST /api/assets/bulk-upload-check`): does this user
 //! already have these bytes? The server answers only within the asking user's library.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// Path of the check under the API root.
 pub const PATH: &str = "/assets/bulk-upload-check";
 
-/// One asset to check: the catalog id and the SHA-256 hex of its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One asset to check: the catalog id and the SHA-256 hex of its bytes. The request
+/// bodies are written as JavaScript objects by the engine (`src/web/http.rs`, `ToJs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub id: String,
     pub checksum: String,
 }
 
 /// The request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRequest {
     pub assets: Vec<Candidate>,
 }
@@ -57,7 +58,7 @@ impl CheckResponse {
 pub const SIZES_PATH: &str = "/assets/sizes";
 
 /// The size check's request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SizesRequest {
     pub sizes: Vec<u64>,
 }
@@ -73,8 +74,7 @@ pub struct SizesResponse {
 pub const EXIST_PATH: &str = "/assets/exist";
 
 /// The device check's request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistRequest {
     pub device_asset_ids: Vec<String>,
     pub device_id: String,
@@ -92,29 +92,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_has_the_servers_shape() {
-        let req = CheckRequest {
-            assets: vec![Candidate {
-                id: "a".into(),
-                checksum: "00".into(),
-            }],
-        };
-        assert_eq!(
-            serde_json::to_value(req).unwrap(),
-            serde_json::json!({"assets": [{"id": "a", "checksum": "00"}]})
-        );
-    }
-
-    #[test]
-    fn device_check_has_the_servers_shape() {
-        let req = ExistRequest {
-            device_asset_ids: vec!["a.jpg|1|2|".into()],
-            device_id: "d".into(),
-        };
-        assert_eq!(
-            serde_json::to_value(req).unwrap(),
-            serde_json::json!({"deviceAssetIds": ["a.jpg|1|2|"], "deviceId": "d"})
-        );
+    fn device_check_answer_reads() {
         let res: ExistResponse =
             serde_json::from_value(serde_json::json!({"existingIds": ["x"]})).unwrap();
         assert_eq!(res.existing_ids, ["x"]);

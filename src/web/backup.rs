@@ -12,7 +12,7 @@ use super::asset_record::Absent;
 use super::catalog::Catalog;
 use super::hash_worker::HashPool;
 use super::http::Server;
-use super::js_object::{Fields, FromJs, Name, WrongField};
+use super::js_object::{Fields, FromJs, Name, ToJs, WrongField};
 use super::runner::{hash_cache_key, Engine, EngineConfig, LAST_BACKUP_AT, SAVE_BATCH};
 use super::staging::KeepLimits;
 use super::transfer::Requested;
@@ -263,12 +263,12 @@ impl Backup {
 
     /// The overall state now (see `onProgress`).
     pub fn progress(&self) -> JsValue {
-        serde_wasm_bindgen::to_value(&self.engine.progress()).unwrap_or(JsValue::NULL)
+        self.engine.progress().to_js()
     }
 
     /// Which device APIs this browser offers: `{networkType, battery, webLocks}`.
     pub fn capabilities(&self) -> JsValue {
-        serde_wasm_bindgen::to_value(&self.engine.device().capabilities()).unwrap_or(JsValue::NULL)
+        self.engine.device().capabilities().to_js()
     }
 
     /// Resolves to the catalog's statistics: `{total, waiting, uploaded, duplicates,

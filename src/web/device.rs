@@ -7,6 +7,7 @@ use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
+use super::js_object::{object, ToJs};
 use crate::policy::{Conditions, Link};
 
 fn get(object: &JsValue, name: &str) -> Option<JsValue> {
@@ -20,12 +21,22 @@ fn navigator() -> Option<JsValue> {
 }
 
 /// Which device APIs this browser offers, for the settings screen to explain.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy)]
 pub struct Capabilities {
     pub network_type: bool,
     pub battery: bool,
     pub web_locks: bool,
+}
+
+/// `{networkType, battery, webLocks}`.
+impl ToJs for Capabilities {
+    fn to_js(&self) -> JsValue {
+        object(&[
+            ("networkType", self.network_type.into()),
+            ("battery", self.battery.into()),
+            ("webLocks", self.web_locks.into()),
+        ])
+    }
 }
 
 /// Probes the device; the battery manager is fetched once and then read live.

@@ -1,15 +1,16 @@
-//! Reading the fields of a plain JavaScript object: `Backup.open`'s options, the settings
-//! and album rules, the server's JSON answers and the catalog's asset records.
+//! Plain JavaScript objects, read and written field by field: `Backup.open`'s options,
+//! the settings and album rules, the server's JSON answers and the catalog's asset records
+//! are read ([`FromJs`]); the engine's progress, its capabilities and the API's request
+//! bodies are written ([`ToJs`]).
 //!
-//! These were read by serde-wasm-bindgen. Its deserializer, with serde's generic code for
-//! each type read, was 3.8 KB of the engine's gzipped wasm (measured on 2026-12-07, once
-//! the asset records no longer used it: 165,314 B to 161,541 B), for objects of a few flat
-//! fields each; [`FromJs`] reads them field by field instead. serde-wasm-bindgen still
-//! writes the engine's progress and the API's request bodies.
+//! These were read and written by serde-wasm-bindgen. Its deserializer, with serde's
+//! generic code for each type read, was 3.8 KB of the engine's gzipped wasm (measured on
+//! 2026-12-07, once the asset records no longer used it: 165,314 B to 161,541 B), and its
+//! serializer 2.3 KB more (163,597 B to 161,262 B), for objects of a few flat fields each.
 
 use std::fmt;
 
-use js_sys::{Array, Reflect};
+use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// A field that is missing (and may not be) or of the wrong kind.
@@ -25,6 +26,36 @@ impl fmt::Display for WrongField {
 /// A value read from a JavaScript object.
 pub trait FromJs: Sized {
     fn from_js(value: &JsValue) -> Result<Self, WrongField>;
+}
+
+/// A value written as a plain JavaScript object (an absent field is `null`, as in JSON).
+pub trait ToJs {
+    fn to_js(&self) -> JsValue;
+}
+
+/// A new plain object with `fields`, `(name, value)`, in that order.
+pub fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (name, value) in fields {
+        // Setting a property of a plain new object cannot throw.
+        let _ = Reflect::set(&object, &JsValue::from_str(name), value);
+    }
+    object.into()
+}
+
+/// `value`, or `null` when there is none.
+pub fn or_null<T: Into<JsValue>>(value: Option<T>) -> JsValue {
+    value.map_or(JsValue::NULL, Into::into)
+}
+
+/// A size or a count as a JavaScript number (a plain `u64` would become a BigInt).
+pub fn number(value: u64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+/// An array of `items`.
+pub fn array(items: impl IntoIterator<Item = JsValue>) -> JsValue {
+    items.into_iter().collect::<Array>().into()
 }
 
 /// The fields of one object. A field name is a `&str`, or a `JsValue` string made once

@@ -10,7 +10,6 @@ use std::rc::Rc;
 use futures_util::future::Either;
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Function, Reflect};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, File};
@@ -20,6 +19,7 @@ use super::catalog::{Catalog, CatalogError, KeptFile};
 use super::device::Device;
 use super::hash_worker::{HashPool, UploadHashing};
 use super::http::{describe_js_error, ApiError, Server};
+use super::js_object::{self, or_null, ToJs};
 use super::staging::{KeepLimits, Staging};
 use super::transfer::{AppendError, Protocol, Requested, Transfer};
 use crate::albums::AlbumRules;
@@ -78,8 +78,7 @@ const EARLY_CHECK_BYTES: u64 = 8 * 1024 * 1024;
 const UPLOAD_WHILE_HASHING_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The overall state, for the progress bar and the status card.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct ProgressState {
     /// `idle`, `running`, `held` (see `reason`) or `halted` (see `reason`).
     pub state: &'static str,
@@ -101,13 +100,39 @@ pub struct ProgressState {
     pub eta_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct CurrentAsset {
     pub id: String,
     pub name: String,
     pub mime: String,
     pub size: u64,
+}
+
+/// `{state, reason, reasonCode, done, total, bytesDone, bytesTotal, current: {id, name,
+/// mime, size}, bytesPerSecond, etaSeconds}`, absent values `null`.
+impl ToJs for ProgressState {
+    fn to_js(&self) -> JsValue {
+        let current = self.current.as_ref().map(|c| {
+            js_object::object(&[
+                ("id", c.id.as_str().into()),
+                ("name", c.name.as_str().into()),
+                ("mime", c.mime.as_str().into()),
+                ("size", js_object::number(c.size)),
+            ])
+        });
+        js_object::object(&[
+            ("state", self.state.into()),
+            ("reason", or_null(self.reason.as_deref())),
+            ("reasonCode", or_null(self.reason_code)),
+            ("done", self.done.into()),
+            ("total", self.total.into()),
+            ("bytesDone", js_object::number(self.bytes_done)),
+            ("bytesTotal", js_object::number(self.bytes_total)),
+            ("current", or_null(current)),
+            ("bytesPerSecond", or_null(self.bytes_per_second)),
+            ("etaSeconds", or_null(self.eta_seconds)),
+        ])
+    }
 }
 
 #[derive(Default)]
@@ -238,12 +263,6 @@ fn claim(claimed: &mut HashSet<String>, asset: &Asset) -> bool {
 
 fn jitter() -> f64 {
     js_sys::Math::random()
-}
-
-fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
 }
 
 /// Why a run stopped early.
@@ -580,7 +599,7 @@ impl Engine {
     }
 
     fn emit_progress(&self) {
-        let value = to_js(&self.progress());
+        let value = self.progress().to_js();
         self.tell(&self.progress_listeners, &value);
     }
 
