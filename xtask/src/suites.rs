@@ -131,11 +131,12 @@ pub fn run_all() -> Result {
             Command::new("node")
                 .current_dir(root())
                 .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
-                // Neither a test that hangs nor a process a test left running (which keeps
-                // its file's node alive after the last test) may hold CI until its time
-                // runs out: a test fails after 20 minutes (the longest take about 5 on
-                // CI), and a file's node exits when its tests are done.
-                .args(["--test-timeout=1200000", "--test-force-exit"])
+                // Neither a process a test left running (which kept its file's node alive
+                // after its last test, and CI waiting until its 90 minutes ran out) nor a
+                // test that hangs may hold CI: a file's node exits when its tests are
+                // done, and a file still running after 30 minutes fails (Node 20 applies
+                // --test-timeout to each file as a whole, not to each test in it).
+                .args(["--test-force-exit", "--test-timeout=1800000"])
                 .args(e2e_test_files()?)
                 .env("FERRY_SERVER_BIN", server_binary(Profile::Dev))
                 .env("FERRY_CHAOS_BIN", root().join("target/debug/ferry-chaos"))
