@@ -151,6 +151,11 @@ test('the browser closed at random points, again and again, then reopened: nothi
   // after the engine opened; under 30 s in all even on a loaded machine), so every close
   // falls mid-backup.
   const chaos = await startChaos(t, ferry, { bandwidth: 384 * KIB, failRate: 0.03, seed: 20 });
+  // Closed before its profile directory is removed (hooks run in the order added), and
+  // whichever context is open at the end, even if the test fails among the closes.
+  let context;
+  let page;
+  t.after(() => context?.close());
   const dir = tempDir(t);
   const profile = join(tempDir(t, 'ferry-chaos-profile-'), 'chromium');
   mkdirSync(profile);
@@ -165,7 +170,7 @@ test('the browser closed at random points, again and again, then reopened: nothi
     await openEngine(page, chaos.url, ferry.apiKey, { chunkSize: MIB, requestTimeoutMs: 10_000 });
     return { context, page };
   };
-  let { context, page } = await open();
+  ({ context, page } = await open());
   await addFiles(page, files.map((f) => f.path));
   const seen = [];
   for (let i = 0; i < closes; i++) {
@@ -175,7 +180,6 @@ test('the browser closed at random points, again and again, then reopened: nothi
     await context.close();
     ({ context, page } = await open());
   }
-  t.after(() => context.close());
   const catalog = await waitForAll(page, files.length, 180_000);
   const stats = await chaos.stats();
   await verify(ferry, files, catalog);

@@ -25,17 +25,21 @@ function freePort() {
   });
 }
 
-/** Starts ferry-server on an existing data directory; resolves to `{ url, proc }`. */
-async function startOn(t, data) {
+/**
+ * Starts ferry-server on an existing data directory; resolves to `{ url, proc }`. Each
+ * process goes into `running`, whose hook (added by the test before the data directory's)
+ * kills those still alive.
+ */
+async function startOn(running, data) {
   const listen = `127.0.0.1:${await freePort()}`;
   const proc = spawn(SERVER_BIN, ['serve', '--listen', listen, '--data', data, '--www', WWW], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(proc);
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
   proc.stderr.on('data', (d) => { log += d; });
   const exited = new Promise((resolve) => proc.once('exit', resolve));
-  t.after(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
   const url = `http://${listen}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -124,19 +128,19 @@ function streamingPatch(server, apiKey, path, offset, bytes, after) {
 }
 
 test('SIGKILL mid-PATCH: every upload resumes from HEAD and finishes with the right bytes', async (t) => {
-  let server;
-  // Added before the data directory's removal, so the running server is gone before it goes.
-  t.after(async () => {
-    if (server && server.proc.exitCode === null && server.proc.signalCode === null) {
-      server.proc.kill('SIGKILL');
-      await server.exited;
-    }
-  });
+  // Added before the data directory's removal, so every server is gone before it goes,
+  // including one that never became ready.
+  const running = new Set();
+  t.after(() => Promise.all([...running].map((proc) => new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once('exit', resolve);
+    proc.kill('SIGKILL');
+  }))));
   const data = tempDir(t, 'ferry-crash-');
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'crash', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();
 
-  server = await startOn(t, data);
+  let server = await startOn(running, data);
   const files = {
     done: randomBytes(1 * MiB + 17), // finished before the crash
     half: randomBytes(4 * MiB), // one chunk acknowledged before the crash
@@ -169,7 +173,7 @@ test('SIGKILL mid-PATCH: every upload resumes from HEAD and finishes with the ri
     assert.ok(outcome instanceof Error, `the in-flight PATCH must not have been answered: ${outcome}`);
   }
 
-  server = await startOn(t, data);
+  server = await startOn(running, data);
   const as = { url: server.url, apiKey };
 
   // Only the upload that finished before the crash is an asset.
