@@ -169,15 +169,21 @@ async fn login(
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
+    let checked = hash.clone().unwrap_or_default();
     let verified = verify_password(body.password, hash).await;
     let Some(user) = user.filter(|_| verified) else {
         tokio::time::sleep(state.config.failed_login_delay).await;
         return Err(AppError::LoginFailed);
     };
-    state.login_limiter.succeeded(attempt);
     let token = generate_api_key();
     let expires_at = unix_now() + SESSION_LIFETIME.as_secs() as i64;
-    db::insert_session(&state.pool, &hash_api_key(&token), &user.id, expires_at).await?;
+    // Only while the password checked is still the user's: `user password` may have
+    // replaced it (and ended the sessions) during the slow check above.
+    let token_sha256 = hash_api_key(&token);
+    if !db::insert_session(&state.pool, &token_sha256, &user.id, &checked, expires_at).await? {
+        return Err(AppError::LoginFailed);
+    }
+    state.login_limiter.succeeded(attempt);
     let expires = time::OffsetDateTime::from_unix_timestamp(expires_at)
         .map(crate::timestamps::format)
         .unwrap_or_default();

@@ -504,22 +504,29 @@ pub async fn list_api_keys(db: &Db, user_id: &str) -> Result<Vec<ApiKey>, sqlx::
     .await
 }
 
+/// Records a session of `user_id` if their password hash is still `password_hash` (the
+/// one the sign-in checked); `false` if it has changed since.
 pub async fn insert_session(
     db: &Db,
     token_sha256: &str,
     user_id: &str,
+    password_hash: &str,
     expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO sessions (token_sha256, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO sessions (token_sha256, user_id, created_at, expires_at)
+         SELECT $1, $2, $3, $4
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = $2 AND password_hash = $5)",
     )
     .bind(token_sha256)
     .bind(user_id)
     .bind(timestamps::now())
     .bind(expires_at)
+    .bind(password_hash)
     .execute(db.writer())
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// Returns whether a session was deleted.

@@ -987,6 +987,19 @@ async fn an_admin_ends_a_users_sessions_and_a_new_password_ends_them_too() {
     );
     assert_eq!(me(bobs).await.status(), StatusCode::OK);
 
+    // A sign-in whose password check began before the change records no session after it.
+    let alice = db::user_by_name(&server.state.pool, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let token = ferry_server::auth::hash_api_key(&ferry_server::auth::generate_api_key());
+    let later = ferry_server::auth::unix_now() + 3600;
+    let stale = "the hash the sign-in checked before `user password`";
+    let recorded = db::insert_session(&server.state.pool, &token, &alice.id, stale, later)
+        .await
+        .unwrap();
+    assert!(!recorded);
+
     assert!(users::set_password(&server.state.pool, "alice", "")
         .await
         .is_err());
@@ -1132,15 +1145,26 @@ async fn login_gives_a_session_token_accepted_like_an_api_key_until_logout() {
 #[tokio::test]
 async fn expired_sessions_are_refused_and_swept() {
     let server = Server::new().await;
-    let created = users::create_user(&server.state.pool, "alice", None, None)
+    let created = users::create_user(&server.state.pool, "alice", None, Some("pw"))
         .await
+        .unwrap();
+    let (_, password_hash) = db::user_with_password(&server.state.pool, "alice")
+        .await
+        .unwrap()
         .unwrap();
     let token = ferry_server::auth::generate_api_key();
     let hash = ferry_server::auth::hash_api_key(&token);
     let past = ferry_server::auth::unix_now() - 1;
-    db::insert_session(&server.state.pool, &hash, &created.user.id, past)
-        .await
-        .unwrap();
+    let recorded = db::insert_session(
+        &server.state.pool,
+        &hash,
+        &created.user.id,
+        &password_hash.unwrap(),
+        past,
+    )
+    .await
+    .unwrap();
+    assert!(recorded);
     assert_eq!(
         server.send(get("/api/users/me", &token)).await.status(),
         StatusCode::UNAUTHORIZED
