@@ -91,7 +91,7 @@ test('a watched folder is rescanned on open and queues only new or changed files
   await writeFiles(page, [{ path: 'Camera/long.mov', size: 64 * 1024 * 1024 + 1 }]);
   await page.click('#watched-rescan');
   await page.waitForFunction(() => /^1 new or changed file queued/.test(document.getElementById('watched-status').textContent), null, { timeout: 30_000 });
-  await page.waitForSelector('#assets li[data-name="long.mov"][data-status="pending"]', { timeout: 10_000 });
+  await page.waitForSelector('#assets li[data-name="long.mov"][data-status="pending"]', { timeout: 30_000 });
   await page.reload();
   await page.waitForSelector('body[data-ready="true"]');
   await page.waitForFunction(() => /^1 new or changed file queued/.test(document.getElementById('watched-status').textContent), null, { timeout: 30_000 });
@@ -109,7 +109,7 @@ test('a watched folder is rescanned on open and queues only new or changed files
   await page.click('#watched-rescan');
   await page.waitForFunction(() => /^1 new or changed file queued/.test(document.getElementById('watched-status').textContent), null, { timeout: 30_000 });
   // Paused, it waits unhashed: cancelled while it waits.
-  await page.waitForSelector('#assets li[data-name="unwanted.mov"][data-status="pending"]', { timeout: 10_000 });
+  await page.waitForSelector('#assets li[data-name="unwanted.mov"][data-status="pending"]', { timeout: 30_000 });
   await page.click('#assets li[data-name="unwanted.mov"] button[data-action="cancel"]');
   await page.waitForSelector('#assets li[data-name="unwanted.mov"][data-status="skipped"]', { timeout: 60_000 });
   await page.click('#watched-rescan');
