@@ -8,7 +8,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { tempDir } from './support.mjs';
+import { endProcess, tempDir } from './support.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? join(ROOT, 'target/debug/ferry-server');
@@ -42,11 +42,7 @@ function freePort() {
 export async function startFerry(t, options = {}) {
   let proc;
   // Added before the data directory's removal, so the server is gone before it goes.
-  t.after(() => new Promise((resolve) => {
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill('SIGKILL');
-  }));
+  t.after(() => endProcess(proc));
   const data = options.data ?? tempDir(t, 'ferry-chaos-data-');
   const serveArgs = options.serve ?? [];
   const password = 'correct horse battery staple';
@@ -73,16 +69,8 @@ export async function startFerry(t, options = {}) {
       await sleep(100);
     }
   };
-  const stop = () => new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill('SIGTERM');
-  });
-  const kill = () => new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill('SIGKILL');
-  });
+  const stop = () => endProcess(proc, 'SIGTERM');
+  const kill = () => endProcess(proc);
   await start();
   return { url, listen, apiKey, password, data, cli, stop, kill, restart: start, log: () => log, pid: () => proc.pid };
 }

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
-import { api, launchBrowser, pageProblems, randomFile, tempDir, until } from './support.mjs';
+import { api, endProcess, launchBrowser, pageProblems, randomFile, tempDir, until } from './support.mjs';
 
 const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? new URL('../target/debug/ferry-server', import.meta.url).pathname;
 const PACKAGE_DIR = process.env.FERRY_NPM_PACKAGE ?? new URL('../target/npm/ferry', import.meta.url).pathname;
@@ -56,11 +56,7 @@ async function staticServer(t, { dir, files = {}, cors = false }) {
 async function startFerry(t, corsOrigins) {
   let proc;
   // Added before the data directory's removal, so the server is gone before it goes.
-  t.after(() => new Promise((resolve) => {
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill('SIGKILL');
-  }));
+  t.after(() => endProcess(proc));
   const data = tempDir(t, 'ferry-data-');
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'e2e', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { api, tempDir } from './support.mjs';
+import { api, endProcess, tempDir } from './support.mjs';
 
 const SERVER_BIN = process.env.FERRY_SERVER_BIN ?? new URL('../target/debug/ferry-server', import.meta.url).pathname;
 const WWW = process.env.FERRY_WWW ?? new URL('../www', import.meta.url).pathname;
@@ -131,11 +131,7 @@ test('SIGKILL mid-PATCH: every upload resumes from HEAD and finishes with the ri
   // Added before the data directory's removal, so every server is gone before it goes,
   // including one that never became ready.
   const running = new Set();
-  t.after(() => Promise.all([...running].map((proc) => new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill('SIGKILL');
-  }))));
+  t.after(() => Promise.all([...running].map((proc) => endProcess(proc))));
   const data = tempDir(t, 'ferry-crash-');
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'crash', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();

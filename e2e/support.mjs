@@ -22,6 +22,18 @@ export function tempDir(t, prefix = 'ferry-e2e-', base = tmpdir()) {
   return dir;
 }
 
+/**
+ * Sends `signal` to the child process `proc` (if it has started and not yet ended) and
+ * resolves once it has exited.
+ */
+export function endProcess(proc, signal = 'SIGKILL') {
+  return new Promise((resolve) => {
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once('exit', resolve);
+    proc.kill(signal);
+  });
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -49,15 +61,14 @@ export async function startServer(t, { serve = [], inMemory = 0 } = {}) {
   // The server is killed before its data directory is removed: removing it first raced
   // the server's own writes (ENOTEMPTY), and the failed hook then left the server running,
   // which kept the test file's process, and CI, waiting until CI's time ran out.
-  let stop = async () => {};
-  t.after(() => stop());
+  let proc;
+  t.after(() => endProcess(proc));
   const data = tempDir(t, 'ferry-data-', shm ? '/dev/shm' : tmpdir());
   const out = execFileSync(SERVER_BIN, ['user', 'add', 'e2e', '--data', data], { encoding: 'utf8' });
   const apiKey = out.trim().split('\n').at(-1).trim();
   const port = await freePort();
   const listen = `127.0.0.1:${port}`;
   const url = `http://${listen}`;
-  let proc;
   let log = '';
   const start = async () => {
     proc = spawn(SERVER_BIN, ['serve', '--listen', listen, '--data', data, '--www', WWW, ...serve], {
@@ -75,11 +86,7 @@ export async function startServer(t, { serve = [], inMemory = 0 } = {}) {
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  stop = (signal = 'SIGKILL') => new Promise((resolve) => {
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    proc.once('exit', resolve);
-    proc.kill(signal);
-  });
+  const stop = (signal) => endProcess(proc, signal);
   await start();
   return { url, apiKey, data, log: () => log, stop, restart: start };
 }
